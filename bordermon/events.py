@@ -1,0 +1,92 @@
+"""Event schema of `border.events` and the validation that sorts messages into accepted / rejected.
+
+Decoding is one msgspec pass over a tagged union (fast path); only a failing message is
+decoded a second time, to tell `malformed` (not a JSON object) from `invalid`.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Annotated, Final, Literal
+
+import msgspec
+import pycountry
+
+MALFORMED: Final = "malformed"
+INVALID: Final = "invalid"
+UNKNOWN_CHECKPOINT: Final = "unknown_checkpoint"
+DUPLICATE: Final = "duplicate"
+REJECT_REASONS: Final = (MALFORMED, INVALID, UNKNOWN_CHECKPOINT, DUPLICATE)
+EVENT_TYPES: Final = ("arrival", "crossing", "lanes")
+DIRECTIONS: Final = ("in", "out")
+MAX_FUTURE_SECONDS: Final = 300.0
+
+ISO_ALPHA2: Final = frozenset(c.alpha_2 for c in pycountry.countries)
+
+EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Direction = Literal["in", "out"]
+Mode = Literal["car", "bus", "truck", "pedestrian", "rail", "air"]
+AgeBand = Literal["0-17", "18-28", "29-39", "40-59", "60+"]
+Sex = Literal["m", "f", "x"]
+
+
+class _Event(msgspec.Struct, tag_field="type", frozen=True):
+    event_id: EventId
+    checkpoint_id: str
+    direction: Direction
+    ts: datetime
+
+
+class Arrival(_Event, tag="arrival", frozen=True):
+    mode: Mode | None = None
+
+
+class Crossing(_Event, tag="crossing", frozen=True):
+    persons: Annotated[int, msgspec.Meta(ge=1, le=100)]
+    citizenship: Annotated[str, msgspec.Meta(min_length=2, max_length=2)]
+    mode: Mode | None = None
+    age_band: AgeBand | None = None
+    sex: Sex | None = None
+
+
+class Lanes(_Event, tag="lanes", frozen=True):
+    lanes_open: Annotated[int, msgspec.Meta(ge=0, le=100)]
+
+
+Event = Arrival | Crossing | Lanes
+
+_decoder: Final = msgspec.json.Decoder(Event)
+_any_decoder: Final = msgspec.json.Decoder()
+
+
+class Rejected(msgspec.Struct, frozen=True):
+    reason: str
+    error: str
+
+
+def _classify_failure(raw: bytes, exc: Exception) -> Rejected:
+    try:
+        value = _any_decoder.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError) as inner:
+        return Rejected(MALFORMED, f"not UTF-8 JSON: {inner}")
+    if not isinstance(value, dict):
+        return Rejected(MALFORMED, f"not a JSON object: got {type(value).__name__}")
+    return Rejected(INVALID, str(exc))
+
+
+def decode_event(raw: bytes | None, now: float | None = None) -> Event | Rejected:
+    """Decode and check one message value against the contract's rules (registry excluded)."""
+    if raw is None:
+        return Rejected(MALFORMED, "empty message value (tombstone)")
+    try:
+        event = _decoder.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+        return _classify_failure(raw, exc)
+    if event.ts.tzinfo is None:
+        return Rejected(INVALID, "ts has no UTC offset - at `$.ts`")
+    if event.ts.timestamp() > (time.time() if now is None else now) + MAX_FUTURE_SECONDS:
+        return Rejected(INVALID, "ts is more than 5 minutes ahead of the wall clock - at `$.ts`")
+    if type(event) is Crossing and event.citizenship not in ISO_ALPHA2:
+        return Rejected(INVALID, f"citizenship {event.citizenship!r} is not an ISO 3166-1 alpha-2 code")
+    return event

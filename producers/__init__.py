@@ -1,0 +1,1 @@
+"""Producers: everything that writes to border.events (replay, simulate, record)."""

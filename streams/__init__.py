@@ -1,0 +1,1 @@
+"""Stream processing: validation -> per-checkpoint state -> alerts and metrics."""

@@ -1,0 +1,170 @@
+"""The Faust application: topics, the state table, the batch agent and the /metrics page.
+
+The agent is thin: it hands each batch to `Processor` and emits what it returns. Table writes
+are coalesced per batch and sent to the changelog partition of the source partition, which
+is what lets state move with its partition between workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import faust
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+
+from bordermon.config import ALERTS_TOPIC, DEADLETTER_TOPIC, EVENTS_TOPIC, Settings
+from bordermon.registry import Registry
+from streams.changelog import read_partitions
+from streams.metrics import StateCollector
+from streams.processor import Processor
+
+log = logging.getLogger("bordermon.worker")
+
+APP_ID = "bordermon"
+TABLE_NAME = "state"
+
+
+class Pipeline:
+    """Everything a worker runs, built from settings and a registry."""
+
+    def __init__(self, settings: Settings, registry: Registry, partitions: int) -> None:
+        self.settings = settings
+        self.partitions = partitions
+        self.app = faust.App(
+            APP_ID,
+            broker=[f"kafka://{s}" for s in settings.bootstrap_list],
+            store="memory://",
+            topic_partitions=partitions,
+            topic_replication_factor=settings.replication_factor,
+            table_standby_replicas=0,
+            consumer_auto_offset_reset="earliest",
+            broker_rebalance_timeout=settings.rebalance_timeout,
+            broker_session_timeout=max(settings.rebalance_timeout, 6.0),
+            broker_heartbeat_interval=1.0,
+            broker_commit_every=10_000,
+            broker_commit_interval=1.0,
+            stream_buffer_maxsize=20_000,
+            broker_max_poll_records=5_000,
+            producer_linger=0.005,
+            producer_max_request_size=4 * 1024 * 1024,
+            web_enabled=True,
+            web_port=settings.web_port,
+            web_bind=settings.web_host,
+            web_in_thread=False,
+        )
+        app = self.app
+        self.events = app.topic(
+            EVENTS_TOPIC, key_serializer="raw", value_serializer="raw", partitions=partitions
+        )
+        self.alerts = app.topic(ALERTS_TOPIC, key_serializer="raw", value_serializer="raw")
+        self.deadletter = app.topic(DEADLETTER_TOPIC, key_serializer="raw", value_serializer="raw")
+        self.table = app.Table(
+            TABLE_NAME, partitions=partitions, key_type=bytes, value_type=bytes, default=None
+        )
+        self.processor = Processor(registry, partitions, get=self._table_get)
+        self.owned: set[int] = set()
+
+        self.registry = CollectorRegistry()
+        self.registry.register(StateCollector(self.processor, lambda: self.owned))
+        ProcessCollector(registry=self.registry)
+        self.batch_seconds = Histogram(
+            "bordermon_batch_duration_seconds",
+            "Time to process one batch (validation, state, emits)",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+        self.messages = Counter(
+            "bordermon_messages_processed",
+            "Messages processed by this worker process",
+            registry=self.registry,
+        )
+        self.event_lag = Histogram(
+            "bordermon_ingest_latency_seconds",
+            "Broker append time to end of processing",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self._wire()
+
+    def _table_get(self, key: bytes) -> bytes | None:
+        return self.table.data.get(key)
+
+    def _wire(self) -> None:
+        app, table = self.app, self.table
+
+        @app.agent(self.events)
+        async def process(stream: Any) -> None:
+            async for events in stream.take_events(self.settings.batch_max, self.settings.batch_within):
+                await self.handle_batch(events)
+
+        @table.on_recover
+        async def recovered() -> None:
+            await self.reconcile()
+
+        @app.on_partitions_revoked.connect
+        async def revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
+            lost = {tp.partition for tp in revoked if tp.topic == EVENTS_TOPIC}
+            self.owned -= lost
+            self.processor.drop(lost)
+
+        @app.page("/metrics")
+        async def metrics(web: Any, request: Any) -> Any:
+            return web.bytes(generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+        @app.page("/healthz")
+        async def healthz(web: Any, request: Any) -> Any:
+            return web.json({"status": "ok", "partitions": sorted(self.owned)})
+
+    async def reconcile(self) -> None:
+        """After recovery: own exactly the assigned partitions, state rebuilt from the changelog.
+
+        Faust keeps the stream paused until this returns; the read runs in a thread so
+        heartbeats go on.
+        """
+        assigned = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == EVENTS_TOPIC}
+        self.processor.drop(p for p in list(self.processor.state) if p not in assigned)
+        started = time.monotonic()
+        topic = self.table.changelog_topic.get_topic_name()
+        data = await asyncio.get_running_loop().run_in_executor(
+            None, read_partitions, self.settings.bootstrap_list, topic, sorted(assigned)
+        )
+        self.table.data.update(data)
+        for p in sorted(assigned):
+            self.processor.state[p] = self.processor.load(p, data.get)
+        self.owned = assigned
+        log.info(
+            "partitions recovered",
+            extra={"partitions": sorted(assigned), "seconds": round(time.monotonic() - started, 3)},
+        )
+
+    async def handle_batch(self, events: list[Any]) -> None:
+        started = time.monotonic()
+        messages = [(e.message.partition, e.message.offset, e.message.key, e.message.value) for e in events]
+        result = self.processor.process(messages)
+        data, send_changelog = self.table.data, self.table.send_changelog
+        for partition, key, value in result.writes:
+            if value is None:
+                data.pop(key, None)
+                send_changelog(partition, key, None, value_serializer="raw")
+            else:
+                data[key] = value
+                send_changelog(partition, key, value)
+        for key, value in result.deadletters:
+            await self.deadletter.send(key=key, value=value)
+        for key, value in result.alerts:
+            await self.alerts.send(key=key, value=value)
+        now = time.time()
+        for e in events[:: max(1, len(events) // 20)]:  # a sample is enough for a latency histogram
+            self.event_lag.observe(max(0.0, now - e.message.timestamp / 1000.0))
+        self.messages.inc(len(events))
+        self.batch_seconds.observe(time.monotonic() - started)

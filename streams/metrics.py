@@ -1,0 +1,130 @@
+"""Prometheus exposition of the pipeline state, computed at scrape time from owned partitions.
+
+Nothing is updated per event: a scrape walks the checkpoint states of the partitions this
+worker owns, so series for a lost partition disappear and `sum by` over workers is global.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from bordermon.events import DIRECTIONS, EVENT_TYPES, REJECT_REASONS
+from streams.alerts import SEVERITIES
+from streams.processor import Processor, canonical_partition
+from streams.state import CheckpointState
+
+
+class StateCollector(Collector):
+    def __init__(self, processor: Processor, owned_partitions: Callable[[], set[int]]) -> None:
+        self.processor = processor
+        self.owned_partitions = owned_partitions
+
+    def _owned_checkpoints(self, owned: set[int]) -> Iterator[CheckpointState]:
+        proc = self.processor
+        active: set[str] = set()
+        for p in owned:
+            ps = proc.state.get(p)
+            if ps is None:
+                continue
+            for cs in ps.checkpoints.values():
+                active.add(cs.cp.id)
+                yield cs
+        # Checkpoints with no events yet are exported by the owner of their canonical partition.
+        for cid, cp in proc.registry.checkpoints.items():
+            if cid not in active and canonical_partition(cid, proc.partitions) in owned:
+                yield CheckpointState(cp)
+
+    def collect(self) -> Iterator[Metric]:
+        owned = self.owned_partitions()
+        accepted = CounterMetricFamily("border_events_accepted", "Accepted events", labels=["type"])
+        rejected = CounterMetricFamily("border_events_rejected", "Rejected messages", labels=["reason"])
+        persons = CounterMetricFamily(
+            "border_crossing_persons", "Persons cleared", labels=["checkpoint", "direction"]
+        )
+        net = GaugeMetricFamily(
+            "border_net_flow_persons",
+            "Persons in minus out over (T_c - window, T_c]",
+            labels=["checkpoint", "window"],
+        )
+        cumulative = GaugeMetricFamily(
+            "border_net_flow_cumulative_persons",
+            "Persons in minus out since the worker's state began",
+            labels=["citizenship"],
+        )
+        queue = GaugeMetricFamily(
+            "border_queue_length", "Parties waiting", labels=["checkpoint", "direction"]
+        )
+        wait = GaugeMetricFamily(
+            "border_queue_wait_estimate_seconds", "Estimated wait", labels=["checkpoint", "direction"]
+        )
+        lanes = GaugeMetricFamily("border_lanes_open", "Lanes open", labels=["checkpoint", "direction"])
+        firing = GaugeMetricFamily(
+            "border_alerts_firing",
+            "1 while QueueOverload fires",
+            labels=["checkpoint", "direction", "severity"],
+        )
+        last = GaugeMetricFamily(
+            "border_last_event_timestamp_seconds", "Latest accepted event time", labels=["checkpoint"]
+        )
+        threshold = GaugeMetricFamily(
+            "border_wait_threshold_seconds", "QueueOverload thresholds", labels=["checkpoint", "severity"]
+        )
+        info = GaugeMetricFamily(
+            "border_checkpoint_info",
+            "Checkpoint registry facts (value 1)",
+            labels=["checkpoint", "name", "region", "mode", "lat", "lon"],
+        )
+
+        accepted_sum = dict.fromkeys(EVENT_TYPES, 0)
+        by_citizenship: dict[str, int] = {}
+        for cs in self._owned_checkpoints(owned):
+            cid = cs.cp.id
+            for t, n in cs.accepted.items():
+                accepted_sum[t] += n
+            for c, n in cs.by_citizenship.items():
+                by_citizenship[c] = by_citizenship.get(c, 0) + n
+            for d in DIRECTIONS:
+                ds = cs.dirs[d]
+                persons.add_metric([cid, d], cs.persons[d])
+                queue.add_metric([cid, d], ds.queue)
+                wait.add_metric([cid, d], cs.wait_seconds(d))
+                lanes.add_metric([cid, d], ds.lanes)
+                for sev in SEVERITIES:
+                    firing.add_metric([cid, d, sev], 1.0 if ds.alerts[sev].firing else 0.0)
+            for name, value in cs.net_flows().items():
+                net.add_metric([cid, name], value)
+            if cs.last_ts is not None:
+                last.add_metric([cid], cs.last_ts)
+            for sev in SEVERITIES:
+                threshold.add_metric([cid, sev], cs.cp.threshold_seconds(sev))
+            cp = cs.cp
+            info.add_metric([cid, cp.name, cp.region, cp.mode, str(cp.lat), str(cp.lon)], 1.0)
+        for t, n in accepted_sum.items():
+            accepted.add_metric([t], n)
+        rejected_sum = dict.fromkeys(REJECT_REASONS, 0)
+        for p in owned:
+            ps = self.processor.state.get(p)
+            if ps is not None:
+                for r, n in ps.rejected.items():
+                    rejected_sum[r] += n
+        for r, n in rejected_sum.items():
+            rejected.add_metric([r], n)
+        for c, n in sorted(by_citizenship.items()):
+            cumulative.add_metric([c], n)
+        yield from (
+            accepted,
+            rejected,
+            persons,
+            net,
+            cumulative,
+            queue,
+            wait,
+            lanes,
+            firing,
+            last,
+            threshold,
+            info,
+        )
