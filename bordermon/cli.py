@@ -31,9 +31,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option(
-    "--port", default=9092, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on."
-)
+@click.option("--port", default=9092, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 def broker(port: int, host: str) -> None:
     """Run the embedded Kafka-compatible broker (Tansu, in memory) in the foreground.
@@ -51,9 +49,7 @@ def broker(port: int, host: str) -> None:
 
 
 @cli.command()
-@click.option(
-    "--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING"])
-)
+@click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING"]))
 def worker(log_level: str) -> None:
     """Run one stream worker; several workers form one consumer group.
 

@@ -44,9 +44,7 @@ def ensure_topics(settings: Settings) -> int:
     admin = admin_client(settings)
     try:
         existing = set(admin.list_topics())
-        missing = [
-            NewTopic(t, settings.partitions, settings.replication_factor) for t in TOPICS if t not in existing
-        ]
+        missing = [NewTopic(t, settings.partitions, settings.replication_factor) for t in TOPICS if t not in existing]
         if missing:
             try:
                 admin.create_topics(missing)

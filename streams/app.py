@@ -63,14 +63,10 @@ class Pipeline:
             web_in_thread=False,
         )
         app = self.app
-        self.events = app.topic(
-            EVENTS_TOPIC, key_serializer="raw", value_serializer="raw", partitions=partitions
-        )
+        self.events = app.topic(EVENTS_TOPIC, key_serializer="raw", value_serializer="raw", partitions=partitions)
         self.alerts = app.topic(ALERTS_TOPIC, key_serializer="raw", value_serializer="raw")
         self.deadletter = app.topic(DEADLETTER_TOPIC, key_serializer="raw", value_serializer="raw")
-        self.table = app.Table(
-            TABLE_NAME, partitions=partitions, key_type=bytes, value_type=bytes, default=None
-        )
+        self.table = app.Table(TABLE_NAME, partitions=partitions, key_type=bytes, value_type=bytes, default=None)
         self.processor = Processor(registry, partitions, get=self._table_get)
         self.owned: set[int] = set()
 

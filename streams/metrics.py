@@ -41,9 +41,7 @@ class StateCollector(Collector):
         owned = self.owned_partitions()
         accepted = CounterMetricFamily("border_events_accepted", "Accepted events", labels=["type"])
         rejected = CounterMetricFamily("border_events_rejected", "Rejected messages", labels=["reason"])
-        persons = CounterMetricFamily(
-            "border_crossing_persons", "Persons cleared", labels=["checkpoint", "direction"]
-        )
+        persons = CounterMetricFamily("border_crossing_persons", "Persons cleared", labels=["checkpoint", "direction"])
         net = GaugeMetricFamily(
             "border_net_flow_persons",
             "Persons in minus out over (T_c - window, T_c]",
@@ -54,9 +52,7 @@ class StateCollector(Collector):
             "Persons in minus out since the worker's state began",
             labels=["citizenship"],
         )
-        queue = GaugeMetricFamily(
-            "border_queue_length", "Parties waiting", labels=["checkpoint", "direction"]
-        )
+        queue = GaugeMetricFamily("border_queue_length", "Parties waiting", labels=["checkpoint", "direction"])
         wait = GaugeMetricFamily(
             "border_queue_wait_estimate_seconds", "Estimated wait", labels=["checkpoint", "direction"]
         )

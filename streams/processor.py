@@ -166,9 +166,7 @@ class Processor:
                 continue
             cid = event.checkpoint_id
             if cid not in registry:
-                self._reject(
-                    result, ps, key, value, offset, UNKNOWN_CHECKPOINT, f"unknown checkpoint {cid!r}"
-                )
+                self._reject(result, ps, key, value, offset, UNKNOWN_CHECKPOINT, f"unknown checkpoint {cid!r}")
                 continue
             if self.partitions > 1 and canonical_partition(cid, self.partitions) != partition:
                 error = (
@@ -182,9 +180,7 @@ class Processor:
                 cs = ps.checkpoints[cid] = CheckpointState(registry[cid])
             outcome = cs.apply(event, event.ts.timestamp())
             if type(outcome) is str:
-                self._reject(
-                    result, ps, key, value, offset, outcome, f"event_id {event.event_id!r} already accepted"
-                )
+                self._reject(result, ps, key, value, offset, outcome, f"event_id {event.event_id!r} already accepted")
                 continue
             for alert in outcome:
                 result.alert_events.append(alert)
