@@ -1,0 +1,121 @@
+"""Real processes for integration tests: the embedded broker, workers, the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+
+from bordermon.broker import start_broker
+
+BIN = str(Path(sys.executable).with_name("bordermon"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.2) -> object:
+    """Poll a condition (not a sleep-as-synchronisation: it returns as soon as it holds)."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:
+            last_error = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
+
+
+class Broker:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.proc = start_broker("127.0.0.1", self.port)
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Worker:
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.env = {**env, "BORDERMON_WEB_PORT": str(self.port)}
+        self.log_path = log_path
+        self.log = open(log_path, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen([BIN, "worker"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def get(self, path: str) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+            return r.read().decode()
+
+    def metrics(self) -> str:
+        return self.get("/metrics")
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited with {self.proc.returncode}: {self.tail()}")
+            return '"partitions":[' in self.get("/healthz") and '"partitions":[]' not in self.get("/healthz")
+
+        wait_until(ready, timeout, "worker to own partitions")
+
+    def tail(self, n: int = 3000) -> str:
+        return self.log_path.read_bytes()[-n:].decode(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([BIN, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def read_topic(bootstrap: str, topic: str, idle_polls: int = 3) -> list:
+    """Every record of a topic, read until the broker has nothing more to give."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        records, empty = [], 0
+        while empty < idle_polls:
+            batch = consumer.poll(timeout_ms=200)
+            if not batch:
+                empty += 1
+                continue
+            empty = 0
+            for recs in batch.values():
+                records.extend(recs)
+        return records
+    finally:
+        consumer.close()
+
+
+def base_env(broker: Broker, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BORDERMON_", "KAFKA_"))}
+    env.update({"KAFKA_BOOTSTRAP_SERVERS": broker.address, "BORDERMON_REBALANCE_TIMEOUT": "4", **extra})
+    return env
