@@ -1,0 +1,90 @@
+"""Reading a worker's /metrics into a per-checkpoint snapshot, and drawing it with rich."""
+
+from __future__ import annotations
+
+import math
+import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from prometheus_client.parser import text_string_to_metric_families
+from rich.table import Table
+
+
+@dataclass
+class Snapshot:
+    accepted: dict[str, float] = field(default_factory=dict)
+    rejected: dict[str, float] = field(default_factory=dict)
+    cumulative: dict[str, float] = field(default_factory=dict)
+    rows: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+
+
+def fetch_metrics(url: str, timeout: float = 3.0) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.read().decode()
+
+
+def parse_snapshot(text: str) -> Snapshot:
+    snap = Snapshot()
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            lb = s.labels
+            if s.name == "border_events_accepted_total":
+                snap.accepted[lb["type"]] = s.value
+            elif s.name == "border_events_rejected_total":
+                snap.rejected[lb["reason"]] = s.value
+            elif s.name == "border_net_flow_cumulative_persons":
+                snap.cumulative[lb["citizenship"]] = s.value
+            elif "checkpoint" in lb and s.name.startswith("border_"):
+                suffix = "".join(f":{lb[k]}" for k in ("direction", "window", "severity") if k in lb)
+                snap.rows[lb["checkpoint"]][s.name + suffix] = s.value
+    return snap
+
+
+def _wait(seconds: float, warn: float, crit: float) -> str:
+    if math.isinf(seconds):
+        return "[bold red]no lanes[/]"
+    text = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+    colour = "red" if seconds >= crit else "yellow" if seconds >= warn else "green"
+    return f"[{colour}]{text}[/]"
+
+
+def checkpoint_table(snap: Snapshot, only_active: bool = True) -> Table:
+    table = Table(title="Checkpoints (in = entering Kazakhstan)", expand=True)
+    for col in ("checkpoint", "lanes in/out", "queue in/out", "wait in", "wait out", "net 1h", "net 24h", "alerts"):
+        table.add_column(col, justify="left" if col in ("checkpoint", "alerts") else "right")
+    rows = sorted(snap.rows.items(), key=lambda kv: -max(kv[1].get("border_queue_length:in", 0), 0))
+    for cid, r in rows:
+        if only_active and "border_last_event_timestamp_seconds" not in r:
+            continue
+        warn = r.get("border_wait_threshold_seconds:warning", math.inf)
+        crit = r.get("border_wait_threshold_seconds:critical", math.inf)
+        firing = [
+            f"{'[red]CRIT' if sev == 'critical' else '[yellow]WARN'} {d}[/]"
+            for d in ("in", "out")
+            for sev in ("critical", "warning")
+            if r.get(f"border_alerts_firing:{d}:{sev}")
+        ]
+        table.add_row(
+            cid,
+            f"{r.get('border_lanes_open:in', 0):.0f}/{r.get('border_lanes_open:out', 0):.0f}",
+            f"{r.get('border_queue_length:in', 0):.0f}/{r.get('border_queue_length:out', 0):.0f}",
+            _wait(r.get("border_queue_wait_estimate_seconds:in", 0), warn, crit),
+            _wait(r.get("border_queue_wait_estimate_seconds:out", 0), warn, crit),
+            f"{r.get('border_net_flow_persons:1h', 0):+,.0f}",
+            f"{r.get('border_net_flow_persons:24h', 0):+,.0f}",
+            " ".join(firing[:2]),
+        )
+    return table
+
+
+def totals_table(snap: Snapshot) -> Table:
+    table = Table(title="Pipeline and net flow by citizenship", expand=True)
+    table.add_column("accepted")
+    table.add_column("rejected")
+    table.add_column("stayed (in − out) by citizenship")
+    acc = " ".join(f"{k} {v:,.0f}" for k, v in sorted(snap.accepted.items()))
+    rej = " ".join(f"{k} {v:,.0f}" for k, v in sorted(snap.rejected.items()) if v)
+    top = sorted(snap.cumulative.items(), key=lambda kv: -abs(kv[1]))[:6]
+    table.add_row(acc, rej or "none", "  ".join(f"{c} {n:+,.0f}" for c, n in top))
+    return table
