@@ -78,10 +78,10 @@ def good_events(checkpoints: Sequence[str], count: int, seed: int) -> list[dict]
     return events
 
 
-def bad_lines(good: list[dict], seed: int) -> Iterator[bytes]:
-    """One of each kind of bad input per round, built from real events so they look plausible."""
+def bad_lines(recent: Sequence[dict], seed: int) -> Iterator[bytes]:
+    """One of each kind of bad input per round, built from recent events so they look plausible."""
     rng = random.Random(seed)
-    ev = dict(rng.choice(good))
+    ev = dict(rng.choice(recent))
     ev["event_id"] = f"bad-{rng.getrandbits(40)}"
     yield rng.choice(
         [
@@ -119,23 +119,25 @@ def mixed_log(checkpoints: Sequence[str], good_count: int = 20_000, seed: int = 
     """Good events in order, with bad lines and duplicates (near and 25 h later) mixed in."""
     rng = random.Random(seed)
     good = good_events(checkpoints, good_count, seed)
+    first = datetime.fromisoformat(good[0]["ts"])
+    reuse_at = next(
+        (i for i, ev in enumerate(good) if datetime.fromisoformat(ev["ts"]) - first > timedelta(hours=25)), -1
+    )
     lines: list[bytes] = []
-    recent: list[bytes] = []
+    recent: list[dict] = []
     for i, ev in enumerate(good):
         line = orjson.dumps(ev)
         lines.append(line)
-        recent.append(line)
+        recent.append(ev)
         if len(recent) > 50:
             recent.pop(0)
         if rng.random() < 0.04:
-            lines.extend(bad_lines(good, rng.getrandbits(32)))
+            lines.extend(bad_lines(recent, rng.getrandbits(32)))
         if rng.random() < 0.03:
-            lines.append(rng.choice(recent))  # a re-sent event
-        if i == good_count // 2:
-            # An event id re-used more than 24 h of event time after it was accepted: not a duplicate.
-            first = dict(good[0])
-            first["ts"] = (datetime.fromisoformat(good[i]["ts"]) + timedelta(hours=25)).isoformat()
-            lines.append(orjson.dumps(first))
+            lines.append(orjson.dumps(rng.choice(recent)))  # a re-sent event
+        if i == reuse_at:
+            # The first event id used again more than 24 h of event time later: not a duplicate.
+            lines.append(orjson.dumps({**good[0], "ts": ev["ts"]}))
     return lines
 
 

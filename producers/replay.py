@@ -1,8 +1,8 @@
 """`bordermon replay`: publish log lines verbatim, in order, paced by event time.
 
 A line is never dropped: one that does not parse is published without a key, and the
-pipeline decides what is bad. Pacing follows the first paced line: a line with event time t
-is sent at wall start + (t - t_first) / speed; lines without a usable ts go out at once.
+pipeline decides what is bad. Pacing follows the first valid event: an event with time t is
+sent at wall start + (t - t_first) / speed; other lines and late (out-of-order) events go at once.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, 
 
 from bordermon.config import EVENTS_TOPIC, Settings
 from bordermon.errors import BordermonError
+from bordermon.events import Rejected, decode_event
 from bordermon.kafka import ensure_topics, make_producer
-from bordermon.timeutil import parse_rfc3339
 from producers.jsonl import iter_lines, open_log
 
 
@@ -43,21 +43,20 @@ class ReplaySummary:
 
 
 def key_and_time(line: bytes) -> tuple[bytes | None, float | None]:
-    """The checkpoint key and event time of a line, when it parses far enough to have them."""
+    """The checkpoint key of a line that parses, and its event time if it is a valid event.
+
+    Only valid events pace the replay: the ts of a line the pipeline will reject (a typo'd year,
+    2099) must not stall it.
+    """
+    event = decode_event(line)
+    if not isinstance(event, Rejected):
+        return event.checkpoint_id.encode(), event.ts.timestamp()
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None, None
-    if not isinstance(obj, dict):
-        return None, None
-    cid = obj.get("checkpoint_id")
-    key = cid.encode("utf-8", "surrogatepass") if isinstance(cid, str) and cid else None
-    ts = obj.get("ts")
-    try:
-        t = parse_rfc3339(ts) if isinstance(ts, str) else None
-    except ValueError:
-        t = None
-    return key, t
+    cid = obj.get("checkpoint_id") if isinstance(obj, dict) else None
+    return (cid.encode("utf-8", "surrogatepass") if isinstance(cid, str) and cid else None), None
 
 
 class Pacer:

@@ -52,7 +52,10 @@ def main() -> int:
                 time.sleep(0.3)
         console.print(f"replay  : {sample} at {SPEED}x event time")
         replay = subprocess.Popen(
-            [bin_dir / "bordermon", "replay", sample, "--speed", SPEED], env=env, stdout=subprocess.PIPE
+            [bin_dir / "bordermon", "replay", sample, "--speed", SPEED],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         procs.append(replay)
         with Live(console=console, refresh_per_second=2) as live:

@@ -1,0 +1,44 @@
+import gzip
+
+from producers.jsonl import iter_lines, open_log
+from producers.replay import Pacer, key_and_time
+
+VALID = b'{"event_id":"a","type":"arrival","checkpoint_id":"syrym","direction":"in","ts":"2022-09-21T06:00:00Z"}'
+
+
+def test_lines_are_verbatim_including_blank_and_crlf(tmp_path):
+    raw = b'{"a":1}\r\n\nnot json\n\xff\xfe\nlast-without-newline'
+    for name, data in (("plain.jsonl", raw), ("packed.bin", gzip.compress(raw))):
+        path = tmp_path / name
+        path.write_bytes(data)
+        reader, handle = open_log(str(path))
+        with handle, reader:
+            assert list(iter_lines(reader, str(path))) == [
+                b'{"a":1}',
+                b"",
+                b"not json",
+                b"\xff\xfe",
+                b"last-without-newline",
+            ]
+
+
+def test_key_comes_from_any_parsed_object_time_only_from_valid_events():
+    assert key_and_time(VALID) == (b"syrym", 1663740000.0)
+    future = VALID.replace(b"2022", b"2099")
+    assert key_and_time(future) == (b"syrym", None)
+    assert key_and_time(b'{"checkpoint_id":"nowhere"}') == (b"nowhere", None)
+    assert key_and_time(b"[1]") == (None, None)
+    assert key_and_time(b"garbage") == (None, None)
+
+
+def test_pacer_follows_event_time_divided_by_speed():
+    now = [100.0]
+    pacer = Pacer(60.0, clock=lambda: now[0])
+    assert pacer.delay(1000.0) == 0.0  # the first paced line sets the origin
+    assert pacer.delay(1060.0) == 1.0  # one event minute = one wall second at 60x
+    now[0] = 101.0
+    assert pacer.delay(1060.0) == 0.0
+    assert pacer.delay(1030.0) == 0.0  # late lines go at once
+    assert pacer.delay(None) == 0.0
+    assert pacer.delay(4600.0) == 60.0 - 1.0
+    assert Pacer(None).delay(5000.0) == 0.0
