@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections import Counter
 
@@ -65,3 +66,39 @@ def test_mixed_log_end_to_end(broker, tmp_path):
         assert raws["not json at all"] >= 1
     finally:
         assert worker.stop() == 0, worker.tail()
+
+
+def test_kill_9_mid_stream_restart_neither_loses_nor_double_counts(broker, tmp_path):
+    lines = mixed_log(CHECKPOINTS, good_count=20_000, seed=7)
+    log = tmp_path / "mixed.jsonl"
+    write_log(str(log), lines)
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(REGISTRY)
+    expected = run_oracle(lines, REGISTRY, time.time())
+    # Small batches so the kill lands between many committed and uncommitted batches.
+    env = base_env(broker, BORDERMON_CHECKPOINTS=str(registry), BORDERMON_BATCH_MAX="200")
+
+    first = Worker(env, tmp_path / "worker1.log")
+    first.wait_ready()
+    replay = run_cli(["replay", str(log), "--max-speed"], env)
+    assert replay.returncode == 0, replay.stderr
+    wait_until(lambda: consumed(parse_metrics(first.metrics())) > len(lines) * 0.4, 60, "40% consumed")
+    first.stop(signal.SIGKILL)
+
+    second = Worker(env, tmp_path / "worker2.log")
+    try:
+        second.wait_ready()
+        wait_until(lambda: consumed(parse_metrics(second.metrics())) == len(lines), 60, "all consumed after restart")
+        metrics = parse_metrics(second.metrics())
+        assert_metrics_match(metrics, expected, [*CHECKPOINTS, "idle"])
+        resumed = sample(metrics, "bordermon_messages_processed_total")
+        print(f"\nthe replacement worker processed {resumed:.0f} of {len(lines)} messages")
+        assert resumed and resumed < len(lines) * 0.7, "the kill must land mid-stream"
+        # Transitions may be re-sent after a crash, each with the same transition_id.
+        messages = [r.value for r in read_topic(broker.address, "border.alerts")]
+        unique = list({json.loads(m)["transition_id"]: m for m in messages}.values())
+        assert_alerts_match(unique, expected)
+        dead = [json.loads(r.value) for r in read_topic(broker.address, "border.deadletter")]
+        assert len({(d["partition"], d["offset"]) for d in dead}) == sum(expected.rejected.values())
+    finally:
+        assert second.stop() == 0, second.tail()
