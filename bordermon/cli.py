@@ -106,6 +106,56 @@ def replay(files: tuple[str, ...], speed: float | None, max_speed: bool) -> None
     click.echo(summary.line())
 
 
+@cli.command()
+@click.option("--scenario", required=True, help="baseline | mobilization-2022 | lane-failure")
+@click.option("--days", type=click.IntRange(1, 3650), default=None, help="Length of the run [scenario default].")
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed: same seed, same events.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Write JSONL (.gz compresses).")
+@click.option("--kafka", is_flag=True, help="Publish to border.events instead of writing a file.")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="With --kafka: event-time speed-up (3600 = an hour a second) [default: as fast as possible].",
+)
+def simulate(scenario: str, days: int | None, seed: int, out: str | None, kafka: bool, speed: float | None) -> None:
+    """Synthetic traffic from a seeded discrete-event simulation of every checkpoint.
+
+    \b
+    Scenarios:
+      baseline           ordinary traffic on the bundled registry (7 days)
+      mobilization-2022  14 Sep - 30 Nov 2022, calibrated to the official figures
+      lane-failure       Zhana Zhol loses all lanes for two hours (2 days)
+
+    \b
+    Examples:
+      bordermon simulate --scenario mobilization-2022 --out surge.jsonl.gz
+      bordermon simulate --scenario lane-failure --kafka --speed 3600
+    """
+    from rich.console import Console
+
+    from bordermon.registry import load_registry
+    from producers.publisher import Publisher
+    from producers.scenarios import SCENARIOS
+    from producers.simulate import run_simulation
+
+    if (out is None) == (not kafka):
+        raise click.UsageError("give exactly one of --out FILE or --kafka")
+    if speed is not None and not kafka:
+        raise click.UsageError("--speed only applies with --kafka")
+    if scenario not in SCENARIOS:
+        raise click.UsageError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+    settings = load_settings()
+    registry = load_registry(settings.checkpoints_path)
+    publisher = Publisher(settings, speed) if kafka else None
+    try:
+        line = run_simulation(scenario, registry, days, seed, out, publisher, Console(stderr=True))
+    finally:
+        if publisher is not None:
+            publisher.close()
+    click.echo(line)
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)

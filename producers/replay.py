@@ -10,19 +10,18 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import orjson
-from kafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from bordermon.config import EVENTS_TOPIC, Settings
+from bordermon.config import Settings
 from bordermon.errors import BordermonError
 from bordermon.events import Rejected, decode_event
-from bordermon.kafka import ensure_topics, make_producer
 from producers.jsonl import iter_lines, open_log
+from producers.publisher import Publisher
 
 
 @dataclass
@@ -59,25 +58,6 @@ def key_and_time(line: bytes) -> tuple[bytes | None, float | None]:
     return (cid.encode("utf-8", "surrogatepass") if isinstance(cid, str) and cid else None), None
 
 
-class Pacer:
-    """Sleeps so that event time advances `speed` times faster than wall time."""
-
-    def __init__(self, speed: float | None, clock: Callable[[], float] = time.monotonic) -> None:
-        self.speed = speed
-        self.clock = clock
-        self.origin: tuple[float, float] | None = None  # (event time, wall time)
-
-    def delay(self, t: float | None) -> float:
-        if self.speed is None or t is None:
-            return 0.0
-        now = self.clock()
-        if self.origin is None:
-            self.origin = (t, now)
-            return 0.0
-        due = self.origin[1] + (t - self.origin[0]) / self.speed
-        return max(0.0, due - now)
-
-
 def replay(
     paths: Sequence[str],
     settings: Settings,
@@ -88,16 +68,10 @@ def replay(
         if not os.path.exists(path):
             raise BordermonError(f"{path}: no such file")
     console = console or Console(stderr=True)
-    ensure_topics(settings)
-    producer = make_producer(settings)
+    publisher = Publisher(settings, speed)
     summary = ReplaySummary()
-    pacer = Pacer(speed)
     started = time.monotonic()
     total_bytes = sum(os.path.getsize(p) for p in paths)
-    failures: list[Exception] = []
-
-    def on_error(exc: Exception) -> None:
-        failures.append(exc)
 
     progress = Progress(
         TextColumn("[bold]replay[/] {task.fields[name]}"),
@@ -109,7 +83,6 @@ def replay(
         transient=True,
         disable=not console.is_terminal,
     )
-    send = producer.send
     try:
         with progress:
             task = progress.add_task("replay", total=total_bytes, name="", lines=0)
@@ -120,10 +93,7 @@ def replay(
                 with raw, reader:
                     for n, line in enumerate(iter_lines(reader, path), 1):
                         key, t = key_and_time(line)
-                        wait = pacer.delay(t)
-                        if wait > 0:
-                            time.sleep(wait)
-                        send(EVENTS_TOPIC, key=key, value=line).add_errback(on_error)
+                        publisher.send(key, line, t)
                         summary.lines += 1
                         if key is None:
                             summary.unkeyed += 1
@@ -131,8 +101,6 @@ def replay(
                             summary.keyed += 1
                             summary.per_checkpoint[key.decode("utf-8", "replace")] += 1
                         if n % 2000 == 0:
-                            if failures:
-                                raise failures[0]
                             progress.update(
                                 task,
                                 completed=done_bytes + raw.tell(),
@@ -140,14 +108,8 @@ def replay(
                                 lines=summary.lines,
                             )
                 done_bytes += os.path.getsize(path)
-            producer.flush()
-            if failures:
-                raise failures[0]
-    except KafkaError as exc:
-        raise BordermonError(
-            f"publishing to {settings.bootstrap_servers} failed after {summary.lines} lines: {exc}"
-        ) from None
+            publisher.flush()
     finally:
-        producer.close(timeout=5)
+        publisher.close()
     summary.seconds = time.monotonic() - started
     return summary

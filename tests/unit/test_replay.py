@@ -1,7 +1,8 @@
 import gzip
 
 from producers.jsonl import iter_lines, open_log
-from producers.replay import Pacer, key_and_time
+from producers.publisher import Pacer
+from producers.replay import key_and_time
 
 VALID = b'{"event_id":"a","type":"arrival","checkpoint_id":"syrym","direction":"in","ts":"2022-09-21T06:00:00Z"}'
 

@@ -1,0 +1,126 @@
+"""Scenarios for `bordermon simulate`: what arrives where and when (the simulator decides the rest).
+
+Daily Russian-citizen flows for `mobilization-2022` follow the official figures (see README):
+21 Sep-4 Oct about 200,000 entered and 147,000 left, entries peaking near 30,000 a day;
+3-4 Oct about 7,000-7,800 in and 10,500-11,000 out; by 29 Nov over 400,000 in and 320,000 out
+(about 100,000 stayed). The anchor points below are daily persons; the simulator turns them
+into parties arriving at checkpoints, and queues decide when they cross.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from bordermon.registry import Registry
+
+DAY = 86400.0
+
+# Russian citizens per day (in = entering Kazakhstan), 21 Sep - 4 Oct 2022.
+SURGE_IN = [8000, 13000, 18000, 24000, 30000, 27000, 21000, 16000, 12000, 9000, 7500, 7000, 7000, 7800]
+SURGE_OUT = [6000, 7000, 8000, 9000, 10000, 11000, 12000, 12000, 12000, 12500, 12500, 12000, 11000, 10500]
+SURGE_START = date(2022, 9, 21)
+CUMULATIVE_DATE = date(2022, 11, 29)
+CUMULATIVE_IN = 420_000  # "over 400,000"
+CUMULATIVE_OUT = 320_000
+BASELINE_RU_PER_DAY = 3000.0  # ordinary Russian traffic each way before the mobilization
+
+# Where Russian entries concentrate during the surge (the rest spread by capacity).
+SURGE_IN_SHARES = {
+    "syrym": 0.07,
+    "taskala": 0.13,
+    "kairak": 0.11,
+    "zhana-zhol": 0.12,
+    "karakoga": 0.10,
+    "astana-airport": 0.07,
+    "almaty-airport": 0.07,
+    "kurmangazy": 0.06,
+    "zhaisan": 0.06,
+}
+# Men, mostly young, during the mobilization surge; ordinary traffic otherwise.
+SURGE_AGES = {"0-17": 0.03, "18-28": 0.55, "29-39": 0.30, "40-59": 0.10, "60+": 0.02}
+ORDINARY_AGES = {"0-17": 0.15, "18-28": 0.22, "29-39": 0.25, "40-59": 0.26, "60+": 0.12}
+SURGE_SEX = {"m": 0.86, "f": 0.13, "x": 0.01}
+ORDINARY_SEX = {"m": 0.52, "f": 0.47, "x": 0.01}
+OTHER_CITIZENSHIPS = {"KZ": 0.80, "UZ": 0.05, "KG": 0.04, "BY": 0.03, "AM": 0.03, "DE": 0.02, "TR": 0.03}
+
+
+def _tail(first: float, total: float, days: int, floor: float) -> list[float]:
+    """A decaying daily series from `first`, scaled so that it sums to `total` over `days`."""
+    shape = [floor + (first - floor) * 0.93**i for i in range(days)]
+    scale = total / sum(shape)
+    return [v * scale for v in shape]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    start: datetime
+    default_days: int
+    surge: bool = False
+    lane_failure: tuple[str, float, float] | None = None  # checkpoint, start offset s, duration s
+    ru_in: dict[date, float] = field(default_factory=dict)
+    ru_out: dict[date, float] = field(default_factory=dict)
+
+    def ru_per_day(self, direction: str, day: date) -> float:
+        series = self.ru_in if direction == "in" else self.ru_out
+        return series.get(day, BASELINE_RU_PER_DAY)
+
+    def in_surge(self, day: date) -> bool:
+        return self.surge and SURGE_START <= day <= SURGE_START + timedelta(days=20)
+
+    def ru_share(self, registry: Registry, cid: str, direction: str, day: date) -> float:
+        """The share of Russian traffic of one direction that uses checkpoint `cid` on `day`."""
+        capacity = _capacities(registry, direction)
+        if direction == "in" and self.in_surge(day):
+            named = sum(SURGE_IN_SHARES.values())
+            if cid in SURGE_IN_SHARES:
+                return SURGE_IN_SHARES[cid]
+            rest = {c: v for c, v in capacity.items() if c not in SURGE_IN_SHARES}
+            return (1 - named) * rest[cid] / sum(rest.values())
+        return capacity[cid] / sum(capacity.values())
+
+
+def _capacities(registry: Registry, direction: str) -> dict[str, float]:
+    return {
+        cid: cp.initial_lanes(direction) * cp.lane_capacity_per_hour * (2.5 if cp.mode == "air" else 1.0)
+        for cid, cp in registry.checkpoints.items()
+    }
+
+
+def _mobilization() -> Scenario:
+    ru_in: dict[date, float] = {}
+    ru_out: dict[date, float] = {}
+    for i, (a, b) in enumerate(zip(SURGE_IN, SURGE_OUT, strict=True)):
+        ru_in[SURGE_START + timedelta(days=i)] = a
+        ru_out[SURGE_START + timedelta(days=i)] = b
+    tail_start = SURGE_START + timedelta(days=len(SURGE_IN))
+    tail_days = (CUMULATIVE_DATE - tail_start).days + 1
+    for series, total, first, floor in (
+        (ru_in, CUMULATIVE_IN - sum(SURGE_IN), SURGE_IN[-1], 2500.0),
+        (ru_out, CUMULATIVE_OUT - sum(SURGE_OUT), SURGE_OUT[-1], 2200.0),
+    ):
+        for i, v in enumerate(_tail(first, total, tail_days, floor)):
+            series[tail_start + timedelta(days=i)] = v
+        series[CUMULATIVE_DATE + timedelta(days=1)] = floor
+        series[CUMULATIVE_DATE + timedelta(days=2)] = floor
+    return Scenario(
+        "mobilization-2022",
+        datetime(2022, 9, 14, tzinfo=UTC),
+        default_days=78,  # 14 Sep - 30 Nov 2022
+        surge=True,
+        ru_in=ru_in,
+        ru_out=ru_out,
+    )
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "baseline": Scenario("baseline", datetime(2022, 8, 1, tzinfo=UTC), default_days=7),
+    "mobilization-2022": _mobilization(),
+    "lane-failure": Scenario(
+        "lane-failure",
+        datetime(2022, 8, 1, tzinfo=UTC),
+        default_days=2,
+        lane_failure=("zhana-zhol", 30 * 3600.0, 2 * 3600.0),
+    ),
+}
