@@ -47,7 +47,7 @@ PARTIES: dict[str, list[tuple[str, float, tuple[int, ...]]]] = {
     "air": [("air", 1.0, (1, 1, 1, 2, 3))],
     "pedestrian": [("pedestrian", 1.0, (1,))],
 }  # fmt: skip
-NON_RU_PER_DAY = 2000.0  # other citizenships each way, spread by capacity
+NON_RU_PER_DAY = 12000.0  # other citizenships (mostly Kazakh) each way, spread by capacity
 MAX_EXTRA_LANES = 2
 LANE_REACTION_S = 24 * 3600.0  # 2022: extra lanes came after days, not hours
 NO_EXTRA_LANES = {"syrym"}

@@ -1,0 +1,178 @@
+"""Scenario figures, measured from each scenario's own output (via the CLI)."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import orjson
+import pytest
+
+from bordermon.registry import load_registry
+from bordermon.timeutil import parse_rfc3339
+from streams.processor import Processor
+
+BIN = str(Path(sys.executable).with_name("bordermon"))
+LAND_NAMED = ["syrym", "taskala", "zhana-zhol", "karakoga", "kairak", "astana-airport", "almaty-airport"]
+
+
+def simulate(tmp_path_factory, scenario: str, *extra: str) -> tuple[list[dict], float]:
+    out = tmp_path_factory.mktemp(scenario) / "events.jsonl.gz"
+    started = time.monotonic()
+    result = subprocess.run(
+        [BIN, "simulate", "--scenario", scenario, "--out", str(out), *extra], capture_output=True, text=True
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    with gzip.open(out) as handle:
+        return [orjson.loads(line) for line in handle], elapsed
+
+
+def worst_waits_hours(events: list[dict]) -> dict[tuple[str, str], float]:
+    """Wait estimate as the contract defines it, recomputed independently from the events."""
+    registry = load_registry()
+    queue: Counter = Counter()
+    lanes: dict = {}
+    worst: dict = defaultdict(float)
+    for e in events:
+        key = (e["checkpoint_id"], e["direction"])
+        cp = registry[key[0]]
+        if e["type"] == "arrival":
+            queue[key] += 1
+        elif e["type"] == "crossing":
+            queue[key] = max(0, queue[key] - 1)
+        else:
+            lanes[key] = e["lanes_open"]
+        n = lanes.get(key, cp.initial_lanes(key[1]))
+        wait = 0.0 if queue[key] == 0 else float("inf") if n == 0 else queue[key] / (n * cp.lane_capacity_per_hour)
+        worst[key] = max(worst[key], wait)
+    return worst
+
+
+@pytest.fixture(scope="module")
+def mobilization(tmp_path_factory):
+    return simulate(tmp_path_factory, "mobilization-2022")
+
+
+def ru_persons(events, direction, first, last):
+    return sum(
+        e["persons"]
+        for e in events
+        if e["type"] == "crossing"
+        and e["citizenship"] == "RU"
+        and e["direction"] == direction
+        and first <= e["ts"][:10] <= last
+    )
+
+
+def test_mobilization_runs_under_a_minute_and_is_deterministic(mobilization, tmp_path_factory):
+    events, elapsed = mobilization
+    print(f"\nmobilization-2022: {len(events):,} events in {elapsed:.1f}s")
+    assert elapsed < 60
+    assert events[0]["ts"].startswith("2022-09-14") and events[-1]["ts"].startswith("2022-11-30")
+    assert [e["ts"] for e in events] == sorted(e["ts"] for e in events)
+    assert len({e["event_id"] for e in events}) == len(events)
+
+
+def test_mobilization_matches_official_figures(mobilization):
+    events, _ = mobilization
+    surge_in = ru_persons(events, "in", "2022-09-21", "2022-10-04")
+    surge_out = ru_persons(events, "out", "2022-09-21", "2022-10-04")
+    print(f"\n21 Sep-4 Oct: {surge_in:,} RU in, {surge_out:,} RU out")
+    assert 180_000 <= surge_in <= 220_000
+    assert 132_300 <= surge_out <= 161_700
+    daily = Counter()
+    for e in events:
+        if e["type"] == "crossing" and e["citizenship"] == "RU" and e["direction"] == "in":
+            daily[e["ts"][:10]] += e["persons"]
+    peak_day, peak = daily.most_common(1)[0]
+    print(f"peak {peak:,} on {peak_day}")
+    assert 27_000 <= peak <= 33_000 and "2022-09-22" <= peak_day <= "2022-09-28"
+    oct34_in = ru_persons(events, "in", "2022-10-03", "2022-10-04")
+    oct34_out = ru_persons(events, "out", "2022-10-03", "2022-10-04")
+    assert 14_000 * 0.9 <= oct34_in <= 16_000 * 1.1, oct34_in
+    assert 21_000 * 0.9 <= oct34_out <= 22_000 * 1.1, oct34_out
+    assert oct34_out > oct34_in  # more left than arrived by early October
+    total_in = ru_persons(events, "in", "2022-09-21", "2022-11-29")
+    total_out = ru_persons(events, "out", "2022-09-21", "2022-11-29")
+    print(f"by 29 Nov: {total_in:,} in, {total_out:,} out, {total_in - total_out:,} stayed")
+    assert 400_000 <= total_in <= 440_000
+    assert 288_000 <= total_out <= 352_000
+    assert 85_000 <= total_in - total_out <= 115_000
+
+
+def test_mobilization_demographics_and_where_they_crossed(mobilization):
+    events, _ = mobilization
+    surge = [
+        e
+        for e in events
+        if e["type"] == "crossing"
+        and e["citizenship"] == "RU"
+        and e["direction"] == "in"
+        and "2022-09-21" <= e["ts"][:10] <= "2022-10-04"
+    ]
+    persons = sum(e["persons"] for e in surge)
+
+    def by(field: str) -> Counter:
+        totals: Counter = Counter()
+        for e in surge:
+            totals[e[field]] += e["persons"]
+        return totals
+
+    sexes, ages, where = by("sex"), by("age_band"), by("checkpoint_id")
+    assert sexes["m"] / persons > 0.75
+    assert ages["18-28"] / persons > 0.5
+    assert ages.most_common(2)[1][0] == "29-39"
+    assert (ages["40-59"] + ages["60+"]) / persons < 0.15
+    assert sum(where[c] for c in LAND_NAMED) / persons > 0.6
+
+
+def test_mobilization_land_queues_overload_by_themselves(mobilization):
+    events, _ = mobilization
+    worst = worst_waits_hours(events)
+    land = {k: v for k, v in worst.items() if load_registry()[k[0]].mode == "road"}
+    top = sorted(land.items(), key=lambda kv: -kv[1])[:4]
+    print("\nworst land waits (h):", [(k, round(v, 1)) for k, v in top])
+    assert top[0][1] >= 10
+    assert sum(v >= 6 for v in land.values()) >= 3  # several land checkpoints past critical
+    lanes = [e for e in events if e["type"] == "lanes"]
+    assert lanes and all(e["lanes_open"] > 0 for e in lanes)  # operators open lanes in response
+
+
+def run_pipeline(events: list[dict]) -> tuple[Processor, list[dict]]:
+    proc = Processor(load_registry(), 1)
+    alerts = []
+    lines = [orjson.dumps(e) for e in events]
+    for i in range(0, len(lines), 5000):
+        result = proc.process([(0, i + j, None, line) for j, line in enumerate(lines[i : i + 5000])])
+        alerts += [orjson.loads(v) for _, v in result.alerts]
+    return proc, alerts
+
+
+def test_lane_failure_takes_all_lanes_for_two_hours_and_alerts(tmp_path_factory):
+    events, _ = simulate(tmp_path_factory, "lane-failure", "--seed", "3")
+    changes = [e for e in events if e["type"] == "lanes" and e["checkpoint_id"] == "zhana-zhol"]
+    assert sorted({e["direction"] for e in changes}) == ["in", "out"]
+    for direction in ("in", "out"):
+        off, on = [e for e in changes if e["direction"] == direction]
+        assert off["lanes_open"] == 0 and on["lanes_open"] == 3
+        assert parse_rfc3339(on["ts"]) - parse_rfc3339(off["ts"]) == 2 * 3600
+    _, alerts = run_pipeline(events)
+    zj = [(a["severity"], a["status"], a["direction"]) for a in alerts if a["checkpoint_id"] == "zhana-zhol"]
+    assert ("critical", "firing", "in") in zj and ("critical", "resolved", "in") in zj
+    assert all(a["checkpoint_id"] == "zhana-zhol" for a in alerts if a["severity"] == "critical")
+
+
+def test_baseline_is_ordinary_traffic(tmp_path_factory):
+    events, _ = simulate(tmp_path_factory, "baseline", "--days", "3")
+    days = Counter(e["ts"][:10] for e in events if e["type"] == "crossing")
+    assert len(days) == 3
+    ru_daily = ru_persons(events, "in", "2022-08-01", "2022-08-03") / 3
+    assert 2_500 <= ru_daily <= 3_500
+    _, alerts = run_pipeline(events)
+    assert not [a for a in alerts if a["severity"] == "critical"]
+    assert max(worst_waits_hours(events).values()) < 2
