@@ -90,20 +90,51 @@ def worker(log_level: str) -> None:
     help="Event-time speed-up: 60 plays one hour in one minute. [default: 1]",
 )
 @click.option("--max-speed", is_flag=True, help="No pacing: publish as fast as the broker takes it.")
-def replay(files: tuple[str, ...], speed: float | None, max_speed: bool) -> None:
+@click.option("--from", "time_from", default=None, metavar="TS", help="Only events at or after this RFC 3339 time.")
+@click.option("--to", "time_to", default=None, metavar="TS", help="Only events before this RFC 3339 time.")
+@click.option("--checkpoint", "checkpoints", multiple=True, metavar="ID", help="Only this checkpoint (repeatable).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the summary line.")
+def replay(
+    files: tuple[str, ...],
+    speed: float | None,
+    max_speed: bool,
+    time_from: str | None,
+    time_to: str | None,
+    checkpoints: tuple[str, ...],
+    quiet: bool,
+) -> None:
     """Publish JSONL event logs (.gz too) to border.events verbatim, in file order.
+
+    Every line is published, even one that is not JSON (the pipeline decides what is bad);
+    with --from/--to/--checkpoint only the valid events that match are.
 
     \b
     Examples:
       bordermon replay day1.jsonl.gz day2.jsonl.gz --speed 3600
       bordermon replay events.jsonl --max-speed
+      bordermon replay surge.jsonl.gz --from 2022-09-21T00:00:00Z --to 2022-09-24T00:00:00Z \\
+          --checkpoint syrym --checkpoint taskala --speed 3600
     """
+    from bordermon.timeutil import parse_rfc3339
+    from producers.replay import Selection
     from producers.replay import replay as run_replay
 
     if max_speed and speed is not None:
         raise click.UsageError("--speed and --max-speed are mutually exclusive")
-    summary = run_replay(files, load_settings(), None if max_speed else (speed or 1.0))
+    bounds = []
+    for name, text in (("--from", time_from), ("--to", time_to)):
+        try:
+            bounds.append(None if text is None else parse_rfc3339(text))
+        except ValueError:
+            raise click.UsageError(f"{name}: {text!r} is not an RFC 3339 time with an offset") from None
+    if bounds[0] is not None and bounds[1] is not None and bounds[0] >= bounds[1]:
+        raise click.UsageError("--from must be before --to")
+    selection = Selection(bounds[0], bounds[1], frozenset(checkpoints) if checkpoints else None)
+    summary = run_replay(files, load_settings(), None if max_speed else (speed or 1.0), selection=selection)
     click.echo(summary.line())
+    if not quiet and summary.per_checkpoint:
+        click.echo("lines sent per checkpoint:")
+        click.echo("\n".join(summary.per_checkpoint_lines()))
 
 
 @cli.command()
@@ -154,6 +185,38 @@ def simulate(scenario: str, days: int | None, seed: int, out: str | None, kafka:
         if publisher is not None:
             publisher.close()
     click.echo(line)
+
+
+@cli.command()
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Archive directory.")
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(min=1024),
+    default=64 * 1024 * 1024,
+    show_default=True,
+    help="Rotate after this many uncompressed bytes (files also rotate every hour and when idle).",
+)
+@click.option(
+    "--idle-close",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Close (commit) the current file after this many seconds without new messages.",
+)
+def record(out: str, max_bytes: int, idle_close: float) -> None:
+    """Archive border.events into compressed JSONL files that `bordermon replay` accepts.
+
+    Resumes where it stopped (DIR/manifest.json); loses and duplicates nothing across restarts.
+    SIGTERM or Ctrl-C closes the current file and exits 0.
+
+    \b
+    Examples:
+      bordermon record --out archive/
+      bordermon replay archive/*.jsonl.gz --max-speed     # into a fresh broker
+    """
+    from producers.record import Recorder
+
+    click.echo(Recorder(load_settings(), out, max_bytes, idle_close).run())
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 A line is never dropped: one that does not parse is published without a key, and the
 pipeline decides what is bad. Pacing follows the first valid event: an event with time t is
 sent at wall start + (t - t_first) / speed; other lines and late (out-of-order) events go at once.
+Filters (--from/--to/--checkpoint) are the one exception: they select valid events only.
 """
 
 from __future__ import annotations
@@ -29,16 +30,46 @@ class ReplaySummary:
     lines: int = 0
     keyed: int = 0
     unkeyed: int = 0
+    filtered: int = 0
     files: int = 0
     seconds: float = 0.0
     per_checkpoint: Counter[str] = field(default_factory=Counter)
 
     def line(self) -> str:
         rate = self.lines / self.seconds if self.seconds > 0 else 0.0
+        skipped = f", {self.filtered} filtered out" if self.filtered else ""
         return (
             f"replayed {self.lines} lines from {self.files} file(s) in {self.seconds:.2f}s "
-            f"({rate:,.0f} lines/s; {self.keyed} keyed by checkpoint, {self.unkeyed} unkeyed)"
+            f"({rate:,.0f} lines/s; {self.keyed} keyed by checkpoint, {self.unkeyed} unkeyed{skipped})"
         )
+
+    def per_checkpoint_lines(self) -> list[str]:
+        return [f"  {cid:<24} {n:>10,}" for cid, n in self.per_checkpoint.most_common()]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Optional filters; with any set, only valid events that match are sent."""
+
+    start: float | None = None  # inclusive, event time
+    end: float | None = None  # exclusive
+    checkpoints: frozenset[str] | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.start is not None or self.end is not None or self.checkpoints is not None
+
+    def keep(self, key: bytes | None, t: float | None) -> bool:
+        if self.checkpoints is not None and (key is None or key.decode("utf-8", "replace") not in self.checkpoints):
+            return False
+        if self.start is not None or self.end is not None:
+            if t is None:
+                return False
+            if self.start is not None and t < self.start:
+                return False
+            if self.end is not None and t >= self.end:
+                return False
+        return True
 
 
 def key_and_time(line: bytes) -> tuple[bytes | None, float | None]:
@@ -63,6 +94,7 @@ def replay(
     settings: Settings,
     speed: float | None,
     console: Console | None = None,
+    selection: Selection | None = None,
 ) -> ReplaySummary:
     for path in paths:
         if not os.path.exists(path):
@@ -93,6 +125,9 @@ def replay(
                 with raw, reader:
                     for n, line in enumerate(iter_lines(reader, path), 1):
                         key, t = key_and_time(line)
+                        if selection is not None and selection.active and not selection.keep(key, t):
+                            summary.filtered += 1
+                            continue
                         publisher.send(key, line, t)
                         summary.lines += 1
                         if key is None:
