@@ -219,6 +219,51 @@ def record(out: str, max_bytes: int, idle_close: float) -> None:
     click.echo(Recorder(load_settings(), out, max_bytes, idle_close).run())
 
 
+@cli.command()
+@click.option("--url", default=None, help="Worker metrics URL [http://127.0.0.1:$BORDERMON_WEB_PORT/metrics].")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--watch", is_flag=True, help="Refresh every second until Ctrl-C.")
+@click.option("--all", "show_all", is_flag=True, help="Include checkpoints with no events yet.")
+def status(url: str | None, as_json: bool, watch: bool, show_all: bool) -> None:
+    """Show what a running worker sees: lanes, queues, waits, net flows, alerts.
+
+    \b
+    Examples:
+      bordermon status
+      bordermon status --watch
+      bordermon status --json | jq '.checkpoints.syrym'
+    """
+    import json as jsonlib
+    import time
+
+    from rich.console import Console, Group
+    from rich.live import Live
+
+    from bordermon.metricsview import checkpoint_table, fetch_metrics, parse_snapshot, snapshot_json, totals_table
+
+    url = url or f"http://127.0.0.1:{load_settings().web_port}/metrics"
+
+    def snap():  # type: ignore[no-untyped-def]
+        try:
+            return parse_snapshot(fetch_metrics(url))
+        except OSError as exc:
+            raise BordermonError(f"cannot read {url}: {getattr(exc, 'reason', exc)}; is a worker running?") from None
+
+    if as_json:
+        click.echo(jsonlib.dumps(snapshot_json(snap()), indent=2, sort_keys=True))
+        return
+    console = Console()
+    if not watch:
+        current = snap()
+        console.print(checkpoint_table(current, only_active=not show_all), totals_table(current))
+        return
+    with Live(console=console, refresh_per_second=2, screen=False) as live:
+        while True:
+            current = snap()
+            live.update(Group(checkpoint_table(current, only_active=not show_all), totals_table(current)))
+            time.sleep(1)
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)

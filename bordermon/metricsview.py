@@ -88,3 +88,27 @@ def totals_table(snap: Snapshot) -> Table:
     top = sorted(snap.cumulative.items(), key=lambda kv: -abs(kv[1]))[:6]
     table.add_row(acc, rej or "none", "  ".join(f"{c} {n:+,.0f}" for c, n in top))
     return table
+
+
+def snapshot_json(snap: Snapshot) -> dict:
+    """A stable JSON shape for scripts (`bordermon status --json`)."""
+    checkpoints = {}
+    for cid, r in sorted(snap.rows.items()):
+        entry: dict = {"last_event_ts": r.get("border_last_event_timestamp_seconds")}
+        for d in ("in", "out"):
+            wait = r.get(f"border_queue_wait_estimate_seconds:{d}", 0.0)
+            entry[d] = {
+                "lanes_open": r.get(f"border_lanes_open:{d}"),
+                "queue_length": r.get(f"border_queue_length:{d}"),
+                "wait_seconds": None if math.isinf(wait) else wait,
+                "persons_total": r.get(f"border_crossing_persons_total:{d}"),
+                "alerts_firing": [s for s in ("warning", "critical") if r.get(f"border_alerts_firing:{d}:{s}")],
+            }
+        entry["net_flow"] = {w: r.get(f"border_net_flow_persons:{w}") for w in ("15m", "1h", "24h")}
+        checkpoints[cid] = entry
+    return {
+        "accepted": snap.accepted,
+        "rejected": snap.rejected,
+        "net_by_citizenship": snap.cumulative,
+        "checkpoints": checkpoints,
+    }
