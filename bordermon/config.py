@@ -42,6 +42,7 @@ class Settings:
     web_port: int = 6066
     web_host: str = "127.0.0.1"
     alertmanager_url: str | None = None
+    alertmanager_repush_seconds: float = 60.0
     partitions: int = 8
     replication_factor: int = 1
     # Tansu completes a group join after ~half the rebalance timeout, so keep it short.
@@ -62,6 +63,7 @@ def load_settings() -> Settings:
         web_port=_env_int("BORDERMON_WEB_PORT", 6066),
         web_host=os.environ.get("BORDERMON_WEB_HOST") or "127.0.0.1",
         alertmanager_url=os.environ.get("BORDERMON_ALERTMANAGER_URL") or None,
+        alertmanager_repush_seconds=_env_float("BORDERMON_ALERTMANAGER_REPUSH_SECONDS", 60.0),
         partitions=_env_int("BORDERMON_PARTITIONS", 8),
         replication_factor=_env_int("BORDERMON_REPLICATION_FACTOR", 1),
         rebalance_timeout=_env_float("BORDERMON_REBALANCE_TIMEOUT", 6.0),

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import faust
+from faust.types import TP
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -24,6 +25,7 @@ from prometheus_client import (
 
 from bordermon.config import ALERTS_TOPIC, DEADLETTER_TOPIC, EVENTS_TOPIC, Settings
 from bordermon.registry import Registry
+from streams.alertmanager import AlertmanagerPusher
 from streams.changelog import read_partitions
 from streams.metrics import StateCollector
 from streams.processor import Processor
@@ -71,7 +73,7 @@ class Pipeline:
         self.owned: set[int] = set()
 
         self.registry = CollectorRegistry()
-        self.registry.register(StateCollector(self.processor, lambda: self.owned))
+        self.registry.register(StateCollector(self.processor, lambda: self.owned, self._highwater))
         ProcessCollector(registry=self.registry)
         self.batch_seconds = Histogram(
             "bordermon_batch_duration_seconds",
@@ -90,7 +92,22 @@ class Pipeline:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
+        self.pusher: AlertmanagerPusher | None = None
+        if settings.alertmanager_url:
+            self.pusher = AlertmanagerPusher(
+                settings.alertmanager_url,
+                f"http://{settings.web_host}:{settings.web_port}/metrics",
+                settings.alertmanager_repush_seconds,
+            )
         self._wire()
+
+    def _highwater(self, partition: int) -> int | None:
+        """The broker's end offset as last seen by the consumer (Tansu may report it low)."""
+        try:
+            end = self.app.consumer.highwater(TP(EVENTS_TOPIC, partition))
+        except Exception:
+            return None
+        return end if isinstance(end, int) and end >= 0 else None
 
     def _table_get(self, key: bytes) -> bytes | None:
         return self.table.data.get(key)
@@ -112,6 +129,13 @@ class Pipeline:
             lost = {tp.partition for tp in revoked if tp.topic == EVENTS_TOPIC}
             self.owned -= lost
             self.processor.drop(lost)
+
+        if self.pusher is not None:
+            pusher = self.pusher
+
+            @app.timer(interval=1.0)
+            async def push_alerts() -> None:
+                await pusher.tick(self.processor, self.owned)
 
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
@@ -159,6 +183,8 @@ class Pipeline:
             await self.deadletter.send(key=key, value=value)
         for key, value in result.alerts:
             await self.alerts.send(key=key, value=value)
+        if self.pusher is not None and result.alert_events:
+            self.pusher.enqueue(result.alert_events)
         now = time.time()
         for e in events[:: max(1, len(events) // 20)]:  # a sample is enough for a latency histogram
             self.event_lag.observe(max(0.0, now - e.message.timestamp / 1000.0))

@@ -18,9 +18,15 @@ from streams.state import CheckpointState
 
 
 class StateCollector(Collector):
-    def __init__(self, processor: Processor, owned_partitions: Callable[[], set[int]]) -> None:
+    def __init__(
+        self,
+        processor: Processor,
+        owned_partitions: Callable[[], set[int]],
+        highwater: Callable[[int], int | None] | None = None,
+    ) -> None:
         self.processor = processor
         self.owned_partitions = owned_partitions
+        self.highwater = highwater
 
     def _owned_checkpoints(self, owned: set[int]) -> Iterator[CheckpointState]:
         proc = self.processor
@@ -68,6 +74,14 @@ class StateCollector(Collector):
         threshold = GaugeMetricFamily(
             "border_wait_threshold_seconds", "QueueOverload thresholds", labels=["checkpoint", "severity"]
         )
+        events = CounterMetricFamily(
+            "border_checkpoint_events", "Accepted events per checkpoint", labels=["checkpoint"]
+        )
+        lag = GaugeMetricFamily(
+            "bordermon_consumer_lag_messages",
+            "Messages in border.events not yet processed, per owned partition",
+            labels=["partition"],
+        )
         info = GaugeMetricFamily(
             "border_checkpoint_info",
             "Checkpoint registry facts (value 1)",
@@ -96,6 +110,7 @@ class StateCollector(Collector):
                 last.add_metric([cid], cs.last_ts)
             for sev in SEVERITIES:
                 threshold.add_metric([cid, sev], cs.cp.threshold_seconds(sev))
+            events.add_metric([cid], sum(cs.accepted.values()))
             cp = cs.cp
             info.add_metric([cid, cp.name, cp.region, cp.mode, str(cp.lat), str(cp.lon)], 1.0)
         for t, n in accepted_sum.items():
@@ -110,6 +125,12 @@ class StateCollector(Collector):
             rejected.add_metric([r], n)
         for c, n in sorted(by_citizenship.items()):
             cumulative.add_metric([c], n)
+        if self.highwater is not None:
+            for p in sorted(owned):
+                ps = self.processor.state.get(p)
+                end = self.highwater(p)
+                if ps is not None and end is not None:
+                    lag.add_metric([str(p)], max(0, end - (ps.applied_offset + 1)))
         yield from (
             accepted,
             rejected,

@@ -1,0 +1,407 @@
+"""Dashboards as code (grafana-foundation-sdk, Grafana Labs' own SDK), written to dashboards/*.json.
+
+Run `python -m dashboards.generate` after a change; CI regenerates and fails on any diff.
+Every panel queries the `datasource` variable, never a hard-coded uid.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from grafana_foundation_sdk.builders import (
+    bargauge,
+    common,
+    dashboard,
+    geomap,
+    prometheus,
+    stat,
+    statetimeline,
+    table,
+    timeseries,
+)
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as cm
+from grafana_foundation_sdk.models import dashboard as dm
+from grafana_foundation_sdk.models import geomap as gm
+from grafana_foundation_sdk.models import prometheus as pm
+
+OUT = Path(__file__).parent
+DS = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
+CP = 'checkpoint=~"$checkpoint"'
+RATE = "[$__rate_interval]"
+
+# Wait status per checkpoint: 2 critical firing, 1 warning firing, 0 ok.
+STATUS = (
+    'max by (checkpoint) (2 * border_alerts_firing{severity="critical"} or border_alerts_firing{severity="warning"})'
+)
+
+
+def q(
+    expr: str, legend: str = "", ref: str = "A", instant: bool = False, table_fmt: bool = False
+) -> prometheus.Dataquery:
+    query = prometheus.Dataquery().expr(expr).ref_id(ref).datasource(DS)
+    if legend:
+        query = query.legend_format(legend)
+    if instant:
+        query = query.instant()
+    if table_fmt:
+        query = query.format(pm.PromQueryFormat.TABLE)
+    return query
+
+
+def steps(*pairs: tuple[float | None, str]) -> dashboard.ThresholdsConfig:
+    return (
+        dashboard.ThresholdsConfig()
+        .mode(dm.ThresholdsMode.ABSOLUTE)
+        .steps([dm.Threshold(value=v, color=c) for v, c in pairs])
+    )
+
+
+STATUS_STEPS = steps((None, "green"), (1, "orange"), (2, "red"))
+STATUS_MAP = [
+    dm.ValueMap(
+        options={
+            "0": dm.ValueMappingResult(text="OK", color="green"),
+            "1": dm.ValueMappingResult(text="WARNING", color="orange"),
+            "2": dm.ValueMappingResult(text="CRITICAL", color="red"),
+        },
+    )
+]
+WAIT_STEPS = steps((None, "green"), (7200, "orange"), (21600, "red"))  # road defaults: 2 h / 6 h
+
+
+def datasource_variable() -> dashboard.DatasourceVariable:
+    return dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus")
+
+
+def base(uid: str, title: str, description: str) -> dashboard.Dashboard:
+    return (
+        dashboard.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(["bordermon"])
+        .refresh("30s")
+        .time("now-24h", "now")
+        .timezone("utc")
+        .with_variable(datasource_variable())
+    )
+
+
+def overview() -> dashboard.Dashboard:
+    d = base(
+        "bordermon-overview",
+        "Border overview",
+        "Every checkpoint at a glance: wait status on a map, net inflow, how many stayed, queues, alerts.",
+    )
+    d = d.with_panel(
+        geomap.Panel()
+        .title("Checkpoints by wait status")
+        .description("Colour: green no QueueOverload, orange warning firing, red critical firing.")
+        .span(12)
+        .height(12)
+        .with_target(
+            q(
+                f"max by (checkpoint, name, lat, lon) (border_checkpoint_info * on (checkpoint) group_left {STATUS})",
+                instant=True,
+                table_fmt=True,
+            )
+        )
+        .view(geomap.MapViewConfig().id("coords").lat(50).lon(65).zoom(4))
+        .tooltip(geomap.TooltipOptions().mode(gm.TooltipMode.DETAILS))
+        .basemap(common.MapLayerOptions().type("default").name("Basemap"))
+        .layers(
+            [
+                common.MapLayerOptions()
+                .type("markers")
+                .name("Checkpoints")
+                .location(
+                    common.FrameGeometrySource()
+                    .mode(cm.FrameGeometrySourceMode.COORDS)
+                    .latitude("lat")
+                    .longitude("lon")
+                )
+                .config(
+                    {
+                        "showLegend": True,
+                        "style": {
+                            "size": {"fixed": 8},
+                            "color": {"field": "Value"},
+                            "text": {"field": "checkpoint", "mode": "field"},
+                        },
+                    }
+                )
+                .tooltip(True)
+            ]
+        )
+        .unit("none")
+        .thresholds(STATUS_STEPS)
+        .mappings(STATUS_MAP)
+    )
+    d = d.with_panel(
+        stat.Panel()
+        .title("Stayed: net entries since state began (all citizenships)")
+        .span(6)
+        .height(6)
+        .with_target(q("sum(border_net_flow_cumulative_persons)", "stayed", instant=True))
+        .unit("short")
+        .thresholds(steps((None, "blue")))
+    )
+    d = d.with_panel(
+        stat.Panel()
+        .title("QueueOverload alerts firing")
+        .span(6)
+        .height(6)
+        .with_target(q('sum by (severity) (border_alerts_firing{severity=~"warning|critical"})', "{{severity}}"))
+        .unit("short")
+        .thresholds(steps((None, "green"), (1, "red")))
+    )
+    d = d.with_panel(
+        bargauge.Panel()
+        .title("Stayed by citizenship (in − out)")
+        .span(12)
+        .height(8)
+        .with_target(
+            q("sort_desc(sum by (citizenship) (border_net_flow_cumulative_persons))", "{{citizenship}}", instant=True)
+        )
+        .unit("short")
+        .thresholds(steps((None, "blue")))
+    )
+    for window in ("1h", "24h"):
+        d = d.with_panel(
+            bargauge.Panel()
+            .title(f"Net inflow per checkpoint, last {window} of event time")
+            .span(12)
+            .height(10)
+            .with_target(
+                q(
+                    f'sort_desc(sum by (checkpoint) (border_net_flow_persons{{window="{window}"}}))',
+                    "{{checkpoint}}",
+                    instant=True,
+                )
+            )
+            .unit("short")
+            .thresholds(steps((None, "red"), (0, "green")))
+        )
+    d = d.with_panel(
+        timeseries.Panel()
+        .title("Queue length (parties)")
+        .span(12)
+        .height(9)
+        .with_target(q("sum by (checkpoint, direction) (border_queue_length) > 0", "{{checkpoint}} {{direction}}"))
+        .unit("short")
+        .min(0)
+    )
+    d = d.with_panel(
+        timeseries.Panel()
+        .title("Estimated wait")
+        .description("queue / (lanes × capacity). Thresholds drawn for road checkpoints (2 h / 6 h).")
+        .span(12)
+        .height(9)
+        .with_target(
+            q(
+                "max by (checkpoint, direction) (border_queue_wait_estimate_seconds) > 0",
+                "{{checkpoint}} {{direction}}",
+            )
+        )
+        .unit("s")
+        .min(0)
+        .thresholds(WAIT_STEPS)
+    )
+    d = d.with_panel(
+        table.Panel()
+        .title("Most congested checkpoints")
+        .span(12)
+        .height(9)
+        .with_target(
+            q(
+                "topk(10, max by (checkpoint, direction) (border_queue_wait_estimate_seconds))",
+                instant=True,
+                table_fmt=True,
+            )
+        )
+        .unit("s")
+        .thresholds(WAIT_STEPS)
+    )
+    d = d.with_panel(
+        table.Panel()
+        .title("Firing QueueOverload alerts")
+        .description("Checkpoints and directions whose alert is firing now (1).")
+        .span(12)
+        .height(9)
+        .with_target(q("max by (checkpoint, direction, severity) (border_alerts_firing)", instant=True, table_fmt=True))
+        .with_transformation(
+            dm.DataTransformerConfig(
+                id_val="filterByValue",
+                options={
+                    "type": "include",
+                    "match": "any",
+                    "filters": [{"fieldName": "Value", "config": {"id": "greater", "options": {"value": 0}}}],
+                },
+            )
+        )
+        .unit("none")
+        .thresholds(steps((None, "green"), (1, "red")))
+    )
+    return d
+
+
+def drilldown() -> dashboard.Dashboard:
+    d = base(
+        "bordermon-checkpoint",
+        "Checkpoint drill-down",
+        "One checkpoint, both directions: lanes, queue, wait against its thresholds, flows, alerts.",
+    ).with_variable(
+        dashboard.QueryVariable("checkpoint")
+        .label("Checkpoint")
+        .datasource(DS)
+        .query("label_values(border_checkpoint_info, checkpoint)")
+        .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dm.VariableSort.ALPHABETICAL_ASC)
+    )
+    d = d.with_panel(
+        timeseries.Panel()
+        .title("Estimated wait vs thresholds")
+        .span(24)
+        .height(9)
+        .with_target(q(f"max by (direction) (border_queue_wait_estimate_seconds{{{CP}}})", "wait {{direction}}"))
+        .with_target(q(f"max by (severity) (border_wait_threshold_seconds{{{CP}}})", "{{severity}} threshold", ref="B"))
+        .unit("s")
+        .min(0)
+    )
+    d = d.with_panel(
+        timeseries.Panel()
+        .title("Queue (parties)")
+        .span(8)
+        .height(8)
+        .with_target(q(f"sum by (direction) (border_queue_length{{{CP}}})", "{{direction}}"))
+        .unit("short")
+        .min(0)
+    )
+    d = d.with_panel(
+        timeseries.Panel()
+        .title("Lanes open")
+        .span(8)
+        .height(8)
+        .with_target(q(f"sum by (direction) (border_lanes_open{{{CP}}})", "{{direction}}"))
+        .unit("short")
+        .min(0)
+        .thresholds(steps((None, "red"), (1, "green")))
+    )
+    d = d.with_panel(
+        timeseries.Panel()
+        .title("Persons cleared per hour")
+        .span(8)
+        .height(8)
+        .with_target(
+            q(
+                f"sum by (direction) (rate(border_crossing_persons_total{{{CP}}}[$__rate_interval])) * 3600",
+                "{{direction}}",
+            )
+        )
+        .unit("short")
+        .min(0)
+    )
+    d = d.with_panel(
+        timeseries.Panel()
+        .title("Net flow (in − out) over event-time windows")
+        .span(12)
+        .height(8)
+        .with_target(q(f"sum by (window) (border_net_flow_persons{{{CP}}})", "{{window}}"))
+        .unit("short")
+    )
+    d = d.with_panel(
+        statetimeline.Panel()
+        .title("QueueOverload")
+        .span(12)
+        .height(8)
+        .with_target(q(f"max by (direction, severity) (border_alerts_firing{{{CP}}})", "{{direction}} {{severity}}"))
+        .unit("none")
+        .thresholds(steps((None, "green"), (1, "red")))
+    )
+    d = d.with_panel(
+        stat.Panel()
+        .title("Latest event time")
+        .span(12)
+        .height(4)
+        .with_target(q(f"max(border_last_event_timestamp_seconds{{{CP}}}) * 1000", "latest", instant=True))
+        .unit("dateTimeAsIso")
+    )
+    d = d.with_panel(
+        stat.Panel()
+        .title("Persons cleared in total")
+        .span(12)
+        .height(4)
+        .with_target(q(f"sum by (direction) (border_crossing_persons_total{{{CP}}})", "{{direction}}", instant=True))
+        .unit("short")
+    )
+    return d
+
+
+def pipeline() -> dashboard.Dashboard:
+    d = base(
+        "bordermon-pipeline",
+        "Pipeline health",
+        "Is the pipeline keeping up? Throughput, rejects, lag, latency, workers, dead letters.",
+    )
+    panels = [
+        ("Events accepted per second by type", 'sum by (type) (rate(border_events_accepted_total[$__rate_interval]))',
+         "{{type}}", "ops"),
+        ("Messages rejected per second by reason",
+         'sum by (reason) (rate(border_events_rejected_total[$__rate_interval]))', "{{reason}}", "ops"),
+        ("Consumer lag (messages)", "sum by (instance, partition) (bordermon_consumer_lag_messages)",
+         "{{instance}} p{{partition}}", "short"),
+        ("Ingest latency p99 (broker append to processed)",
+         "histogram_quantile(0.99, sum by (le) (rate(bordermon_ingest_latency_seconds_bucket[$__rate_interval])))",
+         "p99", "s"),
+        ("Batch processing time p99",
+         f"histogram_quantile(0.99, sum by (le, instance) (rate(bordermon_batch_duration_seconds_bucket{RATE})))",
+         "{{instance}}", "s"),
+        ("Workers up", 'up{job="bordermon"}', "{{instance}}", "none"),
+        ("Dead letters in the last hour", "sum by (reason) (increase(border_events_rejected_total[1h]))",
+         "{{reason}}", "short"),
+        ("Worker memory (RSS)", 'process_resident_memory_bytes{job="bordermon"}', "{{instance}}", "bytes"),
+    ]  # fmt: skip
+    for title, expr, legend, unit in panels:
+        panel = timeseries.Panel().title(title).span(12).height(8).with_target(q(expr, legend)).unit(unit).min(0)
+        if title == "Workers up":
+            panel = panel.thresholds(steps((None, "red"), (1, "green"))).max(1)
+        d = d.with_panel(panel)
+    return d
+
+
+DASHBOARDS = {"overview.json": overview, "checkpoint.json": drilldown, "pipeline.json": pipeline}
+
+
+def build_model(name: str) -> dm.Dashboard:
+    model = DASHBOARDS[name]().build()
+    for panel in model.panels or []:
+        panel.datasource = DS  # panel-level too, so Grafana never falls back to its default
+    return model
+
+
+def render() -> dict[str, str]:
+    return {
+        name: json.dumps(build_model(name), cls=JSONEncoder, indent=2, sort_keys=True) + "\n" for name in DASHBOARDS
+    }
+
+
+def main() -> int:
+    check = "--check" in sys.argv
+    stale = []
+    for name, text in render().items():
+        path = OUT / name
+        if check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(name)
+        else:
+            path.write_text(text)
+    if stale:
+        print(f"dashboards out of date: {', '.join(stale)}; run python -m dashboards.generate", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
