@@ -1,21 +1,25 @@
 # The two commands of the README: `make run` and `make test`. Both install what they need.
-.PHONY: install run test test-unit test-integration lint format clean
+.PHONY: install install-monitoring run test test-unit test-integration lint format dashboards clean
 
 install:
 	@./scripts/bootstrap.sh
 
+install-monitoring:
+	@./scripts/install-monitoring.sh
+
 run: install
 	.venv/bin/python scripts/run_sample.py
 
-test: install
+test: install install-monitoring
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/pytest tests -v --durations=10
+	.venv/bin/python -m dashboards.generate --check
+	.venv/bin/pytest tests -v --durations=15
 
 test-unit: install
 	.venv/bin/pytest tests/unit -q
 
-test-integration: install
+test-integration: install install-monitoring
 	.venv/bin/pytest tests/integration -v
 
 lint: install
@@ -23,6 +27,9 @@ lint: install
 
 format: install
 	.venv/bin/ruff format .
+
+dashboards: install
+	.venv/bin/python -m dashboards.generate
 
 clean:
 	rm -rf .venv .pytest_cache .ruff_cache .tmp *.egg-info

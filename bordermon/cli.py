@@ -264,6 +264,23 @@ def status(url: str | None, as_json: bool, watch: bool, show_all: bool) -> None:
             time.sleep(1)
 
 
+@cli.command("webhook-log")
+@click.option("--port", default=9095, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True)
+def webhook_log(port: int, host: str) -> None:
+    """Receive Alertmanager webhooks and print each notification as a JSON line.
+
+    \b
+    Example:
+      bordermon webhook-log --port 9095 | jq '.notification.alerts[].labels'
+    """
+    from bordermon.broker import check_port_free
+    from bordermon.webhooklog import serve
+
+    check_port_free(host, port)
+    serve(host, port)
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)
