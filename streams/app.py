@@ -71,6 +71,7 @@ class Pipeline:
         self.table = app.Table(TABLE_NAME, partitions=partitions, key_type=bytes, value_type=bytes, default=None)
         self.processor = Processor(registry, partitions, get=self._table_get)
         self.owned: set[int] = set()
+        self.end_offsets: dict[int, int] = {}
 
         self.registry = CollectorRegistry()
         self.registry.register(StateCollector(self.processor, lambda: self.owned, self._highwater))
@@ -102,12 +103,19 @@ class Pipeline:
         self._wire()
 
     def _highwater(self, partition: int) -> int | None:
-        """The broker's end offset as last seen by the consumer (Tansu may report it low)."""
+        return self.end_offsets.get(partition)
+
+    async def refresh_end_offsets(self) -> None:
+        """End offsets of owned partitions, for the lag metric (Tansu reports them low)."""
+        owned = sorted(self.owned)
+        if not owned:
+            return
         try:
-            end = self.app.consumer.highwater(TP(EVENTS_TOPIC, partition))
-        except Exception:
-            return None
-        return end if isinstance(end, int) and end >= 0 else None
+            ends = await self.app.consumer.highwaters(*[TP(EVENTS_TOPIC, p) for p in owned])
+        except Exception as exc:  # a failed refresh keeps the previous figures
+            log.debug("end offsets unavailable", extra={"error": repr(exc)})
+            return
+        self.end_offsets = {tp.partition: end for tp, end in ends.items() if isinstance(end, int) and end >= 0}
 
     def _table_get(self, key: bytes) -> bytes | None:
         return self.table.data.get(key)
@@ -136,6 +144,10 @@ class Pipeline:
             @app.timer(interval=1.0)
             async def push_alerts() -> None:
                 await pusher.tick(self.processor, self.owned)
+
+        @app.timer(interval=5.0)
+        async def end_offsets() -> None:
+            await self.refresh_end_offsets()
 
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:

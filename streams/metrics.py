@@ -143,5 +143,7 @@ class StateCollector(Collector):
             firing,
             last,
             threshold,
+            events,
+            lag,
             info,
         )

@@ -119,3 +119,66 @@ def base_env(broker: Broker, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BORDERMON_", "KAFKA_"))}
     env.update({"KAFKA_BOOTSTRAP_SERVERS": broker.address, "BORDERMON_REBALANCE_TIMEOUT": "4", **extra})
     return env
+
+
+class Service:
+    """A server binary started on loopback for one test, stopped afterwards."""
+
+    def __init__(self, args: list[str], ready_url: str, log_path: Path) -> None:
+        self.log = open(log_path, "ab")  # noqa: SIM115
+        self.log_path = log_path
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.ready_url = ready_url
+
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{args[0]} exited: {log_path.read_text()[-2000:]}")
+            with urllib.request.urlopen(ready_url, timeout=2) as r:
+                return r.status == 200
+
+        wait_until(ready, 30, f"{args[0]} to be ready")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+def start_prometheus(tmp: Path, targets: list[str], rules: list[Path]) -> tuple[Service, str]:
+    import yaml
+
+    port = free_port()
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(r) for r in rules],
+        "scrape_configs": [{"job_name": "bordermon", "static_configs": [{"targets": targets}]}],
+    }
+    path = tmp / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    url = f"http://127.0.0.1:{port}"
+    args = [
+        "prometheus",
+        f"--config.file={path}",
+        f"--storage.tsdb.path={tmp / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    return Service(args, f"{url}/-/ready", tmp / "prometheus.log"), url
+
+
+def start_alertmanager(tmp: Path, config_text: str) -> tuple[Service, str]:
+    port = free_port()
+    path = tmp / "alertmanager.yml"
+    path.write_text(config_text)
+    url = f"http://127.0.0.1:{port}"
+    args = [
+        "prometheus-alertmanager",
+        f"--config.file={path}",
+        f"--storage.path={tmp / 'am'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
+    return Service(args, f"{url}/-/ready", tmp / "alertmanager.log"), url
