@@ -281,6 +281,30 @@ def webhook_log(port: int, host: str) -> None:
     serve(host, port)
 
 
+@cli.group()
+def dashboards() -> None:
+    """Grafana dashboards (built as code in dashboards/)."""
+
+
+@dashboards.command("push")
+@click.option("--grafana-url", required=True, help="Base URL of Grafana, e.g. https://grafana.example.org")
+@click.option("--folder-uid", default="bordermon", show_default=True, help="Folder to create or update.")
+def dashboards_push(grafana_url: str, folder_uid: str) -> None:
+    """Upload the bordermon dashboards to an existing Grafana.
+
+    Credentials from the environment: GRAFANA_TOKEN (a service account token), or
+    GRAFANA_USER and GRAFANA_PASSWORD.
+
+    \b
+    Example:
+      GRAFANA_TOKEN=glsa_... bordermon dashboards push --grafana-url https://grafana.example.org
+    """
+    from dashboards.push import push
+
+    for url in push(grafana_url, folder_uid):
+        click.echo(url)
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)
