@@ -87,6 +87,11 @@ class Pipeline:
             "Messages processed by this worker process",
             registry=self.registry,
         )
+        self.skipped = Counter(
+            "bordermon_messages_skipped",
+            "Re-delivered messages already applied to the recovered state (not counted again)",
+            registry=self.registry,
+        )
         self.event_lag = Histogram(
             "bordermon_ingest_latency_seconds",
             "Broker append time to end of processing",
@@ -201,4 +206,6 @@ class Pipeline:
         for e in events[:: max(1, len(events) // 20)]:  # a sample is enough for a latency histogram
             self.event_lag.observe(max(0.0, now - e.message.timestamp / 1000.0))
         self.messages.inc(len(events))
+        if result.skipped:
+            self.skipped.inc(result.skipped)
         self.batch_seconds.observe(time.monotonic() - started)
