@@ -48,7 +48,8 @@ def start_broker(host: str, port: int, quiet: bool = True) -> subprocess.Popen[b
 
     check_port_free(host, port)
     out = subprocess.DEVNULL if quiet else None
-    proc = subprocess.Popen(broker_command(host, port), stdout=out, stderr=out)
+    # Its own session: a Ctrl-C meant for the parent must not kill the broker under a running worker.
+    proc = subprocess.Popen(broker_command(host, port), stdout=out, stderr=out, start_new_session=True)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -149,7 +149,16 @@ def replay(
     default=None,
     help="With --kafka: event-time speed-up (3600 = an hour a second) [default: as fast as possible].",
 )
-def simulate(scenario: str, days: int | None, seed: int, out: str | None, kafka: bool, speed: float | None) -> None:
+@click.option(
+    "--start",
+    "start",
+    default=None,
+    metavar="DATE",
+    help="Start on this day (YYYY-MM-DD, UTC) with empty queues instead of the scenario's first day.",
+)
+def simulate(
+    scenario: str, days: int | None, seed: int, out: str | None, kafka: bool, speed: float | None, start: str | None
+) -> None:
     """Synthetic traffic from a seeded discrete-event simulation of every checkpoint.
 
     \b
@@ -176,11 +185,19 @@ def simulate(scenario: str, days: int | None, seed: int, out: str | None, kafka:
         raise click.UsageError("--speed only applies with --kafka")
     if scenario not in SCENARIOS:
         raise click.UsageError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+    start_at = None
+    if start is not None:
+        from datetime import UTC, datetime
+
+        try:
+            start_at = datetime.strptime(start, "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError:
+            raise click.UsageError(f"--start: {start!r} is not a date like 2022-09-21") from None
     settings = load_settings()
     registry = load_registry(settings.checkpoints_path)
     publisher = Publisher(settings, speed) if kafka else None
     try:
-        line = run_simulation(scenario, registry, days, seed, out, publisher, Console(stderr=True))
+        line = run_simulation(scenario, registry, days, seed, out, publisher, Console(stderr=True), start_at=start_at)
     finally:
         if publisher is not None:
             publisher.close()
@@ -303,6 +320,33 @@ def dashboards_push(grafana_url: str, folder_uid: str) -> None:
 
     for url in push(grafana_url, folder_uid):
         click.echo(url)
+
+
+@cli.command()
+@click.option("--scenario", default="mobilization-2022", show_default=True, help="Simulator scenario.")
+@click.option("--start", default="2022-09-21", show_default=True, metavar="DATE", help="Simulated first day.")
+@click.option("--days", type=click.IntRange(1, 3650), default=14, show_default=True, help="Simulated days.")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=1),
+    default=1440.0,
+    show_default=True,
+    help="Event-time speed-up: 1440 plays a day in a minute.",
+)
+def demo(scenario: str, start: str, days: int, speed: float) -> None:
+    """Broker + worker + Prometheus/Alertmanager (when installed) + the simulator, with a live view.
+
+    \b
+    Example:
+      bordermon demo                                  # the 2022 surge, a day a minute
+      bordermon demo --start 2022-09-23 --speed 7200  # straight to the worst days
+    """
+    from bordermon.demo import run_demo
+    from producers.scenarios import SCENARIOS
+
+    if scenario not in SCENARIOS:
+        raise click.UsageError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+    sys.exit(run_demo(scenario, start, speed, days))
 
 
 def main() -> None:

@@ -16,6 +16,8 @@ class Snapshot:
     accepted: dict[str, float] = field(default_factory=dict)
     rejected: dict[str, float] = field(default_factory=dict)
     cumulative: dict[str, float] = field(default_factory=dict)
+    citizenship: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+    processed: float = 0.0
     rows: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
 
 
@@ -35,6 +37,10 @@ def parse_snapshot(text: str) -> Snapshot:
                 snap.rejected[lb["reason"]] = s.value
             elif s.name == "border_net_flow_cumulative_persons":
                 snap.cumulative[lb["citizenship"]] = s.value
+            elif s.name == "border_crossing_persons_by_citizenship_total":
+                snap.citizenship[lb["citizenship"]][lb["direction"]] = s.value
+            elif s.name == "bordermon_messages_processed_total":
+                snap.processed = s.value
             elif "checkpoint" in lb and s.name.startswith("border_"):
                 suffix = "".join(f":{lb[k]}" for k in ("direction", "window", "severity") if k in lb)
                 snap.rows[lb["checkpoint"]][s.name + suffix] = s.value
@@ -51,7 +57,9 @@ def _wait(seconds: float, warn: float, crit: float) -> str:
 
 def checkpoint_table(snap: Snapshot, only_active: bool = True) -> Table:
     table = Table(title="Checkpoints (in = entering Kazakhstan)", expand=True)
-    for col in ("checkpoint", "lanes in/out", "queue in/out", "wait in", "wait out", "net 1h", "net 24h", "alerts"):
+    for col in (
+        "checkpoint", "lanes in/out", "queue in/out", "wait in", "wait out", "net 1h", "net 24h", "alerts", "advice",
+    ):  # fmt: skip
         table.add_column(col, justify="left" if col in ("checkpoint", "alerts") else "right")
     rows = sorted(snap.rows.items(), key=lambda kv: -max(kv[1].get("border_queue_length:in", 0), 0))
     for cid, r in rows:
@@ -74,7 +82,36 @@ def checkpoint_table(snap: Snapshot, only_active: bool = True) -> Table:
             f"{r.get('border_net_flow_persons:1h', 0):+,.0f}",
             f"{r.get('border_net_flow_persons:24h', 0):+,.0f}",
             " ".join(firing[:2]),
+            _advice(r) if firing else "",
         )
+    return table
+
+
+def _advice(r: dict[str, float]) -> str:
+    parts = [f"+{r[f'border_lanes_needed:{d}']:.0f} lanes {d}" for d in ("in", "out")
+             if r.get(f"border_lanes_needed:{d}")]  # fmt: skip
+    return ", ".join(parts)
+
+
+def latest_event_time(snap: Snapshot) -> float | None:
+    times = [r["border_last_event_timestamp_seconds"] for r in snap.rows.values()
+             if "border_last_event_timestamp_seconds" in r]  # fmt: skip
+    return max(times) if times else None
+
+
+def citizenship_table(snap: Snapshot, top: int = 6) -> Table:
+    table = Table(title="Entered / left / stayed by citizenship", expand=True)
+    for col in ("citizenship", "entered", "left", "stayed"):
+        table.add_column(col, justify="left" if col == "citizenship" else "right")
+    rows = sorted(snap.citizenship.items(), key=lambda kv: -kv[1].get("in", 0))
+    total_in = total_out = 0.0
+    for _, d in rows:
+        total_in += d.get("in", 0)
+        total_out += d.get("out", 0)
+    for c, d in rows[:top]:
+        entered, left = d.get("in", 0), d.get("out", 0)
+        table.add_row(c, f"{entered:,.0f}", f"{left:,.0f}", f"{entered - left:+,.0f}")
+    table.add_row("[bold]all[/]", f"{total_in:,.0f}", f"{total_out:,.0f}", f"[bold]{total_in - total_out:+,.0f}[/]")
     return table
 
 

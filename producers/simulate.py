@@ -16,7 +16,7 @@ import math
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -241,9 +241,10 @@ def simulate(
     days: int | None = None,
     seed: int = 1,
     on_day: Callable[[date], None] | None = None,
+    start_at: datetime | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """All events of the run in event-time order."""
-    start = scenario.start.timestamp()
+    """All events of the run in event-time order (from `start_at`, queues empty, if given)."""
+    start = (start_at or scenario.start).timestamp()
     end = start + (days or scenario.default_days) * DAY
     per_stream: list[list[tuple[float, int, str, Any]]] = []
     refs: list[tuple[Checkpoint, str]] = []
@@ -282,6 +283,7 @@ def run_simulation(
     out: str | None,
     publisher: Any | None,
     console: Any,
+    start_at: datetime | None = None,
 ) -> str:
     """Write (or publish) a whole run with a progress bar; return the summary line."""
     import gzip
@@ -296,6 +298,9 @@ def run_simulation(
     scenario = SCENARIOS.get(scenario_name)
     if scenario is None:
         raise BordermonError(f"unknown scenario {scenario_name!r}; choose from {', '.join(SCENARIOS)}")
+    if start_at is not None and days is None:
+        scenario_end = scenario.start + timedelta(days=scenario.default_days)
+        days = max(1, (scenario_end - start_at).days)
     total_days = days or scenario.default_days
     started = time.monotonic()
     progress = Progress(
@@ -308,7 +313,7 @@ def run_simulation(
         transient=True,
         disable=not console.is_terminal,
     )
-    first_day = scenario.start.date()
+    first_day = (start_at or scenario.start).date()
     counts = {"events": 0}
     handle = None
     try:
@@ -324,7 +329,7 @@ def run_simulation(
                 progress.update(task, completed=(day - first_day).days, day=str(day), events=counts["events"])
 
             batch: list[bytes] = []
-            for event in simulate(scenario, registry, total_days, seed, on_day):
+            for event in simulate(scenario, registry, total_days, seed, on_day, start_at):
                 line = encode(event)
                 counts["events"] += 1
                 if handle is not None:

@@ -37,6 +37,7 @@ def am_alert(
     queue_length: int,
     lanes_open: int,
     generator_url: str,
+    lanes_needed: int = 0,
 ) -> dict[str, Any]:
     wait_min = finite_or_none(wait_seconds / 60.0, 1)
     wait_text = "no lane open" if wait_min is None else f"{wait_min:.0f} min"
@@ -51,13 +52,20 @@ def am_alert(
             "summary": f"Queue overload at {cs_name} ({'entering' if direction == 'in' else 'leaving'} Kazakhstan)",
             "description": (
                 f"Estimated wait {wait_text} against a {severity} threshold of {threshold_seconds / 60:.0f} min: "
-                f"{queue_length} parties queued, {lanes_open} lanes open."
+                f"{queue_length} parties queued, {lanes_open} lanes open. "
+                + (
+                    f"Open {lanes_needed} more lane(s) to bring the wait under the warning threshold "
+                    "within two hours at the current arrival rate."
+                    if lanes_needed
+                    else "The open lanes bring the wait under the warning threshold within two hours."
+                )
             ),
             "runbook_url": RUNBOOK,
             "wait_minutes": "null" if wait_min is None else str(wait_min),
             "threshold_minutes": f"{threshold_seconds / 60:.0f}",
             "queue_length": str(queue_length),
             "lanes_open": str(lanes_open),
+            "lanes_needed": str(lanes_needed),
         },
         "startsAt": to_rfc3339(starts_at),
         "generatorURL": generator_url,
@@ -94,6 +102,7 @@ class AlertmanagerPusher:
                     a.queue_length,
                     a.lanes_open,
                     self.generator_url,
+                    a.lanes_needed,
                 )
             )
         if len(self.queued) > MAX_QUEUED:
@@ -128,6 +137,7 @@ class AlertmanagerPusher:
                         ds.queue,
                         ds.lanes,
                         self.generator_url,
+                        cs.advice(direction)[1],
                     )
 
     async def tick(self, processor: Processor, owned: set[int]) -> None:

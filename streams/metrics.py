@@ -74,6 +74,21 @@ class StateCollector(Collector):
         threshold = GaugeMetricFamily(
             "border_wait_threshold_seconds", "QueueOverload thresholds", labels=["checkpoint", "severity"]
         )
+        by_citizenship_dir = CounterMetricFamily(
+            "border_crossing_persons_by_citizenship",
+            "Persons cleared by citizenship and direction (entered / left)",
+            labels=["citizenship", "direction"],
+        )
+        needed = GaugeMetricFamily(
+            "border_lanes_needed",
+            "Extra lanes that bring the wait under the warning threshold within 2 h at current arrivals",
+            labels=["checkpoint", "direction"],
+        )
+        arrivals = GaugeMetricFamily(
+            "border_arrivals_per_hour",
+            "Parties that joined the queue in the last hour of event time",
+            labels=["checkpoint", "direction"],
+        )
         events = CounterMetricFamily(
             "border_checkpoint_events", "Accepted events per checkpoint", labels=["checkpoint"]
         )
@@ -90,12 +105,16 @@ class StateCollector(Collector):
 
         accepted_sum = dict.fromkeys(EVENT_TYPES, 0)
         by_citizenship: dict[str, int] = {}
+        by_cit_dir: dict[tuple[str, str], int] = {}
         for cs in self._owned_checkpoints(owned):
             cid = cs.cp.id
             for t, n in cs.accepted.items():
                 accepted_sum[t] += n
             for c, n in cs.by_citizenship.items():
                 by_citizenship[c] = by_citizenship.get(c, 0) + n
+            for d, tally in cs.citizenship_persons.items():
+                for c, n in tally.items():
+                    by_cit_dir[(c, d)] = by_cit_dir.get((c, d), 0) + n
             for d in DIRECTIONS:
                 ds = cs.dirs[d]
                 persons.add_metric([cid, d], cs.persons[d])
@@ -104,6 +123,9 @@ class StateCollector(Collector):
                 lanes.add_metric([cid, d], ds.lanes)
                 for sev in SEVERITIES:
                     firing.add_metric([cid, d, sev], 1.0 if ds.alerts[sev].firing else 0.0)
+                rate, extra = cs.advice(d)
+                arrivals.add_metric([cid, d], rate)
+                needed.add_metric([cid, d], extra)
             for name, value in cs.net_flows().items():
                 net.add_metric([cid, name], value)
             if cs.last_ts is not None:
@@ -125,6 +147,8 @@ class StateCollector(Collector):
             rejected.add_metric([r], n)
         for c, n in sorted(by_citizenship.items()):
             cumulative.add_metric([c], n)
+        for (c, d), n in sorted(by_cit_dir.items()):
+            by_citizenship_dir.add_metric([c, d], n)
         if self.highwater is not None:
             for p in sorted(owned):
                 ps = self.processor.state.get(p)
@@ -144,6 +168,9 @@ class StateCollector(Collector):
             last,
             threshold,
             events,
+            by_citizenship_dir,
+            arrivals,
+            needed,
             lag,
             info,
         )

@@ -81,6 +81,9 @@ def alert_value(a: AlertEvent) -> bytes:
             "threshold_minutes": a.checkpoint.threshold_seconds(a.severity) / 60.0,
             "queue_length": a.queue_length,
             "lanes_open": a.lanes_open,
+            "arrivals_per_hour": a.arrivals_per_hour,
+            # Extra lanes that bring the wait under the warning threshold within two hours.
+            "lanes_needed": a.lanes_needed,
             # Same for every re-send of this transition: consumers de-duplicate on it.
             "transition_id": f"{a.checkpoint.id}/{a.direction}/{a.severity}/{starts_at}/{tr.status}",
         }

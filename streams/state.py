@@ -8,6 +8,7 @@ detection) and crossings (for rolling windows) are written as append-only deltas
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,21 @@ from streams.alerts import SEVERITIES, AlertState, Transition, step
 from streams.windows import LONGEST, NetFlowWindow
 
 DEDUP_SECONDS = 86400.0
+ADVICE_HORIZON_HOURS = 2.0
+RATE_WINDOW_SECONDS = 3600.0
+
+
+def lanes_needed(
+    queue: int, arrivals_per_hour: float, capacity_per_hour: float, warning_seconds: float, lanes_open: int
+) -> int:
+    """Extra lanes that bring the wait estimate under the warning threshold within two hours.
+
+    With L lanes, after H hours the queue is q + λH − LμH; its wait estimate (q + λH − LμH)/(Lμ)
+    is under W hours (strictly, as the alert fires at the threshold) when L > (q + λH) / (μ (H + W)).
+    """
+    horizon, warning_hours = ADVICE_HORIZON_HOURS, warning_seconds / 3600.0
+    needed = math.floor((queue + arrivals_per_hour * horizon) / (capacity_per_hour * (horizon + warning_hours))) + 1
+    return max(0, needed - lanes_open)
 
 
 def wait_estimate_seconds(queue: int, lanes: int, capacity_per_hour: float) -> float:
@@ -33,6 +49,14 @@ class DirectionState:
     queue: int
     lanes: int
     alerts: dict[str, AlertState] = field(default_factory=lambda: {s: AlertState() for s in SEVERITIES})
+    # Arrival times in the last hour of event time, for capacity advice (rebuilt after a restart).
+    recent_arrivals: deque[float] = field(default_factory=deque)
+
+    def arrivals_per_hour(self, now: float) -> float:
+        recent = self.recent_arrivals
+        while recent and recent[0] <= now - RATE_WINDOW_SECONDS:
+            recent.popleft()
+        return float(len(recent))
 
     def to_list(self) -> list[Any]:
         return [self.queue, self.lanes, {s: a.to_list() for s, a in self.alerts.items()}]
@@ -53,6 +77,8 @@ class AlertEvent:
     wait_seconds: float
     queue_length: int
     lanes_open: int
+    arrivals_per_hour: float = 0.0
+    lanes_needed: int = 0
 
 
 class CheckpointState:
@@ -61,6 +87,7 @@ class CheckpointState:
     __slots__ = (
         "accepted",
         "by_citizenship",
+        "citizenship_persons",
         "cp",
         "dirs",
         "last_ts",
@@ -78,6 +105,7 @@ class CheckpointState:
         self.accepted = dict.fromkeys(EVENT_TYPES, 0)
         self.persons = dict.fromkeys(DIRECTIONS, 0)
         self.by_citizenship: dict[str, int] = {}
+        self.citizenship_persons: dict[str, dict[str, int]] = {d: {} for d in DIRECTIONS}
         self.window = NetFlowWindow()
         self.seen: dict[str, float] = {}
         # Accepted since the last flush, to be written as a delta.
@@ -113,6 +141,8 @@ class CheckpointState:
             net = persons if event.direction == "in" else -persons
             self.persons[event.direction] += persons
             self.by_citizenship[event.citizenship] = self.by_citizenship.get(event.citizenship, 0) + net
+            tally = self.citizenship_persons[event.direction]
+            tally[event.citizenship] = tally.get(event.citizenship, 0) + persons
             self.window.add(t, net)
             self.new_crossings.append([t, net])
         elif kind is Lanes:
@@ -121,6 +151,7 @@ class CheckpointState:
         else:
             self.accepted["arrival"] += 1
             d.queue += 1
+            d.recent_arrivals.append(t)
         return self._evaluate_alerts(event.direction, d, t)
 
     def _evaluate_alerts(self, direction: str, d: DirectionState, t: float) -> list[AlertEvent]:
@@ -132,8 +163,16 @@ class CheckpointState:
                 continue  # fast path: nothing pending, nothing firing, nothing to start
             tr = step(alert, t, wait, cp.threshold_seconds(severity), cp.for_seconds, cp.resolve_ratio)
             if tr is not None:
-                out.append(AlertEvent(cp, direction, severity, tr, wait, d.queue, d.lanes))
+                rate = d.arrivals_per_hour(self.last_ts or t)
+                extra = lanes_needed(d.queue, rate, cp.lane_capacity_per_hour, cp.warning_seconds, d.lanes)
+                out.append(AlertEvent(cp, direction, severity, tr, wait, d.queue, d.lanes, rate, extra))
         return out
+
+    def advice(self, direction: str) -> tuple[float, int]:
+        """(arrivals per hour over the last event-time hour, extra lanes needed)."""
+        d, cp = self.dirs[direction], self.cp
+        rate = d.arrivals_per_hour(self.last_ts) if self.last_ts is not None else 0.0
+        return rate, lanes_needed(d.queue, rate, cp.lane_capacity_per_hour, cp.warning_seconds, d.lanes)
 
     def prune(self) -> None:
         if self.last_ts is None:
@@ -166,6 +205,7 @@ class CheckpointState:
             "accepted": self.accepted,
             "persons": self.persons,
             "by_citizenship": self.by_citizenship,
+            "citizenship_persons": self.citizenship_persons,
         }
 
     @classmethod
@@ -176,6 +216,8 @@ class CheckpointState:
         state.accepted.update(head["accepted"])
         state.persons.update(head["persons"])
         state.by_citizenship = dict(head["by_citizenship"])
+        for d, tally in head.get("citizenship_persons", {}).items():
+            state.citizenship_persons[d] = dict(tally)
         return state
 
     def take_delta(self) -> dict[str, Any] | None:

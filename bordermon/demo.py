@@ -1,0 +1,221 @@
+"""`bordermon demo`: the whole pipeline on this machine with a live terminal view.
+
+Starts the embedded broker, one worker, Prometheus and Alertmanager when installed, and the
+simulator; draws what the worker sees once a second; Ctrl-C (or SIGTERM) stops every process
+it started, in reverse order, and removes its temporary files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.text import Text
+
+from bordermon.broker import start_broker
+from bordermon.errors import BordermonError
+from bordermon.metricsview import (
+    checkpoint_table,
+    citizenship_table,
+    fetch_metrics,
+    latest_event_time,
+    parse_snapshot,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def port_or_free(preferred: int) -> int:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            pass
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    urls: dict[str, str] = field(default_factory=dict)
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append((name, proc))
+        return proc
+
+    def stop(self) -> list[str]:
+        """Stop children newest first; return the names that needed SIGKILL."""
+        killed = []
+        for _, proc in reversed(self.procs):
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for name, proc in reversed(self.procs):
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait()
+                killed.append(name)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        return killed
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """Signal the child's whole session (it may have children of its own); it may be gone already."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(sig)
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], name: str, log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-400:] if log.exists() else ""
+            raise BordermonError(f"{name} exited during start-up: {tail.strip().splitlines()[-1:] or ''}")
+        try:
+            body = fetch_metrics(url, timeout=2)
+            if '"partitions":[]' not in body:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise BordermonError(f"{name} did not become ready within {timeout:.0f}s (log: {log})")
+
+
+def start_stack(console: Console, scenario: str, start: str, speed: float, days: int) -> Stack:
+    bin_dir = Path(sys.executable).parent
+    stack = Stack(Path(tempfile.mkdtemp(prefix="bordermon-demo-")))
+    broker_port, web_port = port_or_free(9092), port_or_free(6066)
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{broker_port}", "BORDERMON_WEB_PORT": str(web_port)}
+    env.pop("BORDERMON_ALERTMANAGER_URL", None)
+    broker = start_broker("127.0.0.1", broker_port)
+    stack.procs.append(("broker", broker))
+    stack.urls["broker"] = f"127.0.0.1:{broker_port}"
+
+    am_bin = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if am_bin:
+        am_port = port_or_free(9093)
+        am_config = {
+            "route": {"receiver": "demo", "group_by": ["alertname", "checkpoint", "direction"]},
+            "receivers": [{"name": "demo"}],
+        }
+        (stack.workdir / "alertmanager.yml").write_text(yaml.safe_dump(am_config))
+        am_args = [
+            am_bin,
+            f"--config.file={stack.workdir / 'alertmanager.yml'}",
+            f"--storage.path={stack.workdir / 'am'}",
+            f"--web.listen-address=127.0.0.1:{am_port}",
+            "--cluster.listen-address=",
+        ]
+        stack.spawn("alertmanager", am_args)
+        stack.urls["alertmanager"] = f"http://127.0.0.1:{am_port}"
+        env["BORDERMON_ALERTMANAGER_URL"] = stack.urls["alertmanager"]
+        env["BORDERMON_ALERTMANAGER_REPUSH_SECONDS"] = "30"
+
+    worker = stack.spawn("worker", [str(bin_dir / "bordermon"), "worker"], env)
+    stack.urls["metrics"] = f"http://127.0.0.1:{web_port}/metrics"
+
+    prom_bin = shutil.which("prometheus")
+    if prom_bin:
+        prom_port = port_or_free(9090)
+        rules = sorted((REPO / "monitoring/prometheus/rules").glob("*.yml"))
+        scrape = {"job_name": "bordermon", "static_configs": [{"targets": [f"127.0.0.1:{web_port}"]}]}
+        config: dict = {
+            "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+            "rule_files": [str(r) for r in rules],
+            "scrape_configs": [scrape],
+        }
+        if am_bin:
+            am_target = stack.urls["alertmanager"].removeprefix("http://")
+            config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [am_target]}]}]}
+        (stack.workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+        prom_args = [
+            prom_bin,
+            f"--config.file={stack.workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={stack.workdir / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+        ]
+        stack.spawn("prometheus", prom_args)
+        stack.urls["prometheus"] = f"http://127.0.0.1:{prom_port}"
+
+    with console.status("starting the worker (joining its consumer group takes a few seconds)..."):
+        _wait_http(f"http://127.0.0.1:{web_port}/healthz", worker, "worker", stack.workdir / "worker.log")
+    sim = [str(bin_dir / "bordermon"), "simulate", "--scenario", scenario, "--kafka"]
+    sim += ["--speed", str(speed), "--start", start, "--days", str(days)]
+    stack.spawn("simulator", sim, env)
+    return stack
+
+
+def _header(stack: Stack, scenario: str, speed: float, clock: float | None, rate: float) -> Panel:
+    sim_time = datetime.fromtimestamp(clock, UTC).strftime("%a %d %b %Y %H:%M UTC") if clock else "waiting for events"
+    text = Text()
+    text.append(f"{scenario}", style="bold")
+    text.append(f" at {speed:,.0f}× event time   simulated clock ")
+    text.append(sim_time, style="bold cyan")
+    text.append(f"   {rate:,.0f} events/s\n")
+    text.append("   ".join(f"{k}: {v}" for k, v in stack.urls.items()), style="dim")
+    text.append("   Ctrl-C stops everything", style="dim")
+    return Panel(text, title="bordermon demo", border_style="blue")
+
+
+def run_demo(scenario: str, start: str, speed: float, days: int, console: Console | None = None) -> int:
+    console = console or Console()
+    stack = start_stack(console, scenario, start, speed, days)
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    last: tuple[float, float] | None = None
+    try:
+        with Live(console=console, refresh_per_second=2, screen=False) as live:
+            while True:
+                try:
+                    snap = parse_snapshot(fetch_metrics(stack.urls["metrics"]))
+                except OSError as exc:
+                    live.update(Text(f"worker metrics unavailable: {exc}", style="red"))
+                    time.sleep(1)
+                    continue
+                now = time.monotonic()
+                rate = 0.0 if last is None else (snap.processed - last[1]) / max(1e-6, now - last[0])
+                last = (now, snap.processed)
+                live.update(
+                    Group(
+                        _header(stack, scenario, speed, latest_event_time(snap), rate),
+                        checkpoint_table(snap),
+                        citizenship_table(snap),
+                    )
+                )
+                time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("stopping: simulator, worker, monitoring, broker ...")
+        killed = stack.stop()
+        console.print("stopped cleanly; nothing left running." if not killed else f"had to kill: {', '.join(killed)}")
+    return 0

@@ -1,0 +1,88 @@
+"""Issue 7 acceptance: `bordermon demo` in a real terminal (tmux) for 60 s, and `status --json`."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from producers.mixedlog import mixed_log, write_log
+from tests.checks import parse_metrics
+from tests.integration.harness import BIN, Worker, base_env, run_cli, wait_until
+from tests.integration.test_pipeline import consumed
+
+pytestmark = pytest.mark.integration
+PATTERN = re.compile(r"tansu broker|bordermon (worker|simulate)|prometheus-alertmanager|prometheus --config")
+
+
+def leftovers() -> set[str]:
+    out = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
+    return {line.split(None, 2)[0] for line in out.splitlines()
+            if PATTERN.search(line) and not line.split()[1].startswith("Z")}  # fmt: skip
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_demo_in_a_terminal_shows_traffic_queues_alerts_and_exits_cleanly(tmp_path):
+    assert shutil.which("tmux"), "tmux is installed by scripts/install-monitoring.sh"
+    before = leftovers()
+    session = f"demo-{time.monotonic_ns()}"
+    marker = tmp_path / "exit-code"
+    command = f"{BIN} demo --start 2022-09-23 --speed 7200; echo $? > {marker}; sleep 30"
+    tmux("new-session", "-d", "-s", session, "-x", "170", "-y", "60", command)
+    try:
+        deadline = time.monotonic() + 60
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = tmux("capture-pane", "-t", session, "-p")
+            if "CRIT" in screen and re.search(r"[1-9][\d,]* events/s", screen):
+                break
+            time.sleep(1)
+        assert "simulated clock" in screen and "2022" in screen, screen
+        assert re.search(r"[1-9][\d,]* events/s", screen), "traffic: " + screen
+        queues = [int(m.group(1)) for m in re.finditer(r"│\s+(\d+)/\d+\s+│", screen)]
+        assert queues and max(queues) > 0, "a queue: " + screen
+        assert "CRIT" in screen or "WARN" in screen, "an alert: " + screen
+        assert "lanes in" in screen, "capacity advice: " + screen
+        assert "stayed" in screen and "RU" in screen
+        tmux("send-keys", "-t", session, "C-c")
+        wait_until(marker.exists, 20, "the demo to exit after Ctrl-C")
+        assert marker.read_text().strip() == "0"
+        assert "stopped cleanly; nothing left running." in tmux("capture-pane", "-t", session, "-p")
+        assert leftovers() <= before, "the demo left processes behind"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_status_json_reflects_the_worker(broker, tmp_path):
+    env = base_env(broker)
+    worker = Worker(env, tmp_path / "worker.log")
+    try:
+        worker.wait_ready()
+        log = tmp_path / "log.jsonl"
+        write_log(str(log), mixed_log(["syrym", "kairak"], good_count=2000, seed=9))
+        replay = run_cli(["replay", str(log), "--max-speed", "-q"], env)
+        total = int(replay.stdout.split()[1])
+        wait_until(lambda: consumed(parse_metrics(worker.metrics())) == total, 60, "drained")
+        status = run_cli(["status", "--json", "--url", f"http://127.0.0.1:{worker.port}/metrics"], env)
+        assert status.returncode == 0, status.stderr
+        data = json.loads(status.stdout)
+        metrics = parse_metrics(worker.metrics())
+        syrym = data["checkpoints"]["syrym"]
+        key = (("checkpoint", "syrym"), ("direction", "in"))
+        assert syrym["in"]["queue_length"] == metrics["border_queue_length"][key]
+        assert syrym["in"]["lanes_open"] == metrics["border_lanes_open"][key]
+        assert sum(data["accepted"].values()) + sum(data["rejected"].values()) == total
+        assert set(syrym["net_flow"]) == {"15m", "1h", "24h"}
+        human = run_cli(["status", "--url", f"http://127.0.0.1:{worker.port}/metrics"], env)
+        assert human.returncode == 0 and "syrym" in human.stdout
+        down = run_cli(["status", "--url", "http://127.0.0.1:9/metrics"], env)
+        assert down.returncode != 0 and down.stderr.count("\n") == 1 and "is a worker running" in down.stderr
+    finally:
+        worker.stop()
