@@ -7,8 +7,8 @@ install:
 install-monitoring:
 	@./scripts/install-monitoring.sh
 
-run: install
-	.venv/bin/python scripts/run_sample.py
+run: install install-monitoring
+	.venv/bin/bordermon demo
 
 test: install install-monitoring
 	.venv/bin/ruff check .

@@ -20,14 +20,73 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="bordermon")
-def cli() -> None:
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML config file.")
+@click.option("--bootstrap-servers", help="Kafka bootstrap servers [env KAFKA_BOOTSTRAP_SERVERS].")
+@click.option("--checkpoints", type=click.Path(dir_okay=False), help="Registry YAML [env BORDERMON_CHECKPOINTS].")
+@click.option("--web-port", type=click.IntRange(1, 65535), help="Worker HTTP port [env BORDERMON_WEB_PORT].")
+@click.option("--web-host", help="Worker HTTP bind address [env BORDERMON_WEB_HOST].")
+@click.option("--alertmanager-url", help="Alertmanager base URL [env BORDERMON_ALERTMANAGER_URL].")
+def cli(
+    config_path: str | None,
+    bootstrap_servers: str | None,
+    checkpoints: str | None,
+    web_port: int | None,
+    web_host: str | None,
+    alertmanager_url: str | None,
+) -> None:
     """bordermon: live monitoring of border checkpoints (Kafka -> Faust -> Prometheus).
 
+    Settings come from these flags, then the environment, then a TOML config file (--config,
+    $BORDERMON_CONFIG, ./bordermon.toml or ~/.config/bordermon/config.toml); `bordermon config`
+    prints the result and where each value came from.
+
     \b
-    Environment: KAFKA_BOOTSTRAP_SERVERS (127.0.0.1:9092), BORDERMON_CHECKPOINTS (bundled
-    registry), BORDERMON_WEB_PORT (6066), BORDERMON_WEB_HOST (127.0.0.1),
-    BORDERMON_ALERTMANAGER_URL (unset: no push).
+    Quick start:
+      bordermon demo                      # everything on this machine, with a live view
+      bordermon status --watch            # what a running worker sees
     """
+    from bordermon import config
+
+    if config_path:
+        config.CONFIG_PATH_OVERRIDE[:] = [config_path]
+    config.FLAG_OVERRIDES.update(
+        bootstrap_servers=bootstrap_servers,
+        checkpoints_path=checkpoints,
+        web_port=web_port,
+        web_host=web_host,
+        alertmanager_url=alertmanager_url,
+    )
+    # Child processes (demo, tests) inherit the effective values through the environment.
+    for option in config.OPTIONS:
+        value = config.FLAG_OVERRIDES.get(option.field)
+        if value is not None:
+            os.environ[option.env] = str(value)
+
+
+@cli.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def show_config(as_json: bool) -> None:
+    """Print the effective settings and where each came from (flag, env, config file, default).
+
+    \b
+    Examples:
+      bordermon config
+      bordermon --web-port 7000 config
+      BORDERMON_CONFIG=prod.toml bordermon config --json
+    """
+    import json as jsonlib
+
+    from bordermon.config import OPTIONS, config_file_path, resolve
+
+    settings, sources = resolve()
+    rows = [(o.field, getattr(settings, o.field), sources[o.field], o.env, o.help) for o in OPTIONS]
+    if as_json:
+        click.echo(jsonlib.dumps({f: {"value": v, "source": src, "env": env} for f, v, src, env, _ in rows}, indent=2))
+        return
+    click.echo(f"config file: {config_file_path() or 'none'}")
+    width = max(len(r[0]) for r in rows)
+    for field_name, value, source, env, help_text in rows:
+        click.echo(f"{field_name:<{width}}  {value!s:<24} {source:<28} {help_text} [{env}]")
 
 
 @cli.command()

@@ -3,36 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import tomllib
+from dataclasses import dataclass
 
 EVENTS_TOPIC = "border.events"
 ALERTS_TOPIC = "border.alerts"
 DEADLETTER_TOPIC = "border.deadletter"
 TOPICS = (EVENTS_TOPIC, ALERTS_TOPIC, DEADLETTER_TOPIC)
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        from bordermon.errors import BordermonError
-
-        raise BordermonError(f"{name} must be an integer, got {raw!r}") from None
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        from bordermon.errors import BordermonError
-
-        raise BordermonError(f"{name} must be a number, got {raw!r}") from None
 
 
 @dataclass(frozen=True)
@@ -49,24 +26,103 @@ class Settings:
     rebalance_timeout: float = 6.0
     batch_max: int = 2000
     batch_within: float = 0.05
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def bootstrap_list(self) -> list[str]:
         return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
 
 
+@dataclass(frozen=True)
+class Option:
+    field: str
+    env: str
+    kind: type
+    default: object
+    help: str
+
+
+# Every setting: its Settings field (= config-file key), environment variable, type and default.
+OPTIONS = (
+    Option("bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS", str, "127.0.0.1:9092", "Kafka bootstrap servers"),
+    Option("checkpoints_path", "BORDERMON_CHECKPOINTS", str, None, "checkpoint registry YAML (bundled if unset)"),
+    Option("web_port", "BORDERMON_WEB_PORT", int, 6066, "worker HTTP port (/metrics, /healthz)"),
+    Option("web_host", "BORDERMON_WEB_HOST", str, "127.0.0.1", "worker HTTP bind address"),
+    Option("alertmanager_url", "BORDERMON_ALERTMANAGER_URL", str, None, "Alertmanager to push QueueOverload to"),
+    Option("alertmanager_repush_seconds", "BORDERMON_ALERTMANAGER_REPUSH_SECONDS", float, 60.0,
+           "re-push firing alerts this often"),
+    Option("partitions", "BORDERMON_PARTITIONS", int, 8, "partitions when creating topics"),
+    Option("replication_factor", "BORDERMON_REPLICATION_FACTOR", int, 1, "replication when creating topics"),
+    Option("rebalance_timeout", "BORDERMON_REBALANCE_TIMEOUT", float, 6.0, "consumer group rebalance timeout (s)"),
+    Option("batch_max", "BORDERMON_BATCH_MAX", int, 2000, "most messages per processing batch"),
+    Option("batch_within", "BORDERMON_BATCH_WITHIN", float, 0.05, "longest wait to fill a batch (s)"),
+)  # fmt: skip
+
+# Set by the CLI from its global flags; highest precedence.
+FLAG_OVERRIDES: dict[str, object] = {}
+CONFIG_PATH_OVERRIDE: list[str] = []
+
+
+def config_file_path() -> str | None:
+    """--config, then $BORDERMON_CONFIG, then ./bordermon.toml, then ~/.config/bordermon/config.toml."""
+    if CONFIG_PATH_OVERRIDE:
+        return CONFIG_PATH_OVERRIDE[0]
+    if os.environ.get("BORDERMON_CONFIG"):
+        return os.environ["BORDERMON_CONFIG"]
+    for candidate in ("bordermon.toml", os.path.expanduser("~/.config/bordermon/config.toml")):
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def _read_config_file(path: str | None) -> dict[str, object]:
+    from bordermon.errors import BordermonError
+
+    if path is None:
+        return {}
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise BordermonError(f"config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BordermonError(f"config file {path}: {exc}") from None
+    known = {o.field for o in OPTIONS}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise BordermonError(
+            f"config file {path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    return data
+
+
+def _convert(option: Option, raw: object, source: str) -> object:
+    from bordermon.errors import BordermonError
+
+    if raw is None or raw == "":
+        return None
+    try:
+        return option.kind(raw)
+    except (TypeError, ValueError):
+        raise BordermonError(f"{source}: {option.field} must be {option.kind.__name__}, got {raw!r}") from None
+
+
+def resolve() -> tuple[Settings, dict[str, str]]:
+    """Effective settings and where each value came from (flag, env, config file or default)."""
+    path = config_file_path()
+    from_file = _read_config_file(path)
+    values: dict[str, object] = {}
+    sources: dict[str, str] = {}
+    for option in OPTIONS:
+        value, source = option.default, "default"
+        if option.field in from_file:
+            value, source = _convert(option, from_file[option.field], f"config file {path}"), f"config file {path}"
+        if os.environ.get(option.env):
+            value, source = _convert(option, os.environ[option.env], option.env), f"env {option.env}"
+        if FLAG_OVERRIDES.get(option.field) is not None:
+            value, source = FLAG_OVERRIDES[option.field], "flag"
+        values[option.field], sources[option.field] = value, source
+    return Settings(**values), sources  # type: ignore[arg-type]
+
+
 def load_settings() -> Settings:
-    return Settings(
-        bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or "127.0.0.1:9092",
-        checkpoints_path=os.environ.get("BORDERMON_CHECKPOINTS") or None,
-        web_port=_env_int("BORDERMON_WEB_PORT", 6066),
-        web_host=os.environ.get("BORDERMON_WEB_HOST") or "127.0.0.1",
-        alertmanager_url=os.environ.get("BORDERMON_ALERTMANAGER_URL") or None,
-        alertmanager_repush_seconds=_env_float("BORDERMON_ALERTMANAGER_REPUSH_SECONDS", 60.0),
-        partitions=_env_int("BORDERMON_PARTITIONS", 8),
-        replication_factor=_env_int("BORDERMON_REPLICATION_FACTOR", 1),
-        rebalance_timeout=_env_float("BORDERMON_REBALANCE_TIMEOUT", 6.0),
-        batch_max=_env_int("BORDERMON_BATCH_MAX", 2000),
-        batch_within=_env_float("BORDERMON_BATCH_WITHIN", 0.05),
-    )
+    return resolve()[0]

@@ -1,0 +1,52 @@
+"""Configuration precedence (flags > env > config file > defaults) and help texts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = str(Path(sys.executable).with_name("bordermon"))
+
+
+def bordermon(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("BORDERMON_", "KAFKA_"))}
+    return subprocess.run([BIN, *args], capture_output=True, text=True, env={**clean, **(env or {})}, cwd=cwd)
+
+
+def test_precedence_flag_over_env_over_file_over_default(tmp_path):
+    config = tmp_path / "bordermon.toml"
+    config.write_text('web_port = 7001\nbatch_max = 500\nweb_host = "10.0.0.1"\n')
+    env = {"BORDERMON_BATCH_MAX": "900", "BORDERMON_WEB_HOST": "10.0.0.2"}
+    result = bordermon("--web-host", "10.0.0.3", "config", "--json", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["web_port"] == {"value": 7001, "source": f"config file {Path('bordermon.toml')}",
+                                "env": "BORDERMON_WEB_PORT"}  # fmt: skip
+    assert data["batch_max"]["value"] == 900 and data["batch_max"]["source"] == "env BORDERMON_BATCH_MAX"
+    assert data["web_host"]["value"] == "10.0.0.3" and data["web_host"]["source"] == "flag"
+    assert data["partitions"] == {"value": 8, "source": "default", "env": "BORDERMON_PARTITIONS"}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("nope = 1\n", "unknown key(s) nope"), ("web_port = 'x'\n", "web_port must be int"), ("= broken", "config file")],
+)
+def test_bad_config_file_is_one_line(tmp_path, content, message):
+    path = tmp_path / "c.toml"
+    path.write_text(content)
+    result = bordermon("--config", str(path), "config")
+    assert result.returncode == 2 and message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_every_command_has_help_with_examples():
+    commands = ["broker", "worker", "replay", "simulate", "record", "status", "demo", "config", "webhook-log"]
+    for name in commands:
+        result = bordermon(name, "--help")
+        assert result.returncode == 0, name
+        assert "Example" in result.stdout, f"{name} --help has no example"
+    assert "Example" in bordermon("dashboards", "push", "--help").stdout
