@@ -153,6 +153,13 @@ def worker(log_level: str) -> None:
 @click.option("--to", "time_to", default=None, metavar="TS", help="Only events before this RFC 3339 time.")
 @click.option("--checkpoint", "checkpoints", multiple=True, metavar="ID", help="Only this checkpoint (repeatable).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary line.")
+@click.option(
+    "--resume",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Skip the first N lines (all files, in order): the point a stopped or failed replay printed.",
+)
 def replay(
     files: tuple[str, ...],
     speed: float | None,
@@ -161,6 +168,7 @@ def replay(
     time_to: str | None,
     checkpoints: tuple[str, ...],
     quiet: bool,
+    resume: int,
 ) -> None:
     """Publish JSONL event logs (.gz too) to border.events verbatim, in file order.
 
@@ -189,7 +197,12 @@ def replay(
     if bounds[0] is not None and bounds[1] is not None and bounds[0] >= bounds[1]:
         raise click.UsageError("--from must be before --to")
     selection = Selection(bounds[0], bounds[1], frozenset(checkpoints) if checkpoints else None)
-    summary = run_replay(files, load_settings(), None if max_speed else (speed or 1.0), selection=selection)
+    from bordermon.stopping import StopFlag
+
+    stop = StopFlag().install()
+    summary = run_replay(
+        files, load_settings(), None if max_speed else (speed or 1.0), selection=selection, resume=resume, stop=stop
+    )
     click.echo(summary.line())
     if not quiet and summary.per_checkpoint:
         click.echo("lines sent per checkpoint:")
@@ -215,8 +228,22 @@ def replay(
     metavar="DATE",
     help="Start on this day (YYYY-MM-DD, UTC) with empty queues instead of the scenario's first day.",
 )
+@click.option(
+    "--resume",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="With --kafka: skip the first N events (the point a stopped or failed run printed).",
+)
 def simulate(
-    scenario: str, days: int | None, seed: int, out: str | None, kafka: bool, speed: float | None, start: str | None
+    scenario: str,
+    days: int | None,
+    seed: int,
+    out: str | None,
+    kafka: bool,
+    speed: float | None,
+    start: str | None,
+    resume: int,
 ) -> None:
     """Synthetic traffic from a seeded discrete-event simulation of every checkpoint.
 
@@ -254,9 +281,14 @@ def simulate(
             raise click.UsageError(f"--start: {start!r} is not a date like 2022-09-21") from None
     settings = load_settings()
     registry = load_registry(settings.checkpoints_path)
-    publisher = Publisher(settings, speed) if kafka else None
+    from bordermon.stopping import StopFlag
+
+    stop = StopFlag().install()
+    publisher = Publisher(settings, speed, stop) if kafka else None
     try:
-        line = run_simulation(scenario, registry, days, seed, out, publisher, Console(stderr=True), start_at=start_at)
+        line = run_simulation(
+            scenario, registry, days, seed, out, publisher, Console(stderr=True), start_at=start_at, resume=resume
+        )
     finally:
         if publisher is not None:
             publisher.close()
@@ -310,7 +342,6 @@ def status(url: str | None, as_json: bool, watch: bool, show_all: bool) -> None:
       bordermon status --json | jq '.checkpoints.syrym'
     """
     import json as jsonlib
-    import time
 
     from rich.console import Console, Group
     from rich.live import Live
@@ -333,11 +364,14 @@ def status(url: str | None, as_json: bool, watch: bool, show_all: bool) -> None:
         current = snap()
         console.print(checkpoint_table(current, only_active=not show_all), totals_table(current))
         return
+    from bordermon.stopping import StopFlag
+
+    stop = StopFlag().install()
     with Live(console=console, refresh_per_second=2, screen=False) as live:
-        while True:
+        while not stop.requested:
             current = snap()
             live.update(Group(checkpoint_table(current, only_active=not show_all), totals_table(current)))
-            time.sleep(1)
+            stop.sleep(1)
 
 
 @cli.command("webhook-log")

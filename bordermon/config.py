@@ -26,6 +26,7 @@ class Settings:
     rebalance_timeout: float = 6.0
     batch_max: int = 2000
     batch_within: float = 0.05
+    delivery_timeout: float = 120.0
 
     @property
     def bootstrap_list(self) -> list[str]:
@@ -55,6 +56,8 @@ OPTIONS = (
     Option("rebalance_timeout", "BORDERMON_REBALANCE_TIMEOUT", float, 6.0, "consumer group rebalance timeout (s)"),
     Option("batch_max", "BORDERMON_BATCH_MAX", int, 2000, "most messages per processing batch"),
     Option("batch_within", "BORDERMON_BATCH_WITHIN", float, 0.05, "longest wait to fill a batch (s)"),
+    Option("delivery_timeout", "BORDERMON_DELIVERY_TIMEOUT", float, 120.0,
+           "producers retry a message this long (s) before giving up"),
 )  # fmt: skip
 
 # Set by the CLI from its global flags; highest precedence.

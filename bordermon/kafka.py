@@ -72,8 +72,12 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "linger_ms": 20,
         "batch_size": 512 * 1024,
         "max_request_size": 4 * 1024 * 1024,
-        "retries": 10,
-        # One request in flight per connection keeps the file order through retries.
+        "delivery_timeout_ms": int(settings.delivery_timeout * 1000),
+        "request_timeout_ms": min(30000, int(settings.delivery_timeout * 1000) // 2),
+        "max_block_ms": int(settings.delivery_timeout * 1000),
+        "reconnect_backoff_max_ms": 2000,
+        # Retries with back-off until delivery_timeout_ms; one request in flight per connection
+        # keeps the file order through retries.
         "max_in_flight_requests_per_connection": 1,
     }
     options.update(overrides)

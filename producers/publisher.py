@@ -1,4 +1,4 @@
-"""Publishing to border.events: keyed, ordered, paced by event time, failing loudly."""
+"""Publishing to border.events: keyed, ordered, paced by event time, resumable."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from kafka.errors import KafkaError
 from bordermon.config import EVENTS_TOPIC, Settings
 from bordermon.errors import BordermonError
 from bordermon.kafka import ensure_topics, make_producer
+from bordermon.stopping import StopFlag
 
 
 class Pacer:
@@ -32,37 +33,54 @@ class Pacer:
 
 
 class Publisher:
-    """A kafka-python producer that keeps order, paces, and surfaces async send errors."""
+    """A kafka-python producer that keeps order, paces, and knows exactly where to resume.
 
-    def __init__(self, settings: Settings, speed: float | None) -> None:
+    kafka-python retries with back-off until `delivery_timeout_ms` (120 s): a broker that comes
+    back within that loses nothing. Otherwise the first failed message's position is reported,
+    and because one request is in flight per connection nothing after it was written either.
+    """
+
+    def __init__(self, settings: Settings, speed: float | None, stop: StopFlag | None = None) -> None:
         self.settings = settings
         ensure_topics(settings)
         self.producer = make_producer(settings)
         self.pacer = Pacer(speed)
-        self.failures: list[Exception] = []
+        self.stop = stop or StopFlag()
+        self.failure: tuple[int, Exception] | None = None
         self.sent = 0
+        self.next_position = 0
 
-    def send(self, key: bytes | None, value: bytes, event_time: float | None) -> None:
+    def send(self, key: bytes | None, value: bytes, event_time: float | None, position: int) -> None:
+        """Publish one message; `position` is its index in the input, used for --resume."""
         wait = self.pacer.delay(event_time)
         if wait > 0:
-            time.sleep(wait)
-        self.producer.send(EVENTS_TOPIC, key=key, value=value).add_errback(self.failures.append)
+            self.stop.sleep(wait)
+        future = self.producer.send(EVENTS_TOPIC, key=key, value=value)
+        future.add_errback(self._failed, position)
         self.sent += 1
-        if self.failures:
-            self._fail(self.failures[0])
+        self.next_position = position + 1
+        if self.failure is not None:
+            self._fail()
+
+    def _failed(self, position: int, exc: Exception) -> None:
+        if self.failure is None or position < self.failure[0]:
+            self.failure = (position, exc)
 
     def flush(self) -> None:
         try:
             self.producer.flush()
         except KafkaError as exc:
-            self._fail(exc)
-        if self.failures:
-            self._fail(self.failures[0])
+            self._failed(self.next_position, exc)
+        if self.failure is not None:
+            self._fail()
 
     def close(self) -> None:
         self.producer.close(timeout=5)
 
-    def _fail(self, exc: Exception) -> None:
+    def _fail(self) -> None:
+        assert self.failure is not None
+        position, exc = self.failure
         raise BordermonError(
-            f"publishing to {self.settings.bootstrap_servers} failed after {self.sent} messages: {exc}"
+            f"publishing to {self.settings.bootstrap_servers} failed at message {position} ({exc}); "
+            f"messages before it were delivered: re-run with --resume {position}"
         )

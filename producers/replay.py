@@ -21,6 +21,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, 
 from bordermon.config import Settings
 from bordermon.errors import BordermonError
 from bordermon.events import Rejected, decode_event
+from bordermon.stopping import StopFlag
 from producers.jsonl import iter_lines, open_log
 from producers.publisher import Publisher
 
@@ -32,15 +33,22 @@ class ReplaySummary:
     unkeyed: int = 0
     filtered: int = 0
     files: int = 0
+    next_position: int = 0
+    stopped_by: str | None = None
     seconds: float = 0.0
     per_checkpoint: Counter[str] = field(default_factory=Counter)
 
     def line(self) -> str:
         rate = self.lines / self.seconds if self.seconds > 0 else 0.0
         skipped = f", {self.filtered} filtered out" if self.filtered else ""
+        stopped = (
+            f"; stopped by {self.stopped_by}, everything sent was delivered: resume with --resume {self.next_position}"
+            if self.stopped_by
+            else ""
+        )
         return (
             f"replayed {self.lines} lines from {self.files} file(s) in {self.seconds:.2f}s "
-            f"({rate:,.0f} lines/s; {self.keyed} keyed by checkpoint, {self.unkeyed} unkeyed{skipped})"
+            f"({rate:,.0f} lines/s; {self.keyed} keyed by checkpoint, {self.unkeyed} unkeyed{skipped}){stopped}"
         )
 
     def per_checkpoint_lines(self) -> list[str]:
@@ -95,12 +103,15 @@ def replay(
     speed: float | None,
     console: Console | None = None,
     selection: Selection | None = None,
+    resume: int = 0,
+    stop: StopFlag | None = None,
 ) -> ReplaySummary:
     for path in paths:
         if not os.path.exists(path):
             raise BordermonError(f"{path}: no such file")
     console = console or Console(stderr=True)
-    publisher = Publisher(settings, speed)
+    stop = stop or StopFlag()
+    publisher = Publisher(settings, speed, stop)
     summary = ReplaySummary()
     started = time.monotonic()
     total_bytes = sum(os.path.getsize(p) for p in paths)
@@ -119,16 +130,22 @@ def replay(
         with progress:
             task = progress.add_task("replay", total=total_bytes, name="", lines=0)
             done_bytes = 0
+            position = -1
             for path in paths:
                 reader, raw = open_log(path)
                 summary.files += 1
                 with raw, reader:
                     for n, line in enumerate(iter_lines(reader, path), 1):
+                        position += 1
+                        if position < resume:
+                            continue
+                        if stop.requested:
+                            break
                         key, t = key_and_time(line)
                         if selection is not None and selection.active and not selection.keep(key, t):
                             summary.filtered += 1
                             continue
-                        publisher.send(key, line, t)
+                        publisher.send(key, line, t, position)
                         summary.lines += 1
                         if key is None:
                             summary.unkeyed += 1
@@ -143,7 +160,11 @@ def replay(
                                 lines=summary.lines,
                             )
                 done_bytes += os.path.getsize(path)
+                if stop.requested:
+                    break
             publisher.flush()
+            summary.next_position = position + 1 if not stop.requested else publisher.next_position
+            summary.stopped_by = stop.requested
     finally:
         publisher.close()
     summary.seconds = time.monotonic() - started

@@ -284,6 +284,7 @@ def run_simulation(
     publisher: Any | None,
     console: Any,
     start_at: datetime | None = None,
+    resume: int = 0,
 ) -> str:
     """Write (or publish) a whole run with a progress bar; return the summary line."""
     import gzip
@@ -329,7 +330,11 @@ def run_simulation(
                 progress.update(task, completed=(day - first_day).days, day=str(day), events=counts["events"])
 
             batch: list[bytes] = []
-            for event in simulate(scenario, registry, total_days, seed, on_day, start_at):
+            for position, event in enumerate(simulate(scenario, registry, total_days, seed, on_day, start_at)):
+                if publisher is not None and (position < resume or publisher.stop.requested):
+                    if publisher.stop.requested:
+                        break
+                    continue
                 line = encode(event)
                 counts["events"] += 1
                 if handle is not None:
@@ -338,7 +343,7 @@ def run_simulation(
                         handle.write(b"\n".join(batch) + b"\n")
                         batch.clear()
                 else:
-                    publisher.send(event["checkpoint_id"].encode(), line, parse_rfc3339(event["ts"]))
+                    publisher.send(event["checkpoint_id"].encode(), line, parse_rfc3339(event["ts"]), position)
             if handle is not None and batch:
                 handle.write(b"\n".join(batch) + b"\n")
             if publisher is not None:
@@ -349,7 +354,13 @@ def run_simulation(
             handle.close()
     elapsed = time.monotonic() - started
     where = out if out is not None else "border.events"
+    stopped = ""
+    if publisher is not None and publisher.stop.requested:
+        stopped = (
+            f"; stopped by {publisher.stop.requested}, everything sent was delivered: "
+            f"resume with --resume {publisher.next_position}"
+        )
     return (
         f"simulated {scenario.name}: {total_days} days from {first_day}, seed {seed}, "
-        f"{counts['events']:,} events to {where} in {elapsed:.1f}s"
+        f"{counts['events']:,} events to {where} in {elapsed:.1f}s{stopped}"
     )

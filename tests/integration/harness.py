@@ -93,11 +93,13 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subpr
     return subprocess.run([BIN, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def read_topic(bootstrap: str, topic: str, idle_polls: int = 3) -> list:
-    """Every record of a topic, read until the broker has nothing more to give."""
+def read_topic(bootstrap: str, topic: str, idle_polls: int = 3, limit: int | None = None) -> list:
+    """Every record of a topic, read until the broker has nothing more to give (or `limit` read)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
     try:
         parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            return []
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
@@ -110,6 +112,8 @@ def read_topic(bootstrap: str, topic: str, idle_polls: int = 3) -> list:
             empty = 0
             for recs in batch.values():
                 records.extend(recs)
+            if limit is not None and len(records) >= limit:
+                break
         return records
     finally:
         consumer.close()
