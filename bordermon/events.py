@@ -65,11 +65,20 @@ class Rejected(msgspec.Struct, frozen=True):
     error: str
 
 
+def _too_deep(raw: bytes) -> Rejected:
+    # JSON nested deeper than the parser's recursion limit: still JSON, but unusable.
+    if raw.lstrip()[:1] == b"{":
+        return Rejected(INVALID, "JSON nested too deeply to validate")
+    return Rejected(MALFORMED, "not a JSON object (nested too deeply to parse)")
+
+
 def _classify_failure(raw: bytes, exc: Exception) -> Rejected:
     try:
         value = _any_decoder.decode(raw)
     except (msgspec.DecodeError, UnicodeDecodeError) as inner:
         return Rejected(MALFORMED, f"not UTF-8 JSON: {inner}")
+    except RecursionError:
+        return _too_deep(raw)
     if not isinstance(value, dict):
         return Rejected(MALFORMED, f"not a JSON object: got {type(value).__name__}")
     return Rejected(INVALID, str(exc))
@@ -83,6 +92,8 @@ def decode_event(raw: bytes | None, now: float | None = None) -> Event | Rejecte
         event = _decoder.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         return _classify_failure(raw, exc)
+    except RecursionError:
+        return _too_deep(raw)
     if event.ts.tzinfo is None:
         return Rejected(INVALID, "ts has no UTC offset - at `$.ts`")
     if event.ts.timestamp() > (time.time() if now is None else now) + MAX_FUTURE_SECONDS:

@@ -132,3 +132,126 @@ def test_long_running_commands_exit_zero_on_sigterm(broker, tmp_path):
     started = time.monotonic()
     assert worker.stop(signal.SIGTERM) == 0
     assert time.monotonic() - started < 10
+
+
+def fuzz_messages(seed: int, count: int) -> list[tuple[bytes | None, bytes | None]]:
+    import random
+
+    rng = random.Random(seed)
+    good = {"event_id": "f", "type": "crossing", "checkpoint_id": "syrym", "direction": "in",
+            "ts": "2022-09-21T06:15:00Z", "persons": 2, "citizenship": "RU"}  # fmt: skip
+    out: list[tuple[bytes | None, bytes | None]] = []
+    for i in range(count):
+        kind = rng.randrange(9)
+        if kind == 0:
+            value = rng.randbytes(rng.randrange(200))
+        elif kind == 1:
+            value = json.dumps({**good, "event_id": f"f{i}"}).encode()[: rng.randrange(120)]
+        elif kind == 2:
+            value = json.dumps({**good, "event_id": f"f{i}", "note": "x" * 1_000_000}).encode()  # 1 MB
+        elif kind == 3:
+            value = b"[" * 50_000 + b"]" * 50_000
+        elif kind == 4:
+            value = json.dumps(
+                {**good, "event_id": f"f{i}", "persons": rng.choice([0, 1.5, "3", None, 10**30])}
+            ).encode()
+        elif kind == 5:
+            value = json.dumps({**good, "event_id": "".join(chr(rng.randrange(32, 0x10FFFF)) for _ in range(20))},
+                               ensure_ascii=False).encode("utf-8", "surrogatepass")  # fmt: skip
+        elif kind == 6:
+            value = None  # a tombstone
+        elif kind == 7:
+            value = b'{"persons": NaN, "ts": Infinity}'
+        else:
+            value = json.dumps({**good, "event_id": f"f{i}", "ts": f"2022-09-21T06:{i % 60:02d}:00Z"}).encode()
+        key = rng.choice([None, b"syrym", rng.randbytes(5)])
+        out.append((key if value is not None else b"tombstone", value))
+    return out
+
+
+def test_fuzzed_messages_never_crash_the_worker_and_all_are_counted(broker, tmp_path):
+    from kafka import KafkaProducer
+
+    env = base_env(broker)
+    worker = Worker(env, tmp_path / "worker.log")
+    try:
+        worker.wait_ready()
+        messages = fuzz_messages(seed=6, count=400)
+        producer = KafkaProducer(bootstrap_servers=broker.address, max_request_size=4 * 1024 * 1024)
+        for key, value in messages:
+            producer.send("border.events", key=key, value=value)
+        producer.flush()
+        producer.close()
+
+        def counted() -> float:
+            from tests.checks import parse_metrics
+            from tests.integration.test_pipeline import consumed
+
+            return consumed(parse_metrics(worker.metrics()))
+
+        wait_until(lambda: counted() == len(messages), 60, "every fuzzed message accounted for")
+        assert worker.proc.poll() is None
+        dead = read_topic(broker.address, "border.deadletter")
+        assert dead and all(json.loads(r.value)["reason"] for r in dead)
+        assert len({(json.loads(r.value)["partition"], json.loads(r.value)["offset"]) for r in dead}) == len(dead)
+        log_lines = (tmp_path / "worker.log").read_bytes().splitlines()
+        assert max(len(line) for line in log_lines) < 10_000, "logs must never echo a huge payload"
+    finally:
+        assert worker.stop() == 0
+
+
+def test_scale_out_three_workers_then_one_leaves_gives_single_worker_results(broker, tmp_path):
+    from producers.mixedlog import mixed_log, write_log
+    from tests.checks import assert_metrics_match, parse_metrics
+    from tests.oracle import run_oracle
+    from tests.unit.test_processor import CHECKPOINTS, REGISTRY
+
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(REGISTRY)
+    lines = mixed_log(CHECKPOINTS, good_count=12_000, seed=31)
+    half = len(lines) // 2
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    write_log(str(first), lines[:half])
+    write_log(str(second), lines[half:])
+    expected = run_oracle(lines, REGISTRY, time.time())
+    env = base_env(broker, BORDERMON_CHECKPOINTS=str(registry))
+    workers = [Worker(env, tmp_path / f"w{i}.log") for i in (1, 2)]
+    try:
+        for w in workers:
+            w.wait_ready()
+
+        def merged() -> tuple[dict, list]:
+            """Sum every border_* series over the live workers; report series exported twice."""
+            total: dict = {}
+            twice = []
+            for w in workers:
+                if w.proc.poll() is not None:
+                    continue
+                for name, series in parse_metrics(w.metrics()).items():
+                    if not name.startswith("border_"):
+                        continue
+                    for labels, value in series.items():
+                        slot = total.setdefault(name, {})
+                        if labels in slot and any(k == "checkpoint" for k, _ in labels):
+                            twice.append((name, labels))
+                        slot[labels] = slot.get(labels, 0) + value
+            return total, twice
+
+        def consumed_all(n: int) -> bool:
+            from tests.integration.test_pipeline import consumed
+
+            return consumed(merged()[0]) == n
+
+        assert subprocess.run([BIN, "replay", str(first), "--max-speed", "-q"], env=env).returncode == 0
+        workers.append(Worker(env, tmp_path / "w3.log"))  # joins mid-stream
+        workers[-1].wait_ready()
+        assert subprocess.run([BIN, "replay", str(second), "--max-speed", "-q"], env=env).returncode == 0
+        assert workers[0].stop(signal.SIGTERM) == 0  # leaves gracefully
+        wait_until(lambda: consumed_all(len(lines)), 120, "all lines consumed by the remaining workers")
+        wait_until(lambda: not merged()[1], 60, "each checkpoint exported by exactly one worker")
+        total, twice = merged()
+        assert not twice, twice
+        assert_metrics_match(total, expected, [*CHECKPOINTS, "idle"])
+    finally:
+        for w in workers:
+            w.stop()
