@@ -19,13 +19,13 @@ def tansu_path() -> str:
     return path
 
 
-def check_port_free(host: str, port: int) -> None:
+def check_port_free(host: str, port: int, what: str = "broker") -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
-            raise BordermonError(f"cannot start broker: {host}:{port} is in use ({exc.strerror})") from None
+            raise BordermonError(f"cannot start {what}: {host}:{port} is in use ({exc.strerror})") from None
 
 
 def broker_command(host: str, port: int) -> list[str]:

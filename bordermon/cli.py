@@ -128,7 +128,7 @@ def worker(log_level: str) -> None:
     partitions = ensure_topics(settings)
     from bordermon.broker import check_port_free
 
-    check_port_free(settings.web_host, settings.web_port)
+    check_port_free(settings.web_host, settings.web_port, "worker web server (BORDERMON_WEB_PORT)")
 
     import faust
 
@@ -387,7 +387,7 @@ def webhook_log(port: int, host: str) -> None:
     from bordermon.broker import check_port_free
     from bordermon.webhooklog import serve
 
-    check_port_free(host, port)
+    check_port_free(host, port, "webhook receiver")
     serve(host, port)
 
 
