@@ -28,6 +28,7 @@ from rich.text import Text
 
 from bordermon.broker import start_broker
 from bordermon.errors import BordermonError
+from bordermon.localmonitoring import alertmanager_command, prometheus_command
 from bordermon.metricsview import (
     checkpoint_table,
     citizenship_table,
@@ -124,15 +125,7 @@ def start_stack(console: Console, scenario: str, start: str, speed: float, days:
             "route": {"receiver": "demo", "group_by": ["alertname", "checkpoint", "direction"]},
             "receivers": [{"name": "demo"}],
         }
-        (stack.workdir / "alertmanager.yml").write_text(yaml.safe_dump(am_config))
-        am_args = [
-            am_bin,
-            f"--config.file={stack.workdir / 'alertmanager.yml'}",
-            f"--storage.path={stack.workdir / 'am'}",
-            f"--web.listen-address=127.0.0.1:{am_port}",
-            "--cluster.listen-address=",
-        ]
-        stack.spawn("alertmanager", am_args)
+        stack.spawn("alertmanager", alertmanager_command(am_bin, stack.workdir, am_port, yaml.safe_dump(am_config)))
         stack.urls["alertmanager"] = f"http://127.0.0.1:{am_port}"
         env["BORDERMON_ALERTMANAGER_URL"] = stack.urls["alertmanager"]
         env["BORDERMON_ALERTMANAGER_REPUSH_SECONDS"] = "30"
@@ -144,23 +137,9 @@ def start_stack(console: Console, scenario: str, start: str, speed: float, days:
     if prom_bin:
         prom_port = port_or_free(9090)
         rules = sorted((REPO / "monitoring/prometheus/rules").glob("*.yml"))
-        scrape = {"job_name": "bordermon", "static_configs": [{"targets": [f"127.0.0.1:{web_port}"]}]}
-        config: dict = {
-            "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
-            "rule_files": [str(r) for r in rules],
-            "scrape_configs": [scrape],
-        }
-        if am_bin:
-            am_target = stack.urls["alertmanager"].removeprefix("http://")
-            config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [am_target]}]}]}
-        (stack.workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
-        prom_args = [
-            prom_bin,
-            f"--config.file={stack.workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={stack.workdir / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}",
-        ]
-        stack.spawn("prometheus", prom_args)
+        targets = [f"127.0.0.1:{web_port}"]
+        am_url = stack.urls.get("alertmanager")
+        stack.spawn("prometheus", prometheus_command(prom_bin, stack.workdir, prom_port, targets, rules, "5s", am_url))
         stack.urls["prometheus"] = f"http://127.0.0.1:{prom_port}"
 
     with console.status("starting the worker (joining its consumer group takes a few seconds)..."):

@@ -153,36 +153,18 @@ class Service:
 
 
 def start_prometheus(tmp: Path, targets: list[str], rules: list[Path]) -> tuple[Service, str]:
-    import yaml
+    from bordermon.localmonitoring import prometheus_command
 
     port = free_port()
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(r) for r in rules],
-        "scrape_configs": [{"job_name": "bordermon", "static_configs": [{"targets": targets}]}],
-    }
-    path = tmp / "prometheus.yml"
-    path.write_text(yaml.safe_dump(config))
     url = f"http://127.0.0.1:{port}"
-    args = [
-        "prometheus",
-        f"--config.file={path}",
-        f"--storage.tsdb.path={tmp / 'tsdb'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-    ]
+    args = prometheus_command("prometheus", tmp, port, targets, rules, scrape_interval="1s")
     return Service(args, f"{url}/-/ready", tmp / "prometheus.log"), url
 
 
 def start_alertmanager(tmp: Path, config_text: str) -> tuple[Service, str]:
+    from bordermon.localmonitoring import alertmanager_command
+
     port = free_port()
-    path = tmp / "alertmanager.yml"
-    path.write_text(config_text)
     url = f"http://127.0.0.1:{port}"
-    args = [
-        "prometheus-alertmanager",
-        f"--config.file={path}",
-        f"--storage.path={tmp / 'am'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--cluster.listen-address=",
-    ]
+    args = alertmanager_command("prometheus-alertmanager", tmp, port, config_text)
     return Service(args, f"{url}/-/ready", tmp / "alertmanager.log"), url

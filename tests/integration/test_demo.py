@@ -34,7 +34,8 @@ def test_demo_in_a_terminal_shows_traffic_queues_alerts_and_exits_cleanly(tmp_pa
     before = leftovers()
     session = f"demo-{time.monotonic_ns()}"
     marker = tmp_path / "exit-code"
-    command = f"{BIN} demo --start 2022-09-23 --speed 7200; echo $? > {marker}; sleep 30"
+    # rich sizes itself from COLUMNS/LINES when set (a CI shell may export 80x24): pin them too.
+    command = f"env COLUMNS=170 LINES=60 {BIN} demo --start 2022-09-23 --speed 7200; echo $? > {marker}; sleep 30"
     tmux("new-session", "-d", "-s", session, "-x", "170", "-y", "60", command)
     try:
         # A tmux server that already runs may impose its own default size: force a wide window.

@@ -9,17 +9,9 @@ from hypothesis import strategies as st
 from bordermon.events import REJECT_REASONS, Rejected, decode_event
 from bordermon.registry import load_registry
 from streams.processor import Processor
+from tests.unit.test_events import GOOD
 
 REGISTRY = load_registry()
-GOOD = {
-    "event_id": "e1",
-    "type": "crossing",
-    "checkpoint_id": "syrym",
-    "direction": "in",
-    "ts": "2022-09-21T06:15:00+05:00",
-    "persons": 3,
-    "citizenship": "RU",
-}
 scalars = st.one_of(
     st.none(),
     st.booleans(),
