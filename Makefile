@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both install what they need.
-.PHONY: install install-monitoring run test test-unit test-integration lint format dashboards clean
+.PHONY: install install-monitoring run test test-unit test-integration test-faults lint format dashboards clean
 
 install:
 	@./scripts/bootstrap.sh
@@ -27,6 +27,10 @@ lint: install
 
 format: install
 	.venv/bin/ruff format .
+
+# Fault tests (crash, scale-out, outages, SIGTERM, fuzz); `make test` runs them too.
+test-faults: install install-monitoring
+	.venv/bin/pytest tests/integration/test_reliability.py tests/integration/test_pipeline.py tests/unit/test_fuzz.py -v
 
 dashboards: install
 	.venv/bin/python -m dashboards.generate

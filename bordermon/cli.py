@@ -83,7 +83,10 @@ def show_config(as_json: bool) -> None:
     if as_json:
         click.echo(jsonlib.dumps({f: {"value": v, "source": src, "env": env} for f, v, src, env, _ in rows}, indent=2))
         return
+    from bordermon.security import from_env
+
     click.echo(f"config file: {config_file_path() or 'none'}")
+    click.echo(f"kafka security: {from_env().describe()} (BORDERMON_KAFKA_* env; secrets never printed)")
     width = max(len(r[0]) for r in rows)
     for field_name, value, source, env, help_text in rows:
         click.echo(f"{field_name:<{width}}  {value!s:<24} {source:<28} {help_text} [{env}]")

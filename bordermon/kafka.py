@@ -12,6 +12,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from bordermon.config import EVENTS_TOPIC, TOPICS, Settings
 from bordermon.errors import BordermonError
+from bordermon.security import client_options, from_env
 
 log = logging.getLogger("bordermon.kafka")
 
@@ -33,7 +34,10 @@ def admin_client(settings: Settings) -> KafkaAdminClient:
     check_reachable(settings)
     try:
         return KafkaAdminClient(
-            bootstrap_servers=settings.bootstrap_list, client_id="bordermon-admin", request_timeout_ms=10000
+            bootstrap_servers=settings.bootstrap_list,
+            client_id="bordermon-admin",
+            request_timeout_ms=10000,
+            **client_options(from_env()),
         )
     except KafkaError as exc:
         raise BordermonError(f"cannot talk to Kafka at {settings.bootstrap_servers}: {exc}") from None
@@ -80,6 +84,7 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         # keeps the file order through retries.
         "max_in_flight_requests_per_connection": 1,
     }
+    options.update(client_options(from_env()))
     options.update(overrides)
     try:
         return KafkaProducer(**options)

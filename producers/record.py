@@ -30,6 +30,7 @@ from kafka import KafkaConsumer, TopicPartition
 from bordermon.config import EVENTS_TOPIC, Settings
 from bordermon.errors import BordermonError
 from bordermon.kafka import ensure_topics
+from bordermon.security import client_options, from_env
 
 log = logging.getLogger("bordermon.record")
 MANIFEST = "manifest.json"
@@ -158,6 +159,7 @@ class Recorder:
             client_id="bordermon-recorder",
             fetch_max_wait_ms=200,
             max_partition_fetch_bytes=8 * 1024 * 1024,
+            **client_options(from_env()),
         )
         tps = [TopicPartition(EVENTS_TOPIC, p) for p in range(partitions)]
         consumer.assign(tps)

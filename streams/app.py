@@ -25,6 +25,7 @@ from prometheus_client import (
 
 from bordermon.config import ALERTS_TOPIC, DEADLETTER_TOPIC, EVENTS_TOPIC, Settings
 from bordermon.registry import Registry
+from bordermon.security import faust_credentials, from_env
 from streams.alertmanager import AlertmanagerPusher
 from streams.changelog import read_partitions
 from streams.metrics import StateCollector
@@ -63,6 +64,7 @@ class Pipeline:
             web_port=settings.web_port,
             web_bind=settings.web_host,
             web_in_thread=False,
+            broker_credentials=faust_credentials(from_env()),
         )
         app = self.app
         self.events = app.topic(EVENTS_TOPIC, key_serializer="raw", value_serializer="raw", partitions=partitions)
@@ -188,6 +190,13 @@ class Pipeline:
         started = time.monotonic()
         messages = [(e.message.partition, e.message.offset, e.message.key, e.message.value) for e in events]
         result = self.processor.process(messages)
+        # Side effects first, and acknowledged: a state record in the changelog then implies its
+        # batch's alerts and dead letters were delivered, so a crash can duplicate them (same
+        # transition_id) but never lose them.
+        pending = [await self.deadletter.send(key=key, value=value) for key, value in result.deadletters]
+        pending += [await self.alerts.send(key=key, value=value) for key, value in result.alerts]
+        if pending:
+            await asyncio.gather(*pending)
         data, send_changelog = self.table.data, self.table.send_changelog
         for partition, key, value in result.writes:
             if value is None:
@@ -196,10 +205,6 @@ class Pipeline:
             else:
                 data[key] = value
                 send_changelog(partition, key, value)
-        for key, value in result.deadletters:
-            await self.deadletter.send(key=key, value=value)
-        for key, value in result.alerts:
-            await self.alerts.send(key=key, value=value)
         if self.pusher is not None and result.alert_events:
             self.pusher.enqueue(result.alert_events)
         now = time.time()

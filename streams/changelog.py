@@ -13,6 +13,8 @@ from collections.abc import Iterable
 
 from kafka import KafkaConsumer, TopicPartition
 
+from bordermon.security import client_options, from_env
+
 EMPTY_POLLS_TO_STOP = 2
 
 
@@ -29,6 +31,7 @@ def read_partitions(bootstrap: list[str], topic: str, partitions: Iterable[int])
         max_partition_fetch_bytes=8 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
         client_id="bordermon-state-reader",
+        **client_options(from_env()),
     )
     try:
         consumer.assign(tps)
