@@ -12,6 +12,7 @@ import base64
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -30,6 +31,7 @@ MAX_LIVE_DELTAS = 256
 COMPACT_CHUNK = 5000
 
 
+@lru_cache(maxsize=4096)
 def canonical_partition(checkpoint_id: str, partitions: int) -> int:
     """The partition Kafka's default (murmur2) partitioner picks for this checkpoint's key."""
     return (murmur2(checkpoint_id.encode()) & 0x7FFFFFFF) % partitions
