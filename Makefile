@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both install what they need.
-.PHONY: install install-monitoring run test test-unit test-integration test-faults lint format dashboards clean
+.PHONY: install install-monitoring run test test-unit test-integration test-faults bench lint format dashboards clean
 
 install:
 	@./scripts/bootstrap.sh
@@ -31,6 +31,10 @@ format: install
 # Fault tests (crash, scale-out, outages, SIGTERM, fuzz); `make test` runs them too.
 test-faults: install install-monitoring
 	.venv/bin/pytest tests/integration/test_reliability.py tests/integration/test_pipeline.py tests/unit/test_fuzz.py -v
+
+# Throughput, latency, memory, recovery on this machine (BENCH_DAYS=20 is about 1M events).
+bench: install
+	.venv/bin/python bench/run.py
 
 dashboards: install
 	.venv/bin/python -m dashboards.generate

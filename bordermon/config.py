@@ -27,6 +27,7 @@ class Settings:
     batch_max: int = 2000
     batch_within: float = 0.05
     delivery_timeout: float = 120.0
+    fetch_max_wait: float = 0.05
 
     @property
     def bootstrap_list(self) -> list[str]:
@@ -58,6 +59,8 @@ OPTIONS = (
     Option("batch_within", "BORDERMON_BATCH_WITHIN", float, 0.05, "longest wait to fill a batch (s)"),
     Option("delivery_timeout", "BORDERMON_DELIVERY_TIMEOUT", float, 120.0,
            "producers retry a message this long (s) before giving up"),
+    Option("fetch_max_wait", "BORDERMON_FETCH_MAX_WAIT", float, 0.05,
+           "longest a worker's idle fetch waits for new events (s); bounds live latency"),
 )  # fmt: skip
 
 # Set by the CLI from its global flags; highest precedence.

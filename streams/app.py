@@ -109,6 +109,15 @@ class Pipeline:
             )
         self._wire()
 
+    def _tune_fetch_wait(self) -> None:
+        """Faust hard-codes aiokafka's fetch_max_wait_ms=1500; an idle fetch then delays a new event
+        by up to that long. There is no setting for it, so adjust the fetcher Faust created."""
+        try:
+            fetcher = self.app.consumer._thread._consumer._fetcher  # type: ignore[attr-defined]
+            fetcher._fetch_max_wait_ms = int(self.settings.fetch_max_wait * 1000)
+        except AttributeError:  # a different Faust/aiokafka layout: keep its default
+            log.warning("could not tune the consumer fetch wait; latency may be up to 1.5 s")
+
     def _highwater(self, partition: int) -> int | None:
         return self.end_offsets.get(partition)
 
@@ -170,6 +179,7 @@ class Pipeline:
         Faust keeps the stream paused until this returns; the read runs in a thread so
         heartbeats go on.
         """
+        self._tune_fetch_wait()
         assigned = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == EVENTS_TOPIC}
         self.processor.drop(p for p in list(self.processor.state) if p not in assigned)
         started = time.monotonic()
