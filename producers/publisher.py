@@ -49,14 +49,22 @@ class Publisher:
         self.failure: tuple[int, Exception] | None = None
         self.sent = 0
         self.next_position = 0
+        self.acked_through = -1  # every message sent up to this position is acknowledged
 
     def send(self, key: bytes | None, value: bytes, event_time: float | None, position: int) -> None:
         """Publish one message; `position` is its index in the input, used for --resume."""
+        if self.sent == 0:
+            self.acked_through = position - 1
         wait = self.pacer.delay(event_time)
         if wait > 0:
             self.stop.sleep(wait)
-        future = self.producer.send(EVENTS_TOPIC, key=key, value=value)
+        try:
+            future = self.producer.send(EVENTS_TOPIC, key=key, value=value)
+        except KafkaError as exc:  # e.g. no metadata within max_block_ms: the broker is gone
+            self._failed(position, exc)
+            self._fail()
         future.add_errback(self._failed, position)
+        future.add_callback(self._acked, position)
         self.sent += 1
         self.next_position = position + 1
         if self.failure is not None:
@@ -68,11 +76,23 @@ class Publisher:
 
     def flush(self) -> None:
         try:
-            self.producer.flush()
+            # Bounded: while the broker is away kafka-python may keep batches alive past their
+            # delivery timeout, and an unbounded flush would hang instead of reporting.
+            self.producer.flush(timeout=self.settings.delivery_timeout + 5)
         except KafkaError as exc:
             self._failed(self.next_position, exc)
+            self._first_unacked_as_failure()
         if self.failure is not None:
             self._fail()
+
+    def _first_unacked_as_failure(self) -> None:
+        """After a timed-out flush the earliest message not acknowledged is where to resume."""
+        if self.acked_through + 1 < self.next_position:
+            self._failed(self.acked_through + 1, KafkaError("not acknowledged before the delivery timeout"))
+
+    def _acked(self, position: int, _metadata: object) -> None:
+        # One request in flight per connection: acknowledgements arrive in send order.
+        self.acked_through = max(self.acked_through, position)
 
     def close(self) -> None:
         self.producer.close(timeout=5)
