@@ -7,7 +7,7 @@ memory    the worker's peak RSS during the pipeline run
 recovery  kill -9 the worker, start a replacement with messages waiting: time to its first one
 latency   publish -> the metric changing on /metrics, at a steady rate (p50/p99/max)
 
-Writes bench/results.json and prints a table. `BENCH_DAYS` sets the log size (20 ≈ 1M events).
+Writes bench/results.json and prints a table. `BENCH_DAYS` sets the log size (23 ≈ 1M events).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ async def ceiling(address: str, expected: int) -> float:
 
 
 def main() -> int:
-    days = int(os.environ.get("BENCH_DAYS", "20"))
+    days = int(os.environ.get("BENCH_DAYS", "23"))
     work = Path(tempfile.mkdtemp(prefix="bordermon-bench-"))
     log = work / "log.jsonl.gz"
     sim = subprocess.run(
