@@ -23,7 +23,8 @@ SURGE_START = date(2022, 9, 21)
 CUMULATIVE_DATE = date(2022, 11, 29)
 CUMULATIVE_IN = 420_000  # "over 400,000"
 CUMULATIVE_OUT = 320_000
-BASELINE_RU_PER_DAY = 3000.0  # ordinary Russian traffic each way before the mobilization
+BASELINE_RU_PER_DAY = 3000.0
+AIR_WEIGHT = 2.5  # ordinary Russian traffic each way before the mobilization
 
 # Where Russian entries concentrate during the surge (the rest spread by capacity).
 SURGE_IN_SHARES = {
@@ -69,21 +70,23 @@ class Scenario:
     def in_surge(self, day: date) -> bool:
         return self.surge and SURGE_START <= day <= SURGE_START + timedelta(days=20)
 
-    def ru_share(self, registry: Registry, cid: str, direction: str, day: date) -> float:
-        """The share of Russian traffic of one direction that uses checkpoint `cid` on `day`."""
-        capacity = _capacities(registry, direction)
-        if direction == "in" and self.in_surge(day):
-            named = sum(SURGE_IN_SHARES.values())
-            if cid in SURGE_IN_SHARES:
-                return SURGE_IN_SHARES[cid]
-            rest = {c: v for c, v in capacity.items() if c not in SURGE_IN_SHARES}
-            return (1 - named) * rest[cid] / sum(rest.values())
-        return capacity[cid] / sum(capacity.values())
+    def ru_shares(self, registry: Registry, cid: str, direction: str) -> tuple[float, float]:
+        """Share of Russian traffic of one direction using checkpoint `cid`: (ordinary, surge days)."""
+        capacity = capacities(registry, direction, AIR_WEIGHT)
+        ordinary = capacity[cid] / sum(capacity.values())
+        if direction != "in" or not self.surge:
+            return ordinary, ordinary
+        if cid in SURGE_IN_SHARES:
+            return ordinary, SURGE_IN_SHARES[cid]
+        rest = {c: v for c, v in capacity.items() if c not in SURGE_IN_SHARES}
+        return ordinary, (1 - sum(SURGE_IN_SHARES.values())) * rest[cid] / sum(rest.values())
 
 
-def _capacities(registry: Registry, direction: str) -> dict[str, float]:
+def capacities(registry: Registry, direction: str, air_weight: float = 1.0) -> dict[str, float]:
+    """Parties per hour each checkpoint clears in one direction with its registry lanes;
+    `air_weight` scales airports (they draw more Russian travellers per booth than land lanes)."""
     return {
-        cid: cp.initial_lanes(direction) * cp.lane_capacity_per_hour * (2.5 if cp.mode == "air" else 1.0)
+        cid: cp.initial_lanes(direction) * cp.lane_capacity_per_hour * (air_weight if cp.mode == "air" else 1.0)
         for cid, cp in registry.checkpoints.items()
     }
 

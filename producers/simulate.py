@@ -30,6 +30,7 @@ from producers.scenarios import (
     SURGE_AGES,
     SURGE_SEX,
     Scenario,
+    capacities,
 )
 
 # Hourly arrival profile (UTC+5 local day), mean 1: quiet nights, busy afternoons.
@@ -106,11 +107,14 @@ class Stream:
         """(hour start, parties per hour, is Russian) for each hour of the run."""
         t = self.start
         scenario, cp, d = self.scenario, self.cp, self.direction
-        non_ru_share = _capacity_share(self.registry, cp.id, d)
+        caps = capacities(self.registry, d)
+        non_ru_share = caps[cp.id] / sum(caps.values())
+        ordinary_share, surge_share = scenario.ru_shares(self.registry, cp.id, d)
         while t < self.end:
             day = datetime.fromtimestamp(t, UTC).date()
             hour = int((t // 3600 + LOCAL_OFFSET_H) % 24)
-            ru = scenario.ru_per_day(d, day) * scenario.ru_share(self.registry, cp.id, d, day)
+            share = surge_share if scenario.in_surge(day) else ordinary_share
+            ru = scenario.ru_per_day(d, day) * share
             other = NON_RU_PER_DAY * non_ru_share
             factor = DIURNAL[hour] / 24 / self.persons_mean
             yield t, ru * factor, True
@@ -188,11 +192,6 @@ class Stream:
                 n += 1
         events.sort()
         return events
-
-
-def _capacity_share(registry: Registry, cid: str, direction: str) -> float:
-    caps = {c: cp.initial_lanes(direction) * cp.lane_capacity_per_hour for c, cp in registry.checkpoints.items()}
-    return caps[cid] / sum(caps.values())
 
 
 def _pick(rng: random.Random, weights: dict[str, float]) -> str:
