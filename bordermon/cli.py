@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from bordermon import __version__
 from bordermon.config import load_settings
 from bordermon.errors import BordermonError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def resume_option(help_text: str) -> Callable[[F], F]:
+    """--resume N, shared by the publishing commands (they print N when stopped or failing)."""
+    return click.option("--resume", type=click.IntRange(min=0), default=0, metavar="N", help=help_text)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -156,13 +164,7 @@ def worker(log_level: str) -> None:
 @click.option("--to", "time_to", default=None, metavar="TS", help="Only events before this RFC 3339 time.")
 @click.option("--checkpoint", "checkpoints", multiple=True, metavar="ID", help="Only this checkpoint (repeatable).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary line.")
-@click.option(
-    "--resume",
-    type=click.IntRange(min=0),
-    default=0,
-    metavar="N",
-    help="Skip the first N lines (all files, in order): the point a stopped or failed replay printed.",
-)
+@resume_option("Skip the first N lines (all files, in order): the point a stopped or failed replay printed.")
 def replay(
     files: tuple[str, ...],
     speed: float | None,
@@ -231,13 +233,7 @@ def replay(
     metavar="DATE",
     help="Start on this day (YYYY-MM-DD, UTC) with empty queues instead of the scenario's first day.",
 )
-@click.option(
-    "--resume",
-    type=click.IntRange(min=0),
-    default=0,
-    metavar="N",
-    help="With --kafka: skip the first N events (the point a stopped or failed run printed).",
-)
+@resume_option("With --kafka: skip the first N events (the point a stopped or failed run printed).")
 def simulate(
     scenario: str,
     days: int | None,

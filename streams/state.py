@@ -15,7 +15,7 @@ from typing import Any
 from bordermon.events import DIRECTIONS, DUPLICATE, EVENT_TYPES, REJECT_REASONS, Crossing, Event, Lanes
 from bordermon.registry import Checkpoint
 from streams.alerts import SEVERITIES, AlertState, Transition, step
-from streams.windows import LONGEST, NetFlowWindow
+from streams.windows import LONGEST, WINDOWS, NetFlowWindow
 
 DEDUP_SECONDS = 86400.0
 ADVICE_HORIZON_HOURS = 2.0
@@ -191,9 +191,7 @@ class CheckpointState:
 
     def net_flows(self) -> dict[str, int]:
         if self.last_ts is None:
-            return dict.fromkeys(("15m", "1h", "24h"), 0)
-        from streams.windows import WINDOWS
-
+            return dict.fromkeys(WINDOWS, 0)
         return {name: self.window.sum_over(self.last_ts, w) for name, w in WINDOWS.items()}
 
     # -- persistence -----------------------------------------------------------------------
