@@ -72,6 +72,17 @@ STATUS_MAP = [
 WAIT_STEPS = steps((None, "green"), (7200, "orange"), (21600, "red"))  # road defaults: 2 h / 6 h
 
 
+def series(
+    title: str, width: int, height: int, *queries: prometheus.Dataquery, unit: str, minimum: float | None = 0
+) -> timeseries.Panel:
+    """A time series panel: title, size, queries, unit, and a floor at `minimum` unless None."""
+    panel = timeseries.Panel().title(title).span(width).height(height)
+    for query in queries:
+        panel = panel.with_target(query)
+    panel = panel.unit(unit)
+    return panel if minimum is None else panel.min(minimum)
+
+
 def datasource_variable() -> dashboard.DatasourceVariable:
     return dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus")
 
@@ -185,13 +196,13 @@ def overview() -> dashboard.Dashboard:
             .thresholds(steps((None, "red"), (0, "green")))
         )
     d = d.with_panel(
-        timeseries.Panel()
-        .title("Queue length (parties)")
-        .span(12)
-        .height(9)
-        .with_target(q("sum by (checkpoint, direction) (border_queue_length) > 0", "{{checkpoint}} {{direction}}"))
-        .unit("short")
-        .min(0)
+        series(
+            "Queue length (parties)",
+            12,
+            9,
+            q("sum by (checkpoint, direction) (border_queue_length) > 0", "{{checkpoint}} {{direction}}"),
+            unit="short",
+        )
     )
     d = d.with_panel(
         timeseries.Panel()
@@ -261,55 +272,47 @@ def drilldown() -> dashboard.Dashboard:
         .sort(dm.VariableSort.ALPHABETICAL_ASC)
     )
     d = d.with_panel(
-        timeseries.Panel()
-        .title("Estimated wait vs thresholds")
-        .span(24)
-        .height(9)
-        .with_target(q(f"max by (direction) (border_queue_wait_estimate_seconds{{{CP}}})", "wait {{direction}}"))
-        .with_target(q(f"max by (severity) (border_wait_threshold_seconds{{{CP}}})", "{{severity}} threshold", ref="B"))
-        .unit("s")
-        .min(0)
-    )
-    d = d.with_panel(
-        timeseries.Panel()
-        .title("Queue (parties)")
-        .span(8)
-        .height(8)
-        .with_target(q(f"sum by (direction) (border_queue_length{{{CP}}})", "{{direction}}"))
-        .unit("short")
-        .min(0)
-    )
-    d = d.with_panel(
-        timeseries.Panel()
-        .title("Lanes open")
-        .span(8)
-        .height(8)
-        .with_target(q(f"sum by (direction) (border_lanes_open{{{CP}}})", "{{direction}}"))
-        .unit("short")
-        .min(0)
-        .thresholds(steps((None, "red"), (1, "green")))
-    )
-    d = d.with_panel(
-        timeseries.Panel()
-        .title("Persons cleared per hour")
-        .span(8)
-        .height(8)
-        .with_target(
-            q(
-                f"sum by (direction) (rate(border_crossing_persons_total{{{CP}}}[$__rate_interval])) * 3600",
-                "{{direction}}",
-            )
+        series(
+            "Estimated wait vs thresholds",
+            24,
+            9,
+            q(f"max by (direction) (border_queue_wait_estimate_seconds{{{CP}}})", "wait {{direction}}"),
+            q(f"max by (severity) (border_wait_threshold_seconds{{{CP}}})", "{{severity}} threshold", ref="B"),
+            unit="s",
         )
-        .unit("short")
-        .min(0)
     )
     d = d.with_panel(
-        timeseries.Panel()
-        .title("Net flow (in − out) over event-time windows")
-        .span(12)
-        .height(8)
-        .with_target(q(f"sum by (window) (border_net_flow_persons{{{CP}}})", "{{window}}"))
-        .unit("short")
+        series(
+            "Queue (parties)",
+            8,
+            8,
+            q(f"sum by (direction) (border_queue_length{{{CP}}})", "{{direction}}"),
+            unit="short",
+        )
+    )
+    d = d.with_panel(
+        series(
+            "Lanes open", 8, 8, q(f"sum by (direction) (border_lanes_open{{{CP}}})", "{{direction}}"), unit="short"
+        ).thresholds(steps((None, "red"), (1, "green")))
+    )
+    d = d.with_panel(
+        series(
+            "Persons cleared per hour",
+            8,
+            8,
+            q(f"sum by (direction) (rate(border_crossing_persons_total{{{CP}}}{RATE})) * 3600", "{{direction}}"),
+            unit="short",
+        )
+    )
+    d = d.with_panel(
+        series(
+            "Net flow (in − out) over event-time windows",
+            12,
+            8,
+            q(f"sum by (window) (border_net_flow_persons{{{CP}}})", "{{window}}"),
+            unit="short",
+            minimum=None,
+        )
     )
     d = d.with_panel(
         statetimeline.Panel()
@@ -364,7 +367,7 @@ def pipeline() -> dashboard.Dashboard:
         ("Worker memory (RSS)", 'process_resident_memory_bytes{job="bordermon"}', "{{instance}}", "bytes"),
     ]  # fmt: skip
     for title, expr, legend, unit in panels:
-        panel = timeseries.Panel().title(title).span(12).height(8).with_target(q(expr, legend)).unit(unit).min(0)
+        panel = series(title, 12, 8, q(expr, legend), unit=unit)
         if title == "Workers up":
             panel = panel.thresholds(steps((None, "red"), (1, "green"))).max(1)
         d = d.with_panel(panel)
