@@ -24,8 +24,7 @@ class Settings:
     replication_factor: int = 1
     # Tansu completes a group join after ~half the rebalance timeout, so keep it short.
     rebalance_timeout: float = 6.0
-    batch_max: int = 2000
-    batch_within: float = 0.05
+    batch_max: int = 5000
     delivery_timeout: float = 120.0
     fetch_max_wait: float = 0.05
 
@@ -55,8 +54,7 @@ OPTIONS = (
     Option("partitions", "BORDERMON_PARTITIONS", int, 8, "partitions when creating topics"),
     Option("replication_factor", "BORDERMON_REPLICATION_FACTOR", int, 1, "replication when creating topics"),
     Option("rebalance_timeout", "BORDERMON_REBALANCE_TIMEOUT", float, 6.0, "consumer group rebalance timeout (s)"),
-    Option("batch_max", "BORDERMON_BATCH_MAX", int, 2000, "most messages per processing batch"),
-    Option("batch_within", "BORDERMON_BATCH_WITHIN", float, 0.05, "longest wait to fill a batch (s)"),
+    Option("batch_max", "BORDERMON_BATCH_MAX", int, 5000, "most messages per fetch, processed as one batch"),
     Option("delivery_timeout", "BORDERMON_DELIVERY_TIMEOUT", float, 120.0,
            "producers retry a message this long (s) before giving up"),
     Option("fetch_max_wait", "BORDERMON_FETCH_MAX_WAIT", float, 0.05,

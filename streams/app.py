@@ -1,8 +1,9 @@
 """The Faust application: topics, the state table, the batch agent and the /metrics page.
 
-The agent is thin: it hands each batch to `Processor` and emits what it returns. Table writes
-are coalesced per batch and sent to the changelog partition of the source partition, which
-is what lets state move with its partition between workers.
+The agent is thin: it hands each fetched batch of one partition to `Processor` and emits what
+it returns (`streams.batching` delivers whole fetches instead of Faust's per-event streams).
+Table writes are coalesced per batch and sent to the changelog partition of the source
+partition, which is what lets state move with its partition between workers.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
-import faust
 from faust.types import TP
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -27,6 +28,7 @@ from bordermon.config import ALERTS_TOPIC, DEADLETTER_TOPIC, EVENTS_TOPIC, Setti
 from bordermon.registry import Registry
 from bordermon.security import faust_credentials, from_env
 from streams.alertmanager import AlertmanagerPusher
+from streams.batching import BatchApp
 from streams.changelog import read_partitions
 from streams.metrics import StateCollector
 from streams.processor import Processor
@@ -43,7 +45,7 @@ class Pipeline:
     def __init__(self, settings: Settings, registry: Registry, partitions: int) -> None:
         self.settings = settings
         self.partitions = partitions
-        self.app = faust.App(
+        self.app = BatchApp(
             APP_ID,
             broker=[f"kafka://{s}" for s in settings.bootstrap_list],
             store="memory://",
@@ -57,7 +59,7 @@ class Pipeline:
             broker_commit_every=10_000,
             broker_commit_interval=1.0,
             stream_buffer_maxsize=20_000,
-            broker_max_poll_records=5_000,
+            broker_max_poll_records=settings.batch_max,
             producer_linger=0.005,
             producer_max_request_size=4 * 1024 * 1024,
             web_enabled=True,
@@ -139,10 +141,9 @@ class Pipeline:
     def _wire(self) -> None:
         app, table = self.app, self.table
 
-        @app.agent(self.events)
-        async def process(stream: Any) -> None:
-            async for events in stream.take_events(self.settings.batch_max, self.settings.batch_within):
-                await self.handle_batch(events)
+        @app.batch_agent(self.events)
+        async def process(tp: TP, records: Sequence[Any]) -> None:
+            await self.handle_batch(records)
 
         @table.on_recover
         async def recovered() -> None:
@@ -196,9 +197,10 @@ class Pipeline:
             extra={"partitions": sorted(assigned), "seconds": round(time.monotonic() - started, 3)},
         )
 
-    async def handle_batch(self, events: list[Any]) -> None:
+    async def handle_batch(self, records: Sequence[Any]) -> None:
+        """Process aiokafka records of one partition (partition, offset, key, value, timestamp in ms)."""
         started = time.monotonic()
-        messages = [(e.message.partition, e.message.offset, e.message.key, e.message.value) for e in events]
+        messages = [(r.partition, r.offset, r.key, r.value) for r in records]
         result = self.processor.process(messages)
         # Side effects first, and acknowledged: a state record in the changelog then implies its
         # batch's alerts and dead letters were delivered, so a crash can duplicate them (same
@@ -218,9 +220,9 @@ class Pipeline:
         if self.pusher is not None and result.alert_events:
             self.pusher.enqueue(result.alert_events)
         now = time.time()
-        for e in events[:: max(1, len(events) // 20)]:  # a sample is enough for a latency histogram
-            self.event_lag.observe(max(0.0, now - e.message.timestamp / 1000.0))
-        self.messages.inc(len(events))
+        for r in records[:: max(1, len(records) // 20)]:  # a sample is enough for a latency histogram
+            self.event_lag.observe(max(0.0, now - r.timestamp / 1000.0))
+        self.messages.inc(len(records))
         if result.skipped:
             self.skipped.inc(result.skipped)
         self.batch_seconds.observe(time.monotonic() - started)

@@ -1,0 +1,145 @@
+"""Batch delivery for Faust: a topic's fetched records go to one handler per fetch, not per event.
+
+Faust delivers each message to its stream through a channel, which measured about four asyncio
+tasks and three event-loop turns per message (bench/README.md); `take_events` only regroups
+them afterwards. For a topic that is processed in batches anyway, `BatchConsumer` hands the
+handler every record a fetch returned for one partition and then acknowledges those offsets
+the way Faust's own path does, so commits, rebalances, flow control and table recovery keep
+working. Every other topic (table changelogs during recovery) still goes through Faust's
+per-message path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import faust
+from faust.transport.consumer import ConsumerT
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.types import TP
+from faust.types.tuples import ack_lock
+
+BatchHandler = Callable[[TP, Sequence[Any]], Awaitable[None]]
+
+
+class BatchConsumer(AIOKafkaConsumer):
+    """Faust's aiokafka consumer with whole-batch delivery for the topics in `handlers`."""
+
+    handlers: dict[str, BatchHandler]
+
+    def __init__(self, *args: Any, handlers: dict[str, BatchHandler], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.handlers = handlers
+        # Held while a batch is being handled: a rebalance or shutdown waits for it (wait_empty),
+        # as Faust waits for unacknowledged messages on its own path.
+        self.batch_lock = asyncio.Lock()
+
+    async def wait_empty(self) -> None:
+        async with self.batch_lock:
+            pass
+        await super().wait_empty()
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # the loop Faust's Fetcher runs
+        try:
+            while not (self._stopped.is_set() or fetcher._stopped.is_set()):
+                records, active = await self._wait_next_records(timeout=1.0)
+                await self.sleep(0)  # as Faust does: a busy fetch loop must still yield
+                if records and not self.should_stop:
+                    await self._deliver(records, active)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+
+    async def _deliver(self, records: dict[TP, list[Any]], active: set[TP] | None) -> None:
+        generation = self.app.consumer_generation_id
+        for tp, batch in records.items():
+            if not self.flow_active or self.app.consumer_generation_id != generation:
+                return  # a rebalance started: Faust seeks back to the committed offsets
+            if active is not None and tp not in active and tp not in self._buffered_partitions:
+                continue
+            fresh = self._unread(tp, batch)
+            if not fresh:
+                continue
+            handler = self.handlers.get(tp.topic)
+            if handler is None:
+                await self._deliver_each(tp, fresh)
+                continue
+            async with self.batch_lock:
+                await handler(tp, fresh)
+                await self._note_gaps(tp, fresh)
+                self._ack_offsets(tp, [r.offset for r in fresh])
+                self._read_offset[tp] = fresh[-1].offset
+            if self._commit_every is not None and self._n_acked >= self._commit_every:
+                self._n_acked = 0
+                await self.commit()
+
+    def _unread(self, tp: TP, batch: list[Any]) -> list[Any]:
+        """Drop records before the read offset (re-fetched after a seek), as Faust's drain does."""
+        read = self._read_offset[tp]
+        if read is None or batch[0].offset >= read:
+            return batch
+        return [r for r in batch if r.offset >= read]
+
+    async def _note_gaps(self, tp: TP, batch: Sequence[Any]) -> None:
+        """Offsets that will never arrive (compaction, transaction markers) must not hold commits back."""
+        previous = self._read_offset[tp]
+        for record in batch:
+            if previous is not None and record.offset - previous > 1:
+                await self._add_gap(tp, previous + 1, record.offset)
+            previous = record.offset
+
+    def _ack_offsets(self, tp: TP, offsets: list[int]) -> None:
+        """`Consumer.ack` for a whole batch, on the same bookkeeping its commits read."""
+        with ack_lock:
+            committed = self._committed_offset[tp]
+            index = self._acked_index[tp]
+            new = [o for o in offsets if (committed is None or o >= committed) and o not in index]
+            index.update(new)
+            self._acked[tp].extend(new)
+            self._n_acked += len(new)
+
+    async def _deliver_each(self, tp: TP, batch: list[Any]) -> None:
+        for record in batch:
+            message = self._to_message(tp, record)
+            await self.wait_first(self.callback(message), self.suspend_flow.wait())
+            self._read_offset[tp] = record.offset
+
+
+class BatchApp(faust.App):
+    """A Faust app whose batch agents receive each fetched batch of their topic in one call."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.batch_handlers: dict[str, BatchHandler] = {}
+        super().__init__(*args, **kwargs)
+
+    def batch_agent(self, topic: faust.TopicT) -> Callable[[BatchHandler], BatchHandler]:
+        """Register `handler(tp, records)` for every batch fetched from `topic`, and subscribe to it."""
+
+        def register(handler: BatchHandler) -> BatchHandler:
+            for name in topic.topics:
+                self.batch_handlers[name] = handler
+            self.topics.add(topic)
+            return handler
+
+        return register
+
+    def _new_consumer(self) -> ConsumerT:
+        return BatchConsumer(
+            self.transport,
+            callback=self.topics.on_message,
+            on_partitions_revoked=self._on_partitions_revoked,
+            on_partitions_assigned=self._on_partitions_assigned,
+            beacon=self.beacon,
+            loop=self.transport.loop,
+            handlers=self.batch_handlers,
+        )
