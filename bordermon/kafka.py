@@ -6,7 +6,7 @@ import logging
 import socket
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -66,27 +66,3 @@ def partitions_of(admin: KafkaAdminClient, topic: str) -> int:
         if (entry.get("name") or entry.get("topic")) == topic and entry.get("partitions"):
             return len(entry["partitions"])
     raise BordermonError(f"topic {topic} has no partitions on the broker")
-
-
-def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
-    check_reachable(settings)
-    options: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_list,
-        "acks": "all",
-        "linger_ms": 20,
-        "batch_size": 512 * 1024,
-        "max_request_size": 4 * 1024 * 1024,
-        "delivery_timeout_ms": int(settings.delivery_timeout * 1000),
-        "request_timeout_ms": min(30000, int(settings.delivery_timeout * 1000) // 2),
-        "max_block_ms": int(settings.delivery_timeout * 1000),
-        "reconnect_backoff_max_ms": 2000,
-        # Retries with back-off until delivery_timeout_ms; one request in flight per connection
-        # keeps the file order through retries.
-        "max_in_flight_requests_per_connection": 1,
-    }
-    options.update(client_options(from_env()))
-    options.update(overrides)
-    try:
-        return KafkaProducer(**options)
-    except KafkaError as exc:
-        raise BordermonError(f"cannot connect a producer to {settings.bootstrap_servers}: {exc}") from None

@@ -90,7 +90,7 @@ def ssl_context(security: KafkaSecurity) -> ssl.SSLContext | None:
 
 
 def client_options(security: KafkaSecurity) -> dict[str, Any]:
-    """Keyword arguments for kafka-python's KafkaProducer / KafkaConsumer / KafkaAdminClient."""
+    """Keyword arguments for kafka-python's clients and aiokafka's producer (the names are the same)."""
     options: dict[str, Any] = {"security_protocol": security.protocol}
     if security.uses_sasl:
         options.update(

@@ -95,9 +95,10 @@ def test_broker_outage_replay_reports_where_to_resume(tmp_path):
     finally:
         first.stop()  # the broker dies mid-replay (and, being in memory, forgets everything)
     assert proc.wait(30) != 0
-    out = (tmp_path / "replay.out").read_text().strip()
-    assert out.startswith("bordermon: error: publishing to") and out.count("\n") == 0, out
-    n = resume_point(out)
+    report = (tmp_path / "replay.out").read_text().strip().splitlines()
+    assert report[0].startswith("bordermon: warning:") and "retrying for up to 4 s" in report[0], report
+    assert len(report) == 2 and report[1].startswith("bordermon: error: publishing to"), report
+    n = resume_point(report[1])
     assert 0 < n < len(lines)
     replacement = Broker()
     try:

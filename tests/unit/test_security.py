@@ -48,6 +48,24 @@ def test_password_from_a_file_and_tls_context(tmp_path):
     assert options["ssl_context"] is not None
 
 
+def test_the_same_options_configure_aiokafka_clients(tmp_path):
+    """replay and simulate publish with aiokafka: it must accept every option kafka-python gets."""
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    env = {**SASL, "BORDERMON_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}
+
+    async def build() -> AIOKafkaProducer:
+        return AIOKafkaProducer(bootstrap_servers="127.0.0.1:1", **client_options(from_env(env)))
+
+    producer = asyncio.run(build())
+    client = producer.client
+    assert (client._security_protocol, client._sasl_mechanism) == ("SASL_SSL", "SCRAM-SHA-256")
+    assert (client._sasl_plain_username, client._sasl_plain_password) == ("alice", "s3cret")
+    assert client._ssl_context is not None
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
