@@ -27,6 +27,7 @@ class Settings:
     batch_max: int = 5000
     delivery_timeout: float = 120.0
     fetch_max_wait: float = 0.05
+    group_instance_id: str | None = None
 
     @property
     def bootstrap_list(self) -> list[str]:
@@ -59,6 +60,8 @@ OPTIONS = (
            "producers retry a message this long (s) before giving up"),
     Option("fetch_max_wait", "BORDERMON_FETCH_MAX_WAIT", float, 0.05,
            "longest a worker's idle fetch waits for new events (s); bounds live latency"),
+    Option("group_instance_id", "BORDERMON_GROUP_INSTANCE_ID", str, None,
+           "static membership id ({hostname} expands): a restarted worker takes over at once"),
 )  # fmt: skip
 
 # Set by the CLI from its global flags; highest precedence.

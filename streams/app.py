@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -39,6 +40,11 @@ APP_ID = "bordermon"
 TABLE_NAME = "state"
 
 
+def instance_id(template: str | None) -> str | None:
+    """Static group membership id; `{hostname}` makes one per container that survives its restarts."""
+    return template.replace("{hostname}", socket.gethostname()) if template else None
+
+
 class Pipeline:
     """Everything a worker runs, built from settings and a registry."""
 
@@ -66,6 +72,8 @@ class Pipeline:
             web_port=settings.web_port,
             web_bind=settings.web_host,
             web_in_thread=False,
+            fetch_max_wait=settings.fetch_max_wait,
+            consumer_group_instance_id=instance_id(settings.group_instance_id),
             broker_credentials=faust_credentials(from_env()),
         )
         app = self.app
@@ -75,6 +83,7 @@ class Pipeline:
         self.table = app.Table(TABLE_NAME, partitions=partitions, key_type=bytes, value_type=bytes, default=None)
         self.processor = Processor(registry, partitions, get=self._table_get)
         self.owned: set[int] = set()
+        self.processed = 0
         self.end_offsets: dict[int, int] = {}
 
         self.registry = CollectorRegistry()
@@ -110,15 +119,6 @@ class Pipeline:
                 settings.alertmanager_repush_seconds,
             )
         self._wire()
-
-    def _tune_fetch_wait(self) -> None:
-        """Faust hard-codes aiokafka's fetch_max_wait_ms=1500; an idle fetch then delays a new event
-        by up to that long. There is no setting for it, so adjust the fetcher Faust created."""
-        try:
-            fetcher = self.app.consumer._thread._consumer._fetcher  # type: ignore[attr-defined]
-            fetcher._fetch_max_wait_ms = int(self.settings.fetch_max_wait * 1000)
-        except AttributeError:  # a different Faust/aiokafka layout: keep its default
-            log.warning("could not tune the consumer fetch wait; latency may be up to 1.5 s")
 
     def _highwater(self, partition: int) -> int | None:
         return self.end_offsets.get(partition)
@@ -172,7 +172,8 @@ class Pipeline:
 
         @app.page("/healthz")
         async def healthz(web: Any, request: Any) -> Any:
-            return web.json({"status": "ok", "partitions": sorted(self.owned)})
+            # `processed` is cheap to read many times a second (the bench polls it; /metrics is heavier).
+            return web.json({"status": "ok", "partitions": sorted(self.owned), "processed": self.processed})
 
     async def reconcile(self) -> None:
         """After recovery: own exactly the assigned partitions, state rebuilt from the changelog.
@@ -180,7 +181,6 @@ class Pipeline:
         Faust keeps the stream paused until this returns; the read runs in a thread so
         heartbeats go on.
         """
-        self._tune_fetch_wait()
         assigned = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == EVENTS_TOPIC}
         self.processor.drop(p for p in list(self.processor.state) if p not in assigned)
         started = time.monotonic()
@@ -223,6 +223,7 @@ class Pipeline:
         for r in records[:: max(1, len(records) // 20)]:  # a sample is enough for a latency histogram
             self.event_lag.observe(max(0.0, now - r.timestamp / 1000.0))
         self.messages.inc(len(records))
+        self.processed += len(records)
         if result.skipped:
             self.skipped.inc(result.skipped)
         self.batch_seconds.observe(time.monotonic() - started)

@@ -17,6 +17,7 @@ from typing import Any
 
 import faust
 from faust.transport.consumer import ConsumerT
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP
 from faust.types.tuples import ack_lock
@@ -24,17 +25,36 @@ from faust.types.tuples import ack_lock
 BatchHandler = Callable[[TP, Sequence[Any]], Awaitable[None]]
 
 
+class TunedConsumerThread(AIOKafkaConsumerThread):
+    """Faust hard-codes aiokafka's fetch_max_wait_ms=1500 (no setting): an idle fetch then holds a
+    new event back up to that long. Set it on the consumer before it starts, so it applies from
+    the first fetch on."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        wait_ms = getattr(self.consumer, "fetch_max_wait_ms", None)
+        if wait_ms is not None:
+            consumer._fetch_max_wait_ms = wait_ms
+        return consumer
+
+
 class BatchConsumer(AIOKafkaConsumer):
     """Faust's aiokafka consumer with whole-batch delivery for the topics in `handlers`."""
 
     handlers: dict[str, BatchHandler]
 
-    def __init__(self, *args: Any, handlers: dict[str, BatchHandler], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, *args: Any, handlers: dict[str, BatchHandler], fetch_max_wait_ms: int | None = None, **kwargs: Any
+    ) -> None:
         self.handlers = handlers
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         # Held while a batch is being handled: a rebalance or shutdown waits for it (wait_empty),
         # as Faust waits for unacknowledged messages on its own path.
         self.batch_lock = asyncio.Lock()
+        super().__init__(*args, **kwargs)
+
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return TunedConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def wait_empty(self) -> None:
         async with self.batch_lock:
@@ -118,8 +138,9 @@ class BatchConsumer(AIOKafkaConsumer):
 class BatchApp(faust.App):
     """A Faust app whose batch agents receive each fetched batch of their topic in one call."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, fetch_max_wait: float | None = None, **kwargs: Any) -> None:
         self.batch_handlers: dict[str, BatchHandler] = {}
+        self.fetch_max_wait = fetch_max_wait
         super().__init__(*args, **kwargs)
 
     def batch_agent(self, topic: faust.TopicT) -> Callable[[BatchHandler], BatchHandler]:
@@ -142,4 +163,5 @@ class BatchApp(faust.App):
             beacon=self.beacon,
             loop=self.transport.loop,
             handlers=self.batch_handlers,
+            fetch_max_wait_ms=None if self.fetch_max_wait is None else int(self.fetch_max_wait * 1000),
         )

@@ -27,7 +27,7 @@ def read_partitions(bootstrap: list[str], topic: str, partitions: Iterable[int])
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
-        fetch_max_wait_ms=100,
+        fetch_max_wait_ms=50,
         max_partition_fetch_bytes=8 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
         client_id="bordermon-state-reader",
@@ -39,7 +39,7 @@ def read_partitions(bootstrap: list[str], topic: str, partitions: Iterable[int])
         reported_end = consumer.end_offsets(tps)
         empty = 0
         while empty < EMPTY_POLLS_TO_STOP:
-            batch = consumer.poll(timeout_ms=200, max_records=50_000)
+            batch = consumer.poll(timeout_ms=100, max_records=50_000)
             if not batch:
                 caught_up = all(consumer.position(tp) >= reported_end[tp] for tp in tps)
                 empty = empty + 1 if caught_up else 0
