@@ -142,8 +142,8 @@ class Pipeline:
         app, table = self.app, self.table
 
         @app.batch_agent(self.events)
-        async def process(tp: TP, records: Sequence[Any]) -> None:
-            await self.handle_batch(records)
+        async def process(tp: TP, records: Sequence[Any]) -> asyncio.Future[Any] | None:
+            return await self.handle_batch(records)
 
         @table.on_recover
         async def recovered() -> None:
@@ -197,8 +197,11 @@ class Pipeline:
             extra={"partitions": sorted(assigned), "seconds": round(time.monotonic() - started, 3)},
         )
 
-    async def handle_batch(self, records: Sequence[Any]) -> None:
-        """Process aiokafka records of one partition (partition, offset, key, value, timestamp in ms)."""
+    async def handle_batch(self, records: Sequence[Any]) -> asyncio.Future[Any] | None:
+        """Process aiokafka records of one partition (partition, offset, key, value, timestamp in ms).
+
+        Returns a future for the batch's changelog writes: its offsets may be committed only once
+        they are durable (see `streams.batching`)."""
         started = time.monotonic()
         messages = [(r.partition, r.offset, r.key, r.value) for r in records]
         result = self.processor.process(messages)
@@ -210,13 +213,14 @@ class Pipeline:
         if pending:
             await asyncio.gather(*pending)
         data, send_changelog = self.table.data, self.table.send_changelog
+        writes = []
         for partition, key, value in result.writes:
             if value is None:
                 data.pop(key, None)
-                send_changelog(partition, key, None, value_serializer="raw")
+                writes.append(send_changelog(partition, key, None, value_serializer="raw"))
             else:
                 data[key] = value
-                send_changelog(partition, key, value)
+                writes.append(send_changelog(partition, key, value))
         if self.pusher is not None and result.alert_events:
             self.pusher.enqueue(result.alert_events)
         now = time.time()
@@ -227,3 +231,4 @@ class Pipeline:
         if result.skipped:
             self.skipped.inc(result.skipped)
         self.batch_seconds.observe(time.monotonic() - started)
+        return asyncio.gather(*writes) if writes else None

@@ -22,7 +22,9 @@ from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP
 from faust.types.tuples import ack_lock
 
-BatchHandler = Callable[[TP, Sequence[Any]], Awaitable[None]]
+# A handler may return a future that completes when the batch's results are durable (its state
+# written to the changelog); its offsets are acknowledged, and so committed, only then.
+BatchHandler = Callable[[TP, Sequence[Any]], Awaitable["asyncio.Future[Any] | None"]]
 
 
 class TunedConsumerThread(AIOKafkaConsumerThread):
@@ -51,6 +53,7 @@ class BatchConsumer(AIOKafkaConsumer):
         # Held while a batch is being handled: a rebalance or shutdown waits for it (wait_empty),
         # as Faust waits for unacknowledged messages on its own path.
         self.batch_lock = asyncio.Lock()
+        self.not_yet_durable: set[asyncio.Future[Any]] = set()
         super().__init__(*args, **kwargs)
 
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
@@ -59,6 +62,8 @@ class BatchConsumer(AIOKafkaConsumer):
     async def wait_empty(self) -> None:
         async with self.batch_lock:
             pass
+        if self.not_yet_durable:
+            await asyncio.wait(list(self.not_yet_durable), timeout=self.app.conf.broker_commit_livelock_soft_timeout)
         await super().wait_empty()
 
     async def _drain_messages(self, fetcher: Any) -> None:  # the loop Faust's Fetcher runs
@@ -95,9 +100,9 @@ class BatchConsumer(AIOKafkaConsumer):
                 await self._deliver_each(tp, fresh)
                 continue
             async with self.batch_lock:
-                await handler(tp, fresh)
+                durable = await handler(tp, fresh)
                 await self._note_gaps(tp, fresh)
-                self._ack_offsets(tp, [r.offset for r in fresh])
+                self._ack_when_durable(tp, [r.offset for r in fresh], durable)
                 self._read_offset[tp] = fresh[-1].offset
             if self._commit_every is not None and self._n_acked >= self._commit_every:
                 self._n_acked = 0
@@ -117,6 +122,24 @@ class BatchConsumer(AIOKafkaConsumer):
             if previous is not None and record.offset - previous > 1:
                 await self._add_gap(tp, previous + 1, record.offset)
             previous = record.offset
+
+    def _ack_when_durable(self, tp: TP, offsets: list[int], durable: asyncio.Future[Any] | None) -> None:
+        """A commit must never pass state that is not in the changelog yet: a crash in between
+        would lose those events for good (the replacement starts after the committed offset)."""
+        if durable is None:
+            self._ack_offsets(tp, offsets)
+            return
+        self.not_yet_durable.add(durable)
+
+        def done(future: asyncio.Future[Any]) -> None:
+            self.not_yet_durable.discard(future)
+            if future.cancelled() or future.exception() is not None:
+                # Left unacknowledged: commits stop before it and a restart processes it again.
+                self.log.warning("state write failed; %s offsets %s-%s stay uncommitted", tp, offsets[0], offsets[-1])
+            else:
+                self._ack_offsets(tp, offsets)
+
+        durable.add_done_callback(done)
 
     def _ack_offsets(self, tp: TP, offsets: list[int]) -> None:
         """`Consumer.ack` for a whole batch, on the same bookkeeping its commits read."""
