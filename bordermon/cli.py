@@ -143,9 +143,10 @@ def worker(log_level: str) -> None:
 
     import faust
 
-    from streams.app import Pipeline
+    from streams.app import Pipeline, tune_gc
 
     pipeline = Pipeline(settings, registry, partitions)
+    tune_gc()
     faust.Worker(
         pipeline.app, loglevel=log_level, quiet=True, logging_config=logging_config(log_level)
     ).execute_from_commandline()

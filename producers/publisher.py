@@ -21,11 +21,11 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.producer.message_accumulator import BatchBuilder
-from kafka.partitioner.default import murmur2
 
 from bordermon.config import EVENTS_TOPIC, Settings
 from bordermon.errors import BordermonError
 from bordermon.kafka import check_reachable, ensure_topics
+from bordermon.partitioning import Partitioner
 from bordermon.security import client_options, from_env
 from bordermon.stopping import StopFlag
 
@@ -101,9 +101,7 @@ class Publisher:
         except KafkaError as exc:
             self._close_quietly()
             raise BordermonError(f"cannot connect a producer to {settings.bootstrap_servers}: {exc}") from None
-        self.partition_count = len(partitions)
-        self.partition_of: dict[bytes, int] = {}
-        self.unkeyed = 0
+        self.partition = Partitioner(len(partitions))
         self.pacer = Pacer(speed)
         self.stop = stop or StopFlag()
         self.open = Round(first=0)
@@ -134,7 +132,7 @@ class Publisher:
         if wait > 0:
             self._submit()  # what is due goes out before the wait
             self._run(self._sleep(wait))
-        partition = self._partition(key)
+        partition = self.partition(key)
         batch = self.open.batches.get(partition)
         if batch is None:
             batch = self.open.batches[partition] = self.producer.create_batch()
@@ -147,16 +145,6 @@ class Publisher:
         self.open.count += 1
         self.sent += 1
         self.next_position = position + 1
-
-    def _partition(self, key: bytes | None) -> int:
-        """Kafka's default partitioner: murmur2 of the key; unkeyed lines spread round-robin."""
-        if key is None:
-            self.unkeyed += 1
-            return self.unkeyed % self.partition_count
-        partition = self.partition_of.get(key)
-        if partition is None:
-            partition = self.partition_of[key] = (murmur2(key) & 0x7FFFFFFF) % self.partition_count
-        return partition
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep with the producer running, waking within 0.1 s of a stop request."""

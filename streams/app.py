@@ -9,6 +9,7 @@ partition, which is what lets state move with its partition between workers.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 import time
@@ -33,11 +34,22 @@ from streams.batching import BatchApp
 from streams.changelog import read_partitions
 from streams.metrics import StateCollector
 from streams.processor import Processor
+from streams.sender import BatchSender
 
 log = logging.getLogger("bordermon.worker")
 
 APP_ID = "bordermon"
 TABLE_NAME = "state"
+
+
+def tune_gc() -> None:
+    """Fewer cyclic garbage collections. The worker allocates a burst of short-lived objects per
+    event but makes almost no reference cycles, while its state (ids seen in the last 24 h,
+    windows) is large, so CPython's default thresholds ran a full collection every ~80k events.
+    Measured on the 1M-event bench log in process: 246k -> 331k events/s."""
+    gc.collect()
+    gc.freeze()  # everything loaded so far is permanent: never scan it again
+    gc.set_threshold(100_000, 50, 100)
 
 
 def instance_id(template: str | None) -> str | None:
@@ -78,10 +90,9 @@ class Pipeline:
         )
         app = self.app
         self.events = app.topic(EVENTS_TOPIC, key_serializer="raw", value_serializer="raw", partitions=partitions)
-        self.alerts = app.topic(ALERTS_TOPIC, key_serializer="raw", value_serializer="raw")
-        self.deadletter = app.topic(DEADLETTER_TOPIC, key_serializer="raw", value_serializer="raw")
         self.table = app.Table(TABLE_NAME, partitions=partitions, key_type=bytes, value_type=bytes, default=None)
         self.processor = Processor(registry, partitions, get=self._table_get)
+        self.sender = BatchSender(settings.bootstrap_list)
         self.owned: set[int] = set()
         self.processed = 0
         self.end_offsets: dict[int, int] = {}
@@ -149,6 +160,10 @@ class Pipeline:
         async def recovered() -> None:
             await self.reconcile()
 
+        @app.on_before_shutdown.connect
+        async def stop_sender(sender: Any, **_: Any) -> None:
+            await self.sender.stop()
+
         @app.on_partitions_revoked.connect
         async def revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
             lost = {tp.partition for tp in revoked if tp.topic == EVENTS_TOPIC}
@@ -208,8 +223,11 @@ class Pipeline:
         # Side effects first, and acknowledged: a state record in the changelog then implies its
         # batch's alerts and dead letters were delivered, so a crash can duplicate them (same
         # transition_id) but never lose them.
-        pending = [await self.deadletter.send(key=key, value=value) for key, value in result.deadletters]
-        pending += [await self.alerts.send(key=key, value=value) for key, value in result.alerts]
+        pending = []
+        if result.deadletters:
+            pending += await self.sender.send(DEADLETTER_TOPIC, result.deadletters)
+        if result.alerts:
+            pending += await self.sender.send(ALERTS_TOPIC, result.alerts)
         if pending:
             await asyncio.gather(*pending)
         data, send_changelog = self.table.data, self.table.send_changelog

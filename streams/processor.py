@@ -16,9 +16,9 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from kafka.partitioner.default import murmur2
 
 from bordermon.events import INVALID, UNKNOWN_CHECKPOINT, Rejected, decode_event
+from bordermon.partitioning import partition_for_key
 from bordermon.registry import Registry
 from bordermon.timeutil import finite_or_none, to_rfc3339
 from streams.state import AlertEvent, CheckpointState, PartitionState
@@ -34,7 +34,7 @@ COMPACT_CHUNK = 5000
 @lru_cache(maxsize=4096)
 def canonical_partition(checkpoint_id: str, partitions: int) -> int:
     """The partition Kafka's default (murmur2) partitioner picks for this checkpoint's key."""
-    return (murmur2(checkpoint_id.encode()) & 0x7FFFFFFF) % partitions
+    return partition_for_key(checkpoint_id.encode(), partitions)
 
 
 def record_key(partition: int) -> bytes:
