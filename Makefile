@@ -32,7 +32,7 @@ format: install
 test-faults: install install-monitoring
 	.venv/bin/pytest tests/integration/test_reliability.py tests/integration/test_pipeline.py tests/unit/test_fuzz.py -v
 
-# Throughput, latency, memory, recovery on this machine (BENCH_DAYS=23, the default, is about 1M events).
+# Throughput, latency, memory, recovery on this machine: 1M events (BENCH_EVENTS), results in bench/results.json.
 bench: install
 	.venv/bin/python bench/run.py
 
