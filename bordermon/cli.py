@@ -147,9 +147,22 @@ def worker(log_level: str) -> None:
 
     pipeline = Pipeline(settings, registry, partitions)
     tune_gc()
-    faust.Worker(
-        pipeline.app, loglevel=log_level, quiet=True, logging_config=logging_config(log_level)
-    ).execute_from_commandline()
+    try:
+        faust.Worker(
+            pipeline.app, loglevel=log_level, quiet=True, logging_config=logging_config(log_level)
+        ).execute_from_commandline()
+    except SystemExit as exc:  # Faust's worker exits through SystemExit, on success too
+        if exc.code in (0, None):
+            raise
+        # Faust's assignor fails with a bare AssertionError when the topics changed partition
+        # count under it (a reset in-memory broker auto-creates them with its default): say so.
+        now = ensure_topics(settings)
+        if now != partitions:
+            raise BordermonError(
+                f"border.events has {now} partitions, this worker started with {partitions} "
+                "(the broker was reset?): restart the worker"
+            ) from None
+        raise
 
 
 @cli.command()

@@ -1,9 +1,10 @@
-"""Kafka plumbing shared by every command: reachability, topic creation, producers."""
+"""Kafka plumbing shared by every command: reachability, admin, topic creation."""
 
 from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 from kafka import KafkaAdminClient
@@ -43,21 +44,34 @@ def admin_client(settings: Settings) -> KafkaAdminClient:
         raise BordermonError(f"cannot talk to Kafka at {settings.bootstrap_servers}: {exc}") from None
 
 
-def ensure_topics(settings: Settings) -> int:
-    """Create the contract's topics when missing; return the partition count of border.events."""
+def ensure_topics(settings: Settings, changelogs: Sequence[str] = ()) -> int:
+    """Create the contract's topics (and the given compacted changelogs, partitioned like
+    border.events) when missing; return the partition count of border.events."""
     admin = admin_client(settings)
     try:
         existing = set(admin.list_topics())
-        missing = [NewTopic(t, settings.partitions, settings.replication_factor) for t in TOPICS if t not in existing]
-        if missing:
-            try:
-                admin.create_topics(missing)
-                log.info("created topics", extra={"topics": [t.name for t in missing]})
-            except TopicAlreadyExistsError:
-                pass  # another worker won the race
-        return partitions_of(admin, EVENTS_TOPIC)
+        replication = settings.replication_factor
+        _create(admin, [NewTopic(t, settings.partitions, replication) for t in TOPICS if t not in existing])
+        partitions = partitions_of(admin, EVENTS_TOPIC)
+        compacted = {"cleanup.policy": "compact"}
+        _create(
+            admin,
+            [NewTopic(t, partitions, replication, topic_configs=compacted) for t in changelogs
+             if t not in existing],
+        )  # fmt: skip
+        return partitions
     finally:
         admin.close()
+
+
+def _create(admin: KafkaAdminClient, topics: list[NewTopic]) -> None:
+    if not topics:
+        return
+    try:
+        admin.create_topics(topics)
+        log.info("created topics", extra={"topics": [t.name for t in topics]})
+    except TopicAlreadyExistsError:
+        pass  # another worker won the race
 
 
 def partitions_of(admin: KafkaAdminClient, topic: str) -> int:

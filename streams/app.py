@@ -27,6 +27,7 @@ from prometheus_client import (
 )
 
 from bordermon.config import ALERTS_TOPIC, DEADLETTER_TOPIC, EVENTS_TOPIC, Settings
+from bordermon.kafka import ensure_topics
 from bordermon.registry import Registry
 from bordermon.security import faust_credentials, from_env
 from streams.alertmanager import AlertmanagerPusher
@@ -39,6 +40,7 @@ from streams.sender import BatchSender
 log = logging.getLogger("bordermon.worker")
 
 APP_ID = "bordermon"
+RECONCILE_ATTEMPTS = 5
 TABLE_NAME = "state"
 
 
@@ -193,16 +195,40 @@ class Pipeline:
     async def reconcile(self) -> None:
         """After recovery: own exactly the assigned partitions, state rebuilt from the changelog.
 
-        Faust keeps the stream paused until this returns; the read runs in a thread so
-        heartbeats go on.
+        Faust keeps the stream paused until this returns; the reads run in a thread so
+        heartbeats go on. The topics are ensured first: an in-memory broker that restarted has
+        none. A state that cannot be read after a few attempts crashes the worker (exit 1, for
+        its supervisor to restart it) rather than leaving it counting from a wrong state.
         """
         assigned = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == EVENTS_TOPIC}
         self.processor.drop(p for p in list(self.processor.state) if p not in assigned)
         started = time.monotonic()
         topic = self.table.changelog_topic.get_topic_name()
-        data = await asyncio.get_running_loop().run_in_executor(
-            None, read_partitions, self.settings.bootstrap_list, topic, sorted(assigned)
-        )
+        loop = asyncio.get_running_loop()
+        for attempt in range(1, RECONCILE_ATTEMPTS + 1):
+            try:
+                partitions = await loop.run_in_executor(None, ensure_topics, self.settings, [topic])
+                data = await loop.run_in_executor(
+                    None, read_partitions, self.settings.bootstrap_list, topic, sorted(assigned)
+                )
+                break
+            except Exception as exc:  # the broker is away or was reset: try again, then give up loudly
+                if attempt == RECONCILE_ATTEMPTS:
+                    log.error("cannot read state from the changelog; stopping", extra={"error": repr(exc)})
+                    await self.app.crash(exc)
+                    return
+                log.warning("state read failed; retrying", extra={"attempt": attempt, "error": repr(exc)})
+                await asyncio.sleep(min(2.0**attempt, 10.0))
+        if partitions != self.processor.partitions:
+            # Only a reset broker does this (an in-memory one that restarted, where a client's
+            # metadata request auto-created the topics with the broker's default count). Faust's
+            # table is sized at start, so only a restart can follow: exit 1 for the supervisor.
+            message = f"border.events has {partitions} partitions, this worker started with {self.processor.partitions}"
+            log.error(f"{message}; restart the worker", extra={"partitions": partitions})
+            await self.app.crash(RuntimeError(message))
+            return
+        # The changelog read is the truth for the assigned partitions; anything else is stale.
+        self.table.data.clear()
         self.table.data.update(data)
         for p in sorted(assigned):
             self.processor.state[p] = self.processor.load(p, data.get)

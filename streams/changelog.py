@@ -40,6 +40,7 @@ async def _read(bootstrap: list[str], topic: str, partitions: list[int]) -> dict
         max_partition_fetch_bytes=8 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
         client_id="bordermon-state-reader",
+        request_timeout_ms=10_000,
         **client_options(from_env()),
     )
     await consumer.start()

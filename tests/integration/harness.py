@@ -50,6 +50,11 @@ class Broker:
         self.proc.kill()
         self.proc.wait()
 
+    def restart(self) -> None:
+        """Kill and start again on the same port: in memory, it comes back empty."""
+        self.stop()
+        self.proc = start_broker("127.0.0.1", self.port)
+
 
 class Worker:
     def __init__(self, env: dict[str, str], log_path: Path) -> None:

@@ -10,8 +10,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
 
-from tests.integration.harness import BIN, Broker, Worker, base_env, free_port, read_topic, wait_until
+from bordermon.registry import load_registry
+from producers.mixedlog import mixed_log
+from tests.checks import parse_metrics
+from tests.integration.harness import BIN, Broker, Worker, base_env, free_port, read_topic, run_cli, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -256,3 +261,62 @@ def test_scale_out_three_workers_then_one_leaves_gives_single_worker_results(bro
     finally:
         for w in workers:
             w.stop()
+
+
+def accepted_plus_rejected(worker: Worker) -> int:
+    metrics = parse_metrics(worker.metrics())
+    names = ("border_events_accepted_total", "border_events_rejected_total")
+    return int(sum(sum(metrics.get(name, {}).values()) for name in names))
+
+
+@pytest.mark.parametrize("partitions", [8, 4], ids=["topics-recreated", "topics-auto-created-with-4"])
+def test_worker_survives_an_in_memory_broker_restart_and_counts_what_follows(tmp_path, partitions):
+    """The embedded broker keeps everything in memory: after a restart its topics, offsets and
+    the state changelog are gone. The worker must rejoin, rebuild state from the (empty)
+    changelog and count every later event exactly once. If the topics came back with another
+    partition count (a client's metadata request makes the broker auto-create them with its
+    default, 4), the worker must exit 1 saying so, and a restarted worker carries on.
+    The worker is paused (SIGSTOP) while the broker restarts and the topics are recreated, so
+    which of the two happens is decided by the test, not by a race."""
+    ids = load_registry(None).ids()
+    before, after = mixed_log(ids, 3000, seed=1), mixed_log(ids, 2000, seed=2)
+    logs = {}
+    for name, lines in (("before", before), ("after", after)):
+        logs[name] = tmp_path / f"{name}.jsonl"
+        logs[name].write_bytes(b"\n".join(lines) + b"\n")
+    broker = Broker()
+    workers: list[Worker] = []
+    try:
+        env = base_env(broker)
+        assert run_cli(["replay", str(logs["before"]), "--max-speed", "-q"], env).returncode == 0
+        worker = Worker(env, tmp_path / "worker.log")
+        workers.append(worker)
+        wait_until(lambda: accepted_plus_rejected(worker) == len(before), 60, "the first log counted")
+
+        worker.proc.send_signal(signal.SIGSTOP)
+        broker.restart()
+        admin = KafkaAdminClient(bootstrap_servers=broker.address)
+        names = ["border.events", "border.alerts", "border.deadletter", "bordermon-state-changelog"]
+        admin.create_topics([NewTopic(name, partitions, 1) for name in names])
+        admin.close()
+        worker.proc.send_signal(signal.SIGCONT)
+        assert run_cli(["replay", str(logs["after"]), "--max-speed", "-q"], env).returncode == 0
+
+        if partitions != 8:
+            assert worker.proc.wait(60) != 0
+            assert "bordermon: error: border.events has 4 partitions, this worker started with 8" in worker.tail()
+            worker = Worker(env, tmp_path / "worker2.log")
+            workers.append(worker)
+        # State is rebuilt from the emptied broker: it counts what the broker holds now, once.
+        wait_until(lambda: accepted_plus_rejected(worker) == len(after), 90, "only the events after the restart")
+        processed = lambda: json.loads(worker.get("/healthz"))["processed"]  # noqa: E731
+        handled = len(after) + (len(before) if partitions == 8 else 0)
+        wait_until(lambda: processed() == handled, 30, "every message handled once by this process")
+        assert worker.proc.poll() is None, worker.tail()
+        assert accepted_plus_rejected(worker) == len(after)
+        assert json.loads(worker.get("/healthz"))["partitions"] == list(range(partitions))
+    finally:
+        for w in workers:
+            if w.proc.poll() is None:
+                assert w.stop() == 0
+        broker.stop()
