@@ -33,15 +33,22 @@ def check_reachable(settings: Settings, timeout: float = 3.0) -> None:
 
 def admin_client(settings: Settings) -> KafkaAdminClient:
     check_reachable(settings)
+    security = from_env()
     try:
         return KafkaAdminClient(
             bootstrap_servers=settings.bootstrap_list,
             client_id="bordermon-admin",
             request_timeout_ms=10000,
-            **client_options(from_env()),
+            **client_options(security),
         )
     except KafkaError as exc:
-        raise BordermonError(f"cannot talk to Kafka at {settings.bootstrap_servers}: {exc}") from None
+        # The port answered TCP, so a refused handshake is most often a security mismatch
+        # (plaintext client on an authenticating listener, wrong user or password).
+        raise BordermonError(
+            f"cannot talk to Kafka at {settings.bootstrap_servers} with {security.describe()}: {exc}; "
+            "the port accepts connections, so check that BORDERMON_KAFKA_SECURITY_PROTOCOL and the "
+            "SASL/TLS settings match the broker's listener"
+        ) from None
 
 
 def ensure_topics(settings: Settings, changelogs: Sequence[str] = ()) -> int:

@@ -11,7 +11,9 @@ again once the queue has been empty for a while.
 
 from __future__ import annotations
 
+import bisect
 import heapq
+import itertools
 import math
 import random
 from collections.abc import Callable, Iterator
@@ -194,8 +196,45 @@ class Stream:
         return events
 
 
-def _pick(rng: random.Random, weights: dict[str, float]) -> str:
-    return rng.choices(list(weights), weights=list(weights.values()))[0]
+class WeightedChoice:
+    """One weighted draw, cumulative weights computed once: the same draw `rng.choices(population,
+    weights)` makes from the same rng state, without rebuilding the weights per event."""
+
+    __slots__ = ("cum_weights", "hi", "population", "total")
+
+    def __init__(self, population: list[Any], weights: list[float]) -> None:
+        self.population = population
+        self.cum_weights = list(itertools.accumulate(weights))
+        self.total = self.cum_weights[-1] + 0.0
+        self.hi = len(population) - 1
+
+    def __call__(self, rng: random.Random) -> Any:
+        return self.population[bisect.bisect(self.cum_weights, rng.random() * self.total, 0, self.hi)]
+
+
+def _choice(weights: dict[str, float]) -> WeightedChoice:
+    return WeightedChoice(list(weights), list(weights.values()))
+
+
+PARTY_CHOICE = {mode: WeightedChoice(parties, [w for _, w, _ in parties]) for mode, parties in PARTIES.items()}
+OTHER_CITIZENSHIP_CHOICE = _choice(OTHER_CITIZENSHIPS)
+AGE_CHOICE = {True: _choice(SURGE_AGES), False: _choice(ORDINARY_AGES)}
+SEX_CHOICE = {True: _choice(SURGE_SEX), False: _choice(ORDINARY_SEX)}
+
+
+class SecondFormatter:
+    """RFC 3339 UTC to the second ("2022-09-21T06:00:00Z"): dates formatted once a day, times once."""
+
+    def __init__(self) -> None:
+        self._dates: dict[int, str] = {}
+        self._times = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}Z" for s in range(86400)]
+
+    def __call__(self, ts: float) -> str:
+        day, second = divmod(round(ts), 86400)
+        date_part = self._dates.get(day)
+        if date_part is None:
+            date_part = self._dates[day] = datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%dT")
+        return date_part + self._times[second]
 
 
 class EventFactory:
@@ -206,6 +245,15 @@ class EventFactory:
         self.rng = random.Random(seed ^ 0x5EED)
         self.prefix = f"{scenario.name[:4]}{seed}-"
         self.n = 0
+        self._surge_by_day: dict[int, bool] = {}
+        self._timestamp = SecondFormatter()
+
+    def _surge_day(self, ts: float) -> bool:
+        day = int(ts // DAY)  # the event's UTC day, as a number: no datetime per event
+        surge = self._surge_by_day.get(day)
+        if surge is None:
+            surge = self._surge_by_day[day] = self.scenario.in_surge(datetime.fromtimestamp(ts, UTC).date())
+        return surge
 
     def make(self, cp: Checkpoint, direction: str, ts: float, kind: str, payload: Any) -> dict[str, Any]:
         self.n += 1
@@ -214,23 +262,21 @@ class EventFactory:
             "type": kind,
             "checkpoint_id": cp.id,
             "direction": direction,
-            "ts": datetime.fromtimestamp(round(ts), UTC).isoformat().replace("+00:00", "Z"),
+            "ts": self._timestamp(ts),
         }
         if kind == "lanes":
             ev["lanes_open"] = payload
             return ev
         rng = self.rng
-        parties = PARTIES[cp.mode]
-        mode, _, persons = rng.choices(parties, weights=[w for _, w, _ in parties])[0]
+        mode, _, persons = PARTY_CHOICE[cp.mode](rng)
         ev["mode"] = mode
         if kind == "crossing":
             ru = payload
-            day = datetime.fromtimestamp(ts, UTC).date()
-            surge = ru and direction == "in" and self.scenario.in_surge(day)
+            surge = ru and direction == "in" and self._surge_day(ts)
             ev["persons"] = rng.choice(persons)
-            ev["citizenship"] = "RU" if ru else _pick(rng, OTHER_CITIZENSHIPS)
-            ev["age_band"] = _pick(rng, SURGE_AGES if surge else ORDINARY_AGES)
-            ev["sex"] = _pick(rng, SURGE_SEX if surge else ORDINARY_SEX)
+            ev["citizenship"] = "RU" if ru else OTHER_CITIZENSHIP_CHOICE(rng)
+            ev["age_band"] = AGE_CHOICE[bool(surge)](rng)
+            ev["sex"] = SEX_CHOICE[bool(surge)](rng)
         return ev
 
 
@@ -256,11 +302,9 @@ def simulate(
     merged = heapq.merge(*[_tagged(k, s) for k, s in enumerate(per_stream)])
     current_day = None
     for ts, k, _, kind, payload in merged:
-        if on_day is not None:
-            day = datetime.fromtimestamp(ts, UTC).date()
-            if day != current_day:
-                current_day = day
-                on_day(day)
+        if on_day is not None and int(ts // DAY) != current_day:
+            current_day = int(ts // DAY)
+            on_day(datetime.fromtimestamp(ts, UTC).date())
         cp, d = refs[k]
         yield factory.make(cp, d, ts, kind, payload)
 
