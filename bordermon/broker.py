@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 from importlib import resources
+from typing import IO
 
 from bordermon.errors import BordermonError
 
@@ -28,7 +29,8 @@ def check_port_free(host: str, port: int, what: str = "broker") -> None:
             raise BordermonError(f"cannot start {what}: {host}:{port} is in use ({exc.strerror})") from None
 
 
-def broker_command(host: str, port: int) -> list[str]:
+def broker_command(host: str, port: int, authentication: bool = False) -> list[str]:
+    """Tansu on host:port, in memory; with `authentication`, clients must log in with SASL."""
     url = f"tcp://{host}:{port}"
     return [
         tansu_path(),
@@ -39,17 +41,21 @@ def broker_command(host: str, port: int) -> list[str]:
         url,
         "--storage-engine",
         "memory://tansu/",
+        *(["--authentication"] if authentication else []),
     ]
 
 
-def start_broker(host: str, port: int, quiet: bool = True) -> subprocess.Popen[bytes]:
-    """Start Tansu in the background (tests, demo) and wait until it accepts connections."""
+def start_broker(
+    host: str, port: int, authentication: bool = False, output: IO[bytes] | int = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
+    """Start Tansu in the background (tests, demo) and wait until it accepts connections;
+    its log goes to `output` (discarded by default)."""
     import time
 
     check_port_free(host, port)
-    out = subprocess.DEVNULL if quiet else None
     # Its own session: a Ctrl-C meant for the parent must not kill the broker under a running worker.
-    proc = subprocess.Popen(broker_command(host, port), stdout=out, stderr=out, start_new_session=True)
+    command = broker_command(host, port, authentication)
+    proc = subprocess.Popen(command, stdout=output, stderr=output, start_new_session=True)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -302,8 +302,8 @@ def simulate(
     merged = heapq.merge(*[_tagged(k, s) for k, s in enumerate(per_stream)])
     current_day = None
     for ts, k, _, kind, payload in merged:
-        if on_day is not None and int(ts // DAY) != current_day:
-            current_day = int(ts // DAY)
+        if on_day is not None and (day := int(ts // DAY)) != current_day:
+            current_day = day
             on_day(datetime.fromtimestamp(ts, UTC).date())
         cp, d = refs[k]
         yield factory.make(cp, d, ts, kind, payload)

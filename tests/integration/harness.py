@@ -41,10 +41,18 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str, inter
 
 
 class Broker:
-    def __init__(self) -> None:
+    def __init__(self, authentication: bool = False, log_path: Path | None = None) -> None:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
-        self.proc = start_broker("127.0.0.1", self.port)
+        self.authentication = authentication
+        self.log_path = log_path
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self.log_path is None:
+            return start_broker("127.0.0.1", self.port, self.authentication)
+        with open(self.log_path, "ab") as log:  # the broker keeps its own copy of the descriptor
+            return start_broker("127.0.0.1", self.port, self.authentication, log)
 
     def stop(self) -> None:
         self.proc.kill()
@@ -53,7 +61,7 @@ class Broker:
     def restart(self) -> None:
         """Kill and start again on the same port: in memory, it comes back empty."""
         self.stop()
-        self.proc = start_broker("127.0.0.1", self.port)
+        self.proc = self._start()
 
 
 class Worker:

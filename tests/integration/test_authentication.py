@@ -9,15 +9,12 @@ line that names the security in use and never the password.
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from bordermon.broker import broker_command
-from tests.integration.harness import BIN, free_port, wait_until
+from tests.integration.harness import BIN, Broker, base_env
 
 pytestmark = pytest.mark.integration
 
@@ -30,42 +27,22 @@ SCRAM = {
 }
 
 
-class AuthenticatingBroker:
-    def __init__(self, log_path: Path) -> None:
-        self.port = free_port()
-        self.log_path = log_path
-        self.log = open(log_path, "wb")  # noqa: SIM115
-        command = [*broker_command("127.0.0.1", self.port), "--authentication"]
-        self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-
-        def listening() -> bool:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return True
-
-        wait_until(listening, 10, "the authenticating broker to listen", interval=0.05)
-
-    def refusals(self) -> int:
-        """Requests the broker refused because the connection had not authenticated."""
-        return self.log_path.read_text(errors="replace").count("NotAuthenticated")
-
-    def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-        self.log.close()
+def refusals(broker: Broker) -> int:
+    """Requests the broker refused because the connection had not authenticated."""
+    assert broker.log_path is not None
+    return broker.log_path.read_text(errors="replace").count("NotAuthenticated")
 
 
-def start_replay(broker: AuthenticatingBroker, security: dict[str, str]) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BORDERMON_", "KAFKA_"))}
-    env.update({"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{broker.port}", **security})
+def start_replay(broker: Broker, security: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [BIN, "replay", str(SAMPLE), "--max-speed", "-q"], env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        [BIN, "replay", str(SAMPLE), "--max-speed", "-q"], env=base_env(broker, **security),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
 
 def test_authenticating_broker_refuses_plaintext_and_our_scram_settings_negotiate_scram(tmp_path):
-    plain_broker = AuthenticatingBroker(tmp_path / "plain-broker.log")
-    scram_broker = AuthenticatingBroker(tmp_path / "scram-broker.log")
+    plain_broker = Broker(authentication=True, log_path=tmp_path / "plain-broker.log")
+    scram_broker = Broker(authentication=True, log_path=tmp_path / "scram-broker.log")
     try:
         # Both at once: each waits out the client's bootstrap timeout (30 s) on its own broker.
         plain, scram = start_replay(plain_broker, {}), start_replay(scram_broker, SCRAM)
@@ -78,7 +55,7 @@ def test_authenticating_broker_refuses_plaintext_and_our_scram_settings_negotiat
     assert plain.returncode == 2 and plain_out == "", plain_err
     assert plain_err.count("\n") == 1 and plain_err.startswith("bordermon: error: cannot talk to Kafka"), plain_err
     assert "with PLAINTEXT" in plain_err and "BORDERMON_KAFKA_SECURITY_PROTOCOL" in plain_err
-    assert plain_broker.refusals() > 0, "the broker did not enforce authentication"
+    assert refusals(plain_broker) > 0, "the broker did not enforce authentication"
 
     assert scram.returncode == 2 and scram_out == "", scram_err
     assert scram_err.count("\n") == 1, scram_err
@@ -86,4 +63,4 @@ def test_authenticating_broker_refuses_plaintext_and_our_scram_settings_negotiat
     assert "s3cret" not in scram_err
     # The SCRAM client never sent an unauthenticated request: it went through the SASL handshake
     # and the SCRAM exchange, which fails only because no user can exist on this broker.
-    assert scram_broker.refusals() == 0, scram_broker.log_path.read_text()[-2000:]
+    assert refusals(scram_broker) == 0, scram_broker.log_path.read_text()[-2000:]
