@@ -10,6 +10,11 @@ EVENTS_TOPIC = "border.events"
 ALERTS_TOPIC = "border.alerts"
 DEADLETTER_TOPIC = "border.deadletter"
 TOPICS = (EVENTS_TOPIC, ALERTS_TOPIC, DEADLETTER_TOPIC)
+# Internal: events found off their checkpoint's home partition, forwarded there (streams.commit).
+REPARTITION_TOPIC = "bordermon-repartition"
+APP_ID = "bordermon"
+STATE_TABLE = "state"
+CHANGELOG_TOPIC = f"{APP_ID}-{STATE_TABLE}-changelog"  # Faust's name for the table's changelog
 
 
 @dataclass(frozen=True)

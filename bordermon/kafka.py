@@ -11,11 +11,13 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from bordermon.config import EVENTS_TOPIC, TOPICS, Settings
+from bordermon.config import EVENTS_TOPIC, REPARTITION_TOPIC, TOPICS, Settings
 from bordermon.errors import BordermonError
 from bordermon.security import client_options, from_env
 
 log = logging.getLogger("bordermon.kafka")
+# Forwarded events are consumed within seconds; a week covers any outage a worker comes back from.
+REPARTITION_RETENTION_MS = 7 * 24 * 3600 * 1000
 
 
 def check_reachable(settings: Settings, timeout: float = 3.0) -> None:
@@ -52,21 +54,37 @@ def admin_client(settings: Settings) -> KafkaAdminClient:
 
 
 def ensure_topics(settings: Settings, changelogs: Sequence[str] = ()) -> int:
-    """Create the contract's topics (and the given compacted changelogs, partitioned like
-    border.events) when missing; return the partition count of border.events."""
+    """Create the contract's topics, the repartition topic and the given compacted changelogs
+    when missing; return the partition count of border.events. border.events may have been
+    created beforehand with any count: the internal topics follow it, and one that exists
+    with another count is an error (its partitions would not line up with the state's)."""
     admin = admin_client(settings)
     try:
         existing = set(admin.list_topics())
         replication = settings.replication_factor
         _create(admin, [NewTopic(t, settings.partitions, replication) for t in TOPICS if t not in existing])
         partitions = partitions_of(admin, EVENTS_TOPIC)
-        compacted = {"cleanup.policy": "compact"}
+        internal = [(REPARTITION_TOPIC, {"cleanup.policy": "delete", "retention.ms": str(REPARTITION_RETENTION_MS)})]
+        internal += [(t, {"cleanup.policy": "compact"}) for t in changelogs]
         _create(
-            admin,
-            [NewTopic(t, partitions, replication, topic_configs=compacted) for t in changelogs
-             if t not in existing],
-        )  # fmt: skip
+            admin, [NewTopic(t, partitions, replication, topic_configs=c) for t, c in internal if t not in existing]
+        )
+        for topic, _ in internal:
+            count = partitions_of(admin, topic)
+            if count != partitions:
+                raise BordermonError(
+                    f"{topic} has {count} partitions but border.events has {partitions}: "
+                    f"they must match; delete {topic} (internal to bordermon) and start the worker again"
+                )
         return partitions
+    finally:
+        admin.close()
+
+
+def partition_counts(settings: Settings, topics: Sequence[str]) -> dict[str, int]:
+    admin = admin_client(settings)
+    try:
+        return {topic: partitions_of(admin, topic) for topic in topics}
     finally:
         admin.close()
 

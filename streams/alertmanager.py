@@ -134,7 +134,7 @@ class AlertmanagerPusher:
                         None,
                         cs.wait_seconds(direction),
                         cs.cp.threshold_seconds(severity),
-                        ds.queue,
+                        ds.length,
                         ds.lanes,
                         self.generator_url,
                         cs.advice(direction)[1],

@@ -9,6 +9,7 @@ partition, which is what lets state move with its partition between workers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import socket
@@ -26,22 +27,30 @@ from prometheus_client import (
     generate_latest,
 )
 
-from bordermon.config import ALERTS_TOPIC, DEADLETTER_TOPIC, EVENTS_TOPIC, Settings
-from bordermon.kafka import ensure_topics
+from bordermon.config import (
+    ALERTS_TOPIC,
+    APP_ID,
+    DEADLETTER_TOPIC,
+    EVENTS_TOPIC,
+    REPARTITION_TOPIC,
+    STATE_TABLE,
+    Settings,
+)
+from bordermon.kafka import ensure_topics, partition_counts
 from bordermon.registry import Registry
 from bordermon.security import faust_credentials, from_env
 from streams.alertmanager import AlertmanagerPusher
 from streams.batching import BatchApp
-from streams.changelog import read_partitions
+from streams.changelog import read_partitions, read_ranges
+from streams.commit import Committer, read_back_delivered
 from streams.metrics import StateCollector
 from streams.processor import Processor
 from streams.sender import BatchSender
+from streams.stateformat import StateFormatError
 
 log = logging.getLogger("bordermon.worker")
 
-APP_ID = "bordermon"
 RECONCILE_ATTEMPTS = 5
-TABLE_NAME = "state"
 
 
 def tune_gc() -> None:
@@ -91,10 +100,15 @@ class Pipeline:
             broker_credentials=faust_credentials(from_env()),
         )
         app = self.app
-        self.events = app.topic(EVENTS_TOPIC, key_serializer="raw", value_serializer="raw", partitions=partitions)
-        self.table = app.Table(TABLE_NAME, partitions=partitions, key_type=bytes, value_type=bytes, default=None)
+        raw = {"key_serializer": "raw", "value_serializer": "raw", "partitions": partitions}
+        self.events = app.topic(EVENTS_TOPIC, **raw)
+        # Co-partitioned with border.events (same count, same subscribers): Faust assigns
+        # partition p of both, and of the table's changelog, to the same worker.
+        self.rerouted = app.topic(REPARTITION_TOPIC, **raw)
+        self.table = app.Table(STATE_TABLE, partitions=partitions, key_type=bytes, value_type=bytes, default=None)
         self.processor = Processor(registry, partitions, get=self._table_get)
         self.sender = BatchSender(settings.bootstrap_list)
+        self.committer = Committer(self.processor, self.sender, self._persist)
         self.owned: set[int] = set()
         self.processed = 0
         self.end_offsets: dict[int, int] = {}
@@ -110,7 +124,17 @@ class Pipeline:
         )
         self.messages = Counter(
             "bordermon_messages_processed",
-            "Messages processed by this worker process",
+            "border.events messages processed by this worker process",
+            registry=self.registry,
+        )
+        self.forwarded = Counter(
+            "bordermon_messages_forwarded",
+            "border.events messages found off their checkpoint's home partition and forwarded there",
+            registry=self.registry,
+        )
+        self.rerouted_in = Counter(
+            "bordermon_messages_rerouted",
+            "Forwarded messages received from the repartition topic (including re-sent ones skipped)",
             registry=self.registry,
         )
         self.skipped = Counter(
@@ -151,12 +175,24 @@ class Pipeline:
     def _table_get(self, key: bytes) -> bytes | None:
         return self.table.data.get(key)
 
+    def _persist(self, partition: int, key: bytes, value: bytes | None) -> asyncio.Future[Any]:
+        """One changelog write, mirrored in the table's local data."""
+        if value is None:
+            self.table.data.pop(key, None)
+            return self.table.send_changelog(partition, key, None, value_serializer="raw")  # type: ignore[no-any-return]
+        self.table.data[key] = value
+        return self.table.send_changelog(partition, key, value)  # type: ignore[no-any-return]
+
     def _wire(self) -> None:
         app, table = self.app, self.table
 
         @app.batch_agent(self.events)
         async def process(tp: TP, records: Sequence[Any]) -> asyncio.Future[Any] | None:
-            return await self.handle_batch(records)
+            return await self.handle_batch(tp, records)
+
+        @app.batch_agent(self.rerouted)
+        async def process_rerouted(tp: TP, records: Sequence[Any]) -> asyncio.Future[Any] | None:
+            return await self.handle_batch(tp, records)
 
         @table.on_recover
         async def recovered() -> None:
@@ -211,7 +247,17 @@ class Pipeline:
                 data = await loop.run_in_executor(
                     None, read_partitions, self.settings.bootstrap_list, topic, sorted(assigned)
                 )
+                states = {p: self.processor.load(p, data.get) for p in sorted(assigned)}
+                counts = await loop.run_in_executor(
+                    None, partition_counts, self.settings, [ALERTS_TOPIC, DEADLETTER_TOPIC]
+                )
+                reader = functools.partial(read_ranges, self.settings.bootstrap_list)
+                await loop.run_in_executor(None, read_back_delivered, reader, list(states.values()), counts)
                 break
+            except StateFormatError as exc:  # retrying cannot help: stop with the reason
+                log.error(str(exc))
+                await self.app.crash(exc)
+                return
             except Exception as exc:  # the broker is away or was reset: try again, then give up loudly
                 if attempt == RECONCILE_ATTEMPTS:
                     log.error("cannot read state from the changelog; stopping", extra={"error": repr(exc)})
@@ -230,49 +276,36 @@ class Pipeline:
         # The changelog read is the truth for the assigned partitions; anything else is stale.
         self.table.data.clear()
         self.table.data.update(data)
-        for p in sorted(assigned):
-            self.processor.state[p] = self.processor.load(p, data.get)
+        self.processor.state.update(states)
         self.owned = assigned
         log.info(
             "partitions recovered",
             extra={"partitions": sorted(assigned), "seconds": round(time.monotonic() - started, 3)},
         )
 
-    async def handle_batch(self, records: Sequence[Any]) -> asyncio.Future[Any] | None:
-        """Process aiokafka records of one partition (partition, offset, key, value, timestamp in ms).
+    async def handle_batch(self, tp: TP, records: Sequence[Any]) -> asyncio.Future[Any] | None:
+        """One fetched batch of one partition, through the commit protocol (`streams.commit`).
 
-        Returns a future for the batch's changelog writes: its offsets may be committed only once
-        they are durable (see `streams.batching`)."""
+        Returns a future for the batch's state writes: its offsets may be committed only once
+        they are durable (step 4, `streams.batching`)."""
         started = time.monotonic()
-        messages = [(r.partition, r.offset, r.key, r.value) for r in records]
-        result = self.processor.process(messages)
-        # Side effects first, and acknowledged: a state record in the changelog then implies its
-        # batch's alerts and dead letters were delivered, so a crash can duplicate them (same
-        # transition_id) but never lose them.
-        pending = []
-        if result.deadletters:
-            pending += await self.sender.send(DEADLETTER_TOPIC, result.deadletters)
-        if result.alerts:
-            pending += await self.sender.send(ALERTS_TOPIC, result.alerts)
-        if pending:
-            await asyncio.gather(*pending)
-        data, send_changelog = self.table.data, self.table.send_changelog
-        writes = []
-        for partition, key, value in result.writes:
-            if value is None:
-                data.pop(key, None)
-                writes.append(send_changelog(partition, key, None, value_serializer="raw"))
-            else:
-                data[key] = value
-                writes.append(send_changelog(partition, key, value))
+        if tp.topic == EVENTS_TOPIC:
+            result, durable = await self.committer.commit_events(tp.partition, records)
+        else:
+            result, durable = await self.committer.commit_rerouted(tp.partition, records)
         if self.pusher is not None and result.alert_events:
             self.pusher.enqueue(result.alert_events)
         now = time.time()
         for r in records[:: max(1, len(records) // 20)]:  # a sample is enough for a latency histogram
             self.event_lag.observe(max(0.0, now - r.timestamp / 1000.0))
-        self.messages.inc(len(records))
-        self.processed += len(records)
+        if tp.topic == EVENTS_TOPIC:
+            self.messages.inc(len(records))
+            self.processed += len(records)
+            if result.forwards:
+                self.forwarded.inc(len(result.forwards))
+        else:
+            self.rerouted_in.inc(len(records))
         if result.skipped:
             self.skipped.inc(result.skipped)
         self.batch_seconds.observe(time.monotonic() - started)
-        return asyncio.gather(*writes) if writes else None
+        return durable

@@ -12,8 +12,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from bordermon.events import DIRECTIONS, EVENT_TYPES, REJECT_REASONS
+from bordermon.partitioning import PARTITIONERS
 from streams.alerts import SEVERITIES
-from streams.processor import Processor, canonical_partition
+from streams.processor import Processor
 from streams.state import CheckpointState
 
 
@@ -40,7 +41,7 @@ class StateCollector(Collector):
                 yield cs
         # Checkpoints with no events yet are exported by the owner of their canonical partition.
         for cid, cp in proc.registry.checkpoints.items():
-            if cid not in active and canonical_partition(cid, proc.partitions) in owned:
+            if cid not in active and proc.home(cid) in owned:
                 yield CheckpointState(cp)
 
     def collect(self) -> Iterator[Metric]:
@@ -61,6 +62,17 @@ class StateCollector(Collector):
         queue = GaugeMetricFamily("border_queue_length", "Parties waiting", labels=["checkpoint", "direction"])
         wait = GaugeMetricFamily(
             "border_queue_wait_estimate_seconds", "Estimated wait", labels=["checkpoint", "direction"]
+        )
+        observed = GaugeMetricFamily(
+            "border_queue_wait_observed_seconds",
+            "Wait of the latest party cleared from a non-empty queue (first in, first out)",
+            labels=["checkpoint", "direction"],
+        )
+        off_partition = CounterMetricFamily(
+            "border_events_off_partition",
+            "Events that arrived off their checkpoint's home (murmur2) partition and were re-routed, "
+            "by the producer partitioner that most likely placed them",
+            labels=["checkpoint", "partitioner"],
         )
         lanes = GaugeMetricFamily("border_lanes_open", "Lanes open", labels=["checkpoint", "direction"])
         firing = GaugeMetricFamily(
@@ -110,7 +122,7 @@ class StateCollector(Collector):
             cid = cs.cp.id
             for t, n in cs.accepted.items():
                 accepted_sum[t] += n
-            for c, n in cs.by_citizenship.items():
+            for c, n in cs.net_by_citizenship().items():
                 by_citizenship[c] = by_citizenship.get(c, 0) + n
             for d, tally in cs.citizenship_persons.items():
                 for c, n in tally.items():
@@ -118,8 +130,9 @@ class StateCollector(Collector):
             for d in DIRECTIONS:
                 ds = cs.dirs[d]
                 persons.add_metric([cid, d], cs.persons[d])
-                queue.add_metric([cid, d], ds.queue)
+                queue.add_metric([cid, d], ds.length)
                 wait.add_metric([cid, d], cs.wait_seconds(d))
+                observed.add_metric([cid, d], ds.observed_wait)
                 lanes.add_metric([cid, d], ds.lanes)
                 for sev in SEVERITIES:
                     firing.add_metric([cid, d, sev], 1.0 if ds.alerts[sev].firing else 0.0)
@@ -133,6 +146,9 @@ class StateCollector(Collector):
             for sev in SEVERITIES:
                 threshold.add_metric([cid, sev], cs.cp.threshold_seconds(sev))
             events.add_metric([cid], sum(cs.accepted.values()))
+            for partitioner in PARTITIONERS:
+                if partitioner in cs.off_partition:
+                    off_partition.add_metric([cid, partitioner], cs.off_partition[partitioner])
             cp = cs.cp
             info.add_metric([cid, cp.name, cp.region, cp.mode, str(cp.lat), str(cp.lon)], 1.0)
         for t, n in accepted_sum.items():
@@ -154,7 +170,7 @@ class StateCollector(Collector):
                 ps = self.processor.state.get(p)
                 end = self.highwater(p)
                 if ps is not None and end is not None:
-                    lag.add_metric([str(p)], max(0, end - (ps.applied_offset + 1)))
+                    lag.add_metric([str(p)], max(0, end - (ps.applied + 1)))
         yield from (
             accepted,
             rejected,
@@ -163,6 +179,7 @@ class StateCollector(Collector):
             cumulative,
             queue,
             wait,
+            observed,
             lanes,
             firing,
             last,
@@ -173,4 +190,5 @@ class StateCollector(Collector):
             needed,
             lag,
             info,
+            off_partition,
         )

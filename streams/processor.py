@@ -1,16 +1,28 @@
-"""Batch processor: the whole pipeline semantics for a batch of consumed messages, with no Faust.
+"""Batch processor: the pipeline's semantics for a batch of one partition's messages (pure, no Faust).
 
-`process()` takes (partition, offset, key, value) tuples in consumption order and returns the
-dead letters, alert messages and state writes the agent must emit. Offsets at or below a
-partition's persisted `applied_offset` are skipped, so a batch re-delivered after a crash is
-never counted twice.
+A checkpoint's state lives in its *home* partition: the partition Kafka's default partitioner
+(murmur2) picks for a message keyed by its id. Two inputs feed partition p's state:
+
+- `border.events` p: every message is validated here. A valid event whose checkpoint's home is p
+  is applied in place (the common path, no extra hop); a valid event of another checkpoint is
+  *forwarded* to its home partition of the repartition topic, tagged with where it came from.
+  Rejections for malformed, invalid and unknown-checkpoint messages are decided here too.
+- the repartition topic, partition p: forwarded events, applied in the order they arrive, which for
+  one source partition is its offset order, so a producer that sends one checkpoint's events in
+  order to any one partition keeps its order.
+
+Nothing is counted twice: a border.events offset at or below the partition's applied offset is
+skipped, and so is a forwarded message whose source offset is at or below the last one applied
+from that source partition (a source that crashed after forwarding forwards again).
+`process_*` only compute; `streams.commit` sends the results and persists the state, in order.
 """
 
 from __future__ import annotations
 
 import base64
+import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -18,31 +30,30 @@ from typing import Any
 import orjson
 
 from bordermon.events import INVALID, UNKNOWN_CHECKPOINT, Rejected, decode_event
-from bordermon.partitioning import partition_for_key
+from bordermon.partitioning import likely_partitioner, partition_for_key
 from bordermon.registry import Registry
 from bordermon.timeutil import finite_or_none, to_rfc3339
-from streams.state import AlertEvent, CheckpointState, PartitionState
+from streams.state import AlertEvent, CheckpointState, PartitionState, Write, load_partition
 
-Message = tuple[int, int, bytes | None, bytes | None]  # partition, offset, key, value
-Write = tuple[int, bytes, bytes | None]  # changelog partition, key, value (None = delete)
-Getter = Callable[[bytes], bytes | None]
-
-MAX_LIVE_DELTAS = 256
-COMPACT_CHUNK = 5000
+# (offset, key, value, broker timestamp in ms) of a border.events record.
+Inbound = tuple[int, bytes | None, bytes | None, int]
+# (offset, key, value, broker timestamp in ms, hop header) of a repartition-topic record.
+Rerouted = tuple[int, bytes | None, bytes | None, int, bytes | None]
 
 
-@lru_cache(maxsize=4096)
-def canonical_partition(checkpoint_id: str, partitions: int) -> int:
+@lru_cache(maxsize=65536)
+def home_partition(checkpoint_id: str, partitions: int) -> int:
     """The partition Kafka's default (murmur2) partitioner picks for this checkpoint's key."""
     return partition_for_key(checkpoint_id.encode(), partitions)
 
 
-def record_key(partition: int) -> bytes:
-    return b"p:%d" % partition
+def hop_header(partition: int, offset: int, partitioner: str) -> bytes:
+    return b"%d:%d:%s" % (partition, offset, partitioner.encode())
 
 
-def delta_key(partition: int, seq: int) -> bytes:
-    return b"d:%d:%d" % (partition, seq)
+def parse_hop_header(raw: bytes) -> tuple[int, int, str]:
+    partition, offset, partitioner = raw.split(b":", 2)
+    return int(partition), int(offset), partitioner.decode()
 
 
 def deadletter_value(reason: str, error: str, raw: bytes | None, partition: int, offset: int) -> bytes:
@@ -65,10 +76,14 @@ def deadletter_value(reason: str, error: str, raw: bytes | None, partition: int,
     )
 
 
+def transition_id(a: AlertEvent) -> str:
+    """Same for every re-send of a transition: consumers de-duplicate on it."""
+    tr = a.transition
+    return f"{a.checkpoint.id}/{a.direction}/{a.severity}/{to_rfc3339(tr.starts_at)}/{tr.status}"
+
+
 def alert_value(a: AlertEvent) -> bytes:
     tr = a.transition
-    starts_at = to_rfc3339(tr.starts_at)
-    wait_min = finite_or_none(a.wait_seconds / 60.0)
     return orjson.dumps(
         {
             "alertname": "QueueOverload",
@@ -76,36 +91,64 @@ def alert_value(a: AlertEvent) -> bytes:
             "status": tr.status,
             "checkpoint_id": a.checkpoint.id,
             "direction": a.direction,
-            "starts_at": starts_at,
+            "starts_at": to_rfc3339(tr.starts_at),
             "fired_at": to_rfc3339(tr.fired_at),
             "ends_at": None if tr.ends_at is None else to_rfc3339(tr.ends_at),
-            "wait_minutes": wait_min,
+            "wait_minutes": finite_or_none(a.wait_seconds / 60.0),
             "threshold_minutes": a.checkpoint.threshold_seconds(a.severity) / 60.0,
             "queue_length": a.queue_length,
             "lanes_open": a.lanes_open,
             "arrivals_per_hour": a.arrivals_per_hour,
             # Extra lanes that bring the wait under the warning threshold within two hours.
             "lanes_needed": a.lanes_needed,
-            # Same for every re-send of this transition: consumers de-duplicate on it.
-            "transition_id": f"{a.checkpoint.id}/{a.direction}/{a.severity}/{starts_at}/{tr.status}",
+            "transition_id": transition_id(a),
         }
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """A valid event found off its checkpoint's home partition, to be sent there."""
+
+    partition: int
+    key: bytes
+    value: bytes
+    timestamp_ms: int
+    header: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """A dead letter or alert message, with the identity that recognises it when read back."""
+
+    key: bytes | None
+    value: bytes
+    identity: tuple[Any, ...]
+
+
 @dataclass
 class BatchResult:
-    deadletters: list[tuple[bytes | None, bytes]] = field(default_factory=list)
-    alerts: list[tuple[bytes, bytes]] = field(default_factory=list)
+    partition: int
+    forwards: list[Forward] = field(default_factory=list)
+    deadletters: list[Output] = field(default_factory=list)
+    alerts: list[Output] = field(default_factory=list)
     alert_events: list[AlertEvent] = field(default_factory=list)
-    writes: list[Write] = field(default_factory=list)
     skipped: int = 0
     processed: int = 0
+
+
+def deadletter_identity(partition: int, offset: int) -> tuple[Any, ...]:
+    return ("deadletter", partition, offset)
+
+
+def alert_identity(tid: str) -> tuple[Any, ...]:
+    return ("alert", tid)
 
 
 class Processor:
     """Owns the in-memory state of the partitions this worker has processed or recovered."""
 
-    def __init__(self, registry: Registry, partitions: int, get: Getter | None = None) -> None:
+    def __init__(self, registry: Registry, partitions: int, get: Any = None) -> None:
         self.registry = registry
         self.partitions = partitions
         self.state: dict[int, PartitionState] = {}
@@ -119,80 +162,119 @@ class Processor:
             ps = self.state[partition] = self.load(partition)
         return ps
 
-    def load(self, partition: int, get: Getter | None = None) -> PartitionState:
-        """Rebuild a partition's state from its persisted record and deltas."""
-        get = get or self._get
-        ps = PartitionState(partition)
-        raw = get(record_key(partition))
-        if raw is None:
-            return ps
-        rec = orjson.loads(raw)
-        ps.applied_offset = rec["applied_offset"]
-        ps.rejected.update(rec["rejected"])
-        ps.next_seq = rec["next_seq"]
-        ps.live = {int(k): v for k, v in rec["live"].items()}
-        for cid, head in rec["checkpoints"].items():
-            if cid in self.registry:
-                ps.checkpoints[cid] = CheckpointState.from_head(self.registry[cid], head)
-        for seq in sorted(ps.live):
-            delta_raw = get(delta_key(partition, seq))
-            if delta_raw is None:
-                continue
-            for cid, delta in orjson.loads(delta_raw).items():
-                cs = ps.checkpoints.get(cid)
-                if cs is not None:
-                    cs.load_delta(delta)
-        for cs in ps.checkpoints.values():
-            cs.prune()
-        return ps
+    def load(self, partition: int, get: Any = None) -> PartitionState:
+        """Rebuild a partition's state from the changelog (its record, heads and deltas)."""
+        return load_partition(partition, get or self._get, self.registry.checkpoints)
 
     def drop(self, partitions: Iterable[int]) -> None:
         for p in partitions:
             self.state.pop(p, None)
 
+    def home(self, checkpoint_id: str) -> int:
+        return home_partition(checkpoint_id, self.partitions) if self.partitions > 1 else 0
+
     # -- processing --------------------------------------------------------------------------
 
-    def process(self, messages: Sequence[Message], now: float | None = None) -> BatchResult:
+    def process_events(self, partition: int, records: Sequence[Inbound], now: float | None = None) -> BatchResult:
+        """A batch of border.events records of one partition, in offset order."""
         now = time.time() if now is None else now
-        result = BatchResult()
-        touched: dict[int, PartitionState] = {}
-        registry = self.registry
-        for partition, offset, key, value in messages:
-            ps = touched.get(partition) or self.partition(partition)
-            if offset <= ps.applied_offset:
+        ps = self.partition(partition)
+        result = BatchResult(partition)
+        registry, partitions = self.registry, self.partitions
+        for offset, key, value, timestamp_ms in records:
+            if offset <= ps.applied:
                 result.skipped += 1
                 continue
-            ps.applied_offset = offset
-            touched[partition] = ps
+            ps.applied = offset
+            ps.dirty = True
             result.processed += 1
             event = decode_event(value, now)
             if type(event) is Rejected:
-                self._reject(result, ps, key, value, offset, event.reason, event.error)
+                self._reject(result, ps, key, value, partition, offset, event.reason, event.error)
                 continue
             cid = event.checkpoint_id
             if cid not in registry:
-                self._reject(result, ps, key, value, offset, UNKNOWN_CHECKPOINT, f"unknown checkpoint {cid!r}")
-                continue
-            if self.partitions > 1 and canonical_partition(cid, self.partitions) != partition:
-                error = (
-                    f"checkpoint {cid!r} arrived on partition {partition}, expected "
-                    f"{canonical_partition(cid, self.partitions)}: key messages by checkpoint id"
+                self._reject(
+                    result, ps, key, value, partition, offset, UNKNOWN_CHECKPOINT, f"unknown checkpoint {cid!r}"
                 )
-                self._reject(result, ps, key, value, offset, INVALID, error)
                 continue
-            cs = ps.checkpoints.get(cid)
-            if cs is None:
-                cs = ps.checkpoints[cid] = CheckpointState(registry[cid])
-            outcome = cs.apply(event, event.ts.timestamp())
-            if type(outcome) is str:
-                self._reject(result, ps, key, value, offset, outcome, f"event_id {event.event_id!r} already accepted")
+            home = home_partition(cid, partitions) if partitions > 1 else 0
+            if home != partition:
+                partitioner = likely_partitioner(key, cid, partition, partitions)
+                header = hop_header(partition, offset, partitioner)
+                result.forwards.append(Forward(home, cid.encode(), value, timestamp_ms, header))  # type: ignore[arg-type]
                 continue
-            for alert in outcome:
-                result.alert_events.append(alert)
-                result.alerts.append((cid.encode(), alert_value(alert)))
-        for ps in touched.values():
-            result.writes.extend(self._flush(ps))
+            self._apply(result, ps, cid, event, key, value, partition, offset)
+        ps.forget_delivered_when_passed()
         return result
+
+    def process_rerouted(self, partition: int, records: Sequence[Rerouted]) -> BatchResult:
+        """A batch of the repartition topic's records of one partition: events other partitions
+        validated and forwarded to this, their checkpoint's home."""
+        ps = self.partition(partition)
+        result = BatchResult(partition)
+        for offset, key, value, _timestamp_ms, header in records:
+            if offset <= ps.hop_applied:
+                result.skipped += 1
+                continue
+            ps.hop_applied = offset
+            ps.dirty = True
+            if header is None:
+                continue  # not written by a bordermon worker: nothing to count it against
+            source, source_offset, partitioner = parse_hop_header(header)
+            if source_offset <= ps.hop_sources.get(source, -1):
+                result.skipped += 1  # forwarded again by a source that crashed after forwarding it
+                continue
+            ps.hop_sources[source] = source_offset
+            result.processed += 1
+            # Validated at the source (with its clock); the future-time rule is not applied twice.
+            event = decode_event(value, math.inf)
+            if type(event) is Rejected:
+                self._reject(result, ps, key, value, source, source_offset, INVALID, event.error)
+                continue
+            cid = event.checkpoint_id
+            if cid not in self.registry:
+                error = f"unknown checkpoint {cid!r}"
+                self._reject(result, ps, key, value, source, source_offset, UNKNOWN_CHECKPOINT, error)
+                continue
+            cs = self._checkpoint(ps, cid)
+            cs.note_off_partition(partitioner)
+            self._apply(result, ps, cid, event, key, value, source, source_offset)
+        ps.forget_delivered_when_passed()
+        return result
+
+    def _checkpoint(self, ps: PartitionState, cid: str) -> CheckpointState:
+        cs = ps.checkpoints.get(cid)
+        if cs is None:
+            cs = ps.checkpoints[cid] = CheckpointState(self.registry[cid])
+        ps.touched.add(cid)
+        return cs
+
+    def _apply(
+        self,
+        result: BatchResult,
+        ps: PartitionState,
+        cid: str,
+        event: Any,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int,
+        offset: int,
+    ) -> None:
+        cs = self._checkpoint(ps, cid)
+        outcome = cs.apply(event, event.ts.timestamp())
+        if type(outcome) is str:
+            error = f"event_id {event.event_id!r} already accepted"
+            self._reject(result, ps, key, value, partition, offset, outcome, error)
+            return
+        for alert in outcome:
+            tid = transition_id(alert)
+            identity = alert_identity(tid)
+            if identity in ps.delivered:
+                ps.delivered.discard(identity)
+                continue
+            result.alert_events.append(alert)
+            result.alerts.append(Output(cid.encode(), alert_value(alert), identity))
 
     @staticmethod
     def _reject(
@@ -200,63 +282,31 @@ class Processor:
         ps: PartitionState,
         key: bytes | None,
         value: bytes | None,
+        partition: int,
         offset: int,
         reason: str,
         error: str,
     ) -> None:
+        """Count a rejection; `partition` and `offset` are where the message sits in border.events."""
         ps.rejected[reason] += 1
-        result.deadletters.append((key, deadletter_value(reason, error, value, ps.partition, offset)))
+        identity = deadletter_identity(partition, offset)
+        if identity in ps.delivered:
+            ps.delivered.discard(identity)
+            return
+        result.deadletters.append(Output(key, deadletter_value(reason, error, value, partition, offset), identity))
 
-    def _flush(self, ps: PartitionState) -> list[Write]:
-        """Writes that persist a partition: new deltas, then the record, then tombstones."""
-        p = ps.partition
-        writes: list[Write] = []
-        delta: dict[str, Any] = {}
-        newest: dict[str, float] = {}
-        for cid, cs in ps.checkpoints.items():
-            d = cs.take_delta()
-            if d is not None:
-                delta[cid] = d
-                newest[cid] = max(ts for _, ts in d["ids"])
-            cs.prune()
-        if delta:
-            writes.append((p, delta_key(p, ps.next_seq), orjson.dumps(delta)))
-            ps.live[ps.next_seq] = newest
-            ps.next_seq += 1
-        dead = ps.expired_deltas()
-        for seq in dead:
-            del ps.live[seq]
-        if len(ps.live) > MAX_LIVE_DELTAS:
-            dead.extend(ps.live)
-            ps.live.clear()
-            writes.extend(self._compact(ps))
-        writes.append((p, record_key(p), orjson.dumps(ps.record())))
-        writes.extend((p, delta_key(p, seq), None) for seq in dead)
-        return writes
+    # -- persistence -------------------------------------------------------------------------
 
-    def _compact(self, ps: PartitionState) -> list[Write]:
-        """Rewrite all live ids and crossings as a few bounded deltas (keeps recovery fast)."""
-        writes: list[Write] = []
-        chunk: dict[str, Any] = {}
-        newest: dict[str, float] = {}
-        size = 0
+    def changelog_writes(self, partition: int, out_marks: dict[str, int] | None = None) -> list[Write]:
+        """The writes that persist a partition's state after its batch's outputs were delivered
+        (`out_marks`: where they landed, for reading them back after a crash)."""
+        ps = self.partition(partition)
+        if out_marks:
+            ps.out_marks.update(out_marks)
+        if not ps.dirty and not ps.touched:
+            return []
+        return ps.changelog_writes()
 
-        def emit() -> None:
-            nonlocal chunk, newest, size
-            if chunk:
-                writes.append((ps.partition, delta_key(ps.partition, ps.next_seq), orjson.dumps(chunk)))
-                ps.live[ps.next_seq] = newest
-                ps.next_seq += 1
-            chunk, newest, size = {}, {}, 0
-
-        for cid, cs in ps.checkpoints.items():
-            data = cs.live_data()
-            for i in range(0, max(len(data["ids"]), len(data["x"])), COMPACT_CHUNK):
-                part = {"ids": data["ids"][i : i + COMPACT_CHUNK], "x": data["x"][i : i + COMPACT_CHUNK]}
-                chunk[cid] = part
-                newest[cid] = cs.last_ts if cs.last_ts is not None else 0.0
-                size += len(part["ids"]) + len(part["x"])
-                if size >= COMPACT_CHUNK:
-                    emit()
-        emit()
-        return writes
+    def settle(self, partition: int) -> None:
+        """For in-process runs that persist nothing: drop what would have been written, prune."""
+        self.partition(partition).settle()

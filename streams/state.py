@@ -1,25 +1,47 @@
-"""Per-checkpoint and per-partition state, and how it is applied and serialised (pure).
+"""Per-checkpoint and per-partition state: how events change it, and how it is persisted (pure).
 
-The unit of persistence is a partition: one small record holds every checkpoint head of the
-partition, its reject counters and the last source offset applied. Event ids (for duplicate
-detection) and crossings (for rolling windows) are written as append-only deltas.
+The unit of persistence is a partition of border.events: its record holds the offsets applied
+and which head of each checkpoint is committed; each checkpoint's head (queues, lanes, alerts,
+counters) is written only when the checkpoint changed, and its event ids and crossings as
+append-only deltas (see `streams.stateformat` for the keys and why the record is written last).
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bordermon.events import DIRECTIONS, DUPLICATE, EVENT_TYPES, REJECT_REASONS, Crossing, Event, Lanes
 from bordermon.registry import Checkpoint
 from streams.alerts import SEVERITIES, AlertState, Transition, step
+from streams.stateformat import (
+    AlertRecord,
+    CheckpointRecord,
+    DeltaRecord,
+    DirectionRecord,
+    PartitionRecord,
+    StateFormatError,
+    decode,
+    delta_key,
+    encode,
+    head_key,
+    pack_times,
+    record_key,
+    unpack_times,
+)
 from streams.windows import LONGEST, WINDOWS, NetFlowWindow
 
 DEDUP_SECONDS = 86400.0
 ADVICE_HORIZON_HOURS = 2.0
 RATE_WINDOW_SECONDS = 3600.0
+# A checkpoint's deltas are rewritten as a few large ones when it has more than this many live.
+MAX_LIVE_DELTAS = 256
+COMPACT_CHUNK = 5000
+
+Write = tuple[bytes, bytes | None]  # changelog key, value (None = delete)
 
 
 def lanes_needed(
@@ -44,26 +66,61 @@ def wait_estimate_seconds(queue: int, lanes: int, capacity_per_hour: float) -> f
     return queue / (lanes * capacity_per_hour) * 3600.0
 
 
+def count_since(times: Iterable[float], cutoff: float) -> int:
+    """Entries after `cutoff`. Counted, not taken from a length, so the answer does not depend on
+    when the deque was last pruned (pruning only ever drops entries at or before a cutoff)."""
+    return sum(1 for t in times if t > cutoff)
+
+
+def prune_before(times: deque[float], cutoff: float) -> None:
+    while times and times[0] <= cutoff:
+        times.popleft()
+
+
 @dataclass(slots=True)
 class DirectionState:
-    queue: int
     lanes: int
+    # Arrival times of the parties waiting, first in first out: the contract's queue_length is
+    # its length and its head gives the observed wait.
+    queue: deque[float] = field(default_factory=deque)
+    observed_wait: float = 0.0
     alerts: dict[str, AlertState] = field(default_factory=lambda: {s: AlertState() for s in SEVERITIES})
-    # Arrival times in the last hour of event time, for capacity advice (rebuilt after a restart).
-    recent_arrivals: deque[float] = field(default_factory=deque)
+    # Arrivals and crossings within the rate window (event time), persisted with the head.
+    arrivals: deque[float] = field(default_factory=deque)
+    crossings: deque[float] = field(default_factory=deque)
+
+    @property
+    def length(self) -> int:
+        return len(self.queue)
 
     def arrivals_per_hour(self, now: float) -> float:
-        recent = self.recent_arrivals
-        while recent and recent[0] <= now - RATE_WINDOW_SECONDS:
-            recent.popleft()
-        return float(len(recent))
+        return count_since(self.arrivals, now - RATE_WINDOW_SECONDS) * 3600.0 / RATE_WINDOW_SECONDS
 
-    def to_list(self) -> list[Any]:
-        return [self.queue, self.lanes, {s: a.to_list() for s, a in self.alerts.items()}]
+    def prune(self, now: float) -> None:
+        cutoff = now - RATE_WINDOW_SECONDS
+        prune_before(self.arrivals, cutoff)
+        prune_before(self.crossings, cutoff)
+
+    def to_record(self) -> DirectionRecord:
+        return DirectionRecord(
+            lanes=self.lanes,
+            queue=pack_times(self.queue),
+            observed_wait=self.observed_wait,
+            alerts={s: AlertRecord(a.pending_since, a.fired_at) for s, a in self.alerts.items()},
+            arrivals=pack_times(self.arrivals),
+            crossings=pack_times(self.crossings),
+        )
 
     @classmethod
-    def from_list(cls, data: list[Any]) -> DirectionState:
-        return cls(data[0], data[1], {s: AlertState.from_list(a) for s, a in data[2].items()})
+    def from_record(cls, rec: DirectionRecord) -> DirectionState:
+        return cls(
+            lanes=rec.lanes,
+            queue=deque(unpack_times(rec.queue)),
+            observed_wait=rec.observed_wait,
+            alerts={s: AlertState(a.pending_since, a.fired_at) for s, a in rec.alerts.items()},
+            arrivals=deque(unpack_times(rec.arrivals)),
+            crossings=deque(unpack_times(rec.crossings)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +143,15 @@ class CheckpointState:
 
     __slots__ = (
         "accepted",
-        "by_citizenship",
         "citizenship_persons",
         "cp",
+        "deltas",
         "dirs",
         "last_ts",
         "new_crossings",
         "new_ids",
+        "next_seq",
+        "off_partition",
         "persons",
         "seen",
         "window",
@@ -101,16 +160,18 @@ class CheckpointState:
     def __init__(self, cp: Checkpoint) -> None:
         self.cp = cp
         self.last_ts: float | None = None
-        self.dirs = {d: DirectionState(0, cp.initial_lanes(d)) for d in DIRECTIONS}
+        self.dirs = {d: DirectionState(cp.initial_lanes(d)) for d in DIRECTIONS}
         self.accepted = dict.fromkeys(EVENT_TYPES, 0)
         self.persons = dict.fromkeys(DIRECTIONS, 0)
-        self.by_citizenship: dict[str, int] = {}
         self.citizenship_persons: dict[str, dict[str, int]] = {d: {} for d in DIRECTIONS}
+        self.off_partition: dict[str, int] = {}
         self.window = NetFlowWindow()
         self.seen: dict[str, float] = {}
-        # Accepted since the last flush, to be written as a delta.
-        self.new_ids: list[list[Any]] = []
-        self.new_crossings: list[list[Any]] = []
+        # Persistence of ids and crossings: deltas written so far, and what is not yet written.
+        self.next_seq = 0
+        self.deltas: dict[int, float] = {}
+        self.new_ids: list[tuple[str, float]] = []
+        self.new_crossings: list[tuple[float, int]] = []
 
     # -- applying events -------------------------------------------------------------------
 
@@ -128,56 +189,60 @@ class CheckpointState:
         seen = self.seen
         seen.pop(event.event_id, None)  # re-insert at the end: the dict stays roughly ts-ordered
         seen[event.event_id] = t
-        self.new_ids.append([event.event_id, t])
+        self.new_ids.append((event.event_id, t))
         if self.last_ts is None or t > self.last_ts:
             self.last_ts = t
         d = self.dirs[event.direction]
         kind = type(event)
         if kind is Crossing:
             self.accepted["crossing"] += 1
-            if d.queue > 0:
-                d.queue -= 1
+            if d.queue:
+                d.observed_wait = max(0.0, t - d.queue.popleft())
+            d.crossings.append(t)
             persons = event.persons
-            net = persons if event.direction == "in" else -persons
             self.persons[event.direction] += persons
-            self.by_citizenship[event.citizenship] = self.by_citizenship.get(event.citizenship, 0) + net
             tally = self.citizenship_persons[event.direction]
             tally[event.citizenship] = tally.get(event.citizenship, 0) + persons
+            net = persons if event.direction == "in" else -persons
             self.window.add(t, net)
-            self.new_crossings.append([t, net])
+            self.new_crossings.append((t, net))
         elif kind is Lanes:
             self.accepted["lanes"] += 1
             d.lanes = event.lanes_open
         else:
             self.accepted["arrival"] += 1
-            d.queue += 1
-            d.recent_arrivals.append(t)
+            d.queue.append(t)
+            d.arrivals.append(t)
         return self._evaluate_alerts(event.direction, d, t)
+
+    def note_off_partition(self, partitioner: str) -> None:
+        self.off_partition[partitioner] = self.off_partition.get(partitioner, 0) + 1
 
     def _evaluate_alerts(self, direction: str, d: DirectionState, t: float) -> list[AlertEvent]:
         cp = self.cp
-        wait = wait_estimate_seconds(d.queue, d.lanes, cp.lane_capacity_per_hour)
+        wait = wait_estimate_seconds(d.length, d.lanes, cp.lane_capacity_per_hour)
         out: list[AlertEvent] = []
         for severity, alert in d.alerts.items():
             if wait < cp.threshold_seconds(severity) * cp.resolve_ratio and alert.pending_since is None:
                 continue  # fast path: nothing pending, nothing firing, nothing to start
             tr = step(alert, t, wait, cp.threshold_seconds(severity), cp.for_seconds, cp.resolve_ratio)
             if tr is not None:
-                rate = d.arrivals_per_hour(self.last_ts or t)
-                extra = lanes_needed(d.queue, rate, cp.lane_capacity_per_hour, cp.warning_seconds, d.lanes)
-                out.append(AlertEvent(cp, direction, severity, tr, wait, d.queue, d.lanes, rate, extra))
+                rate, extra = self.advice(direction)
+                out.append(AlertEvent(cp, direction, severity, tr, wait, d.length, d.lanes, rate, extra))
         return out
 
     def advice(self, direction: str) -> tuple[float, int]:
         """(arrivals per hour over the last event-time hour, extra lanes needed)."""
         d, cp = self.dirs[direction], self.cp
         rate = d.arrivals_per_hour(self.last_ts) if self.last_ts is not None else 0.0
-        return rate, lanes_needed(d.queue, rate, cp.lane_capacity_per_hour, cp.warning_seconds, d.lanes)
+        return rate, lanes_needed(d.length, rate, cp.lane_capacity_per_hour, cp.warning_seconds, d.lanes)
 
     def prune(self) -> None:
         if self.last_ts is None:
             return
         self.window.prune(self.last_ts)
+        for d in self.dirs.values():
+            d.prune(self.last_ts)
         cutoff = self.last_ts - DEDUP_SECONDS
         seen = self.seen
         # Ids arrive roughly in ts order; drop from the front until a recent one.
@@ -187,61 +252,92 @@ class CheckpointState:
 
     def wait_seconds(self, direction: str) -> float:
         d = self.dirs[direction]
-        return wait_estimate_seconds(d.queue, d.lanes, self.cp.lane_capacity_per_hour)
+        return wait_estimate_seconds(d.length, d.lanes, self.cp.lane_capacity_per_hour)
 
     def net_flows(self) -> dict[str, int]:
         if self.last_ts is None:
             return dict.fromkeys(WINDOWS, 0)
         return {name: self.window.sum_over(self.last_ts, w) for name, w in WINDOWS.items()}
 
+    def net_by_citizenship(self) -> dict[str, int]:
+        entered, left = self.citizenship_persons["in"], self.citizenship_persons["out"]
+        return {c: entered.get(c, 0) - left.get(c, 0) for c in entered.keys() | left.keys()}
+
     # -- persistence -----------------------------------------------------------------------
 
-    def head(self) -> dict[str, Any]:
-        return {
-            "last_ts": self.last_ts,
-            "dirs": {d: s.to_list() for d, s in self.dirs.items()},
-            "accepted": self.accepted,
-            "persons": self.persons,
-            "by_citizenship": self.by_citizenship,
-            "citizenship_persons": self.citizenship_persons,
-        }
+    def to_record(self) -> CheckpointRecord:
+        return CheckpointRecord(
+            last_ts=self.last_ts,
+            dirs={d: s.to_record() for d, s in self.dirs.items()},
+            accepted=dict(self.accepted),
+            persons=dict(self.persons),
+            citizenship_persons={d: dict(t) for d, t in self.citizenship_persons.items()},
+            off_partition=dict(self.off_partition),
+            next_seq=self.next_seq,
+            deltas=dict(self.deltas),
+        )
 
     @classmethod
-    def from_head(cls, cp: Checkpoint, head: dict[str, Any]) -> CheckpointState:
+    def from_record(cls, cp: Checkpoint, rec: CheckpointRecord) -> CheckpointState:
         state = cls(cp)
-        state.last_ts = head["last_ts"]
-        state.dirs = {d: DirectionState.from_list(v) for d, v in head["dirs"].items()}
-        state.accepted.update(head["accepted"])
-        state.persons.update(head["persons"])
-        state.by_citizenship = dict(head["by_citizenship"])
-        for d, tally in head.get("citizenship_persons", {}).items():
+        state.last_ts = rec.last_ts
+        state.dirs = {d: DirectionState.from_record(v) for d, v in rec.dirs.items()}
+        state.accepted.update(rec.accepted)
+        state.persons.update(rec.persons)
+        for d, tally in rec.citizenship_persons.items():
             state.citizenship_persons[d] = dict(tally)
+        state.off_partition = dict(rec.off_partition)
+        state.next_seq = rec.next_seq
+        state.deltas = dict(rec.deltas)
         return state
 
-    def take_delta(self) -> dict[str, Any] | None:
-        if not self.new_ids and not self.new_crossings:
-            return None
-        delta = {"ids": self.new_ids, "x": self.new_crossings}
-        self.new_ids, self.new_crossings = [], []
-        return delta
-
-    def load_delta(self, delta: dict[str, Any]) -> None:
+    def load_delta(self, delta: DeltaRecord) -> None:
         seen = self.seen
-        for event_id, ts in delta["ids"]:
+        for event_id, ts in delta.ids:
             seen.pop(event_id, None)
             seen[event_id] = ts
-        for ts, net in delta["x"]:
+        for ts, net in delta.crossings:
             self.window.add(ts, net)
 
-    def live_data(self) -> dict[str, Any]:
-        """Everything still needed for windows and de-duplication (for compaction)."""
-        return {
-            "ids": [[k, v] for k, v in self.seen.items()],
-            "x": [[t, n] for t, n in zip(self.window.ts, self.window.net, strict=True)],
-        }
+    def delta_writes(self, partition: int) -> tuple[list[Write], list[Write]]:
+        """(writes before the record, tombstones after it) for the ids and crossings accepted since
+        the last call: a new delta, expired deltas dropped, everything rewritten compactly when
+        too many are live."""
+        writes: list[Write] = []
+        cid = self.cp.id
+        if self.new_ids or self.new_crossings:
+            newest = max((ts for _, ts in self.new_ids), default=self.last_ts or 0.0)
+            delta = DeltaRecord(self.new_ids, self.new_crossings)
+            writes.append((delta_key(partition, cid, self.next_seq), encode(delta)))
+            self.deltas[self.next_seq] = newest
+            self.next_seq += 1
+            self.new_ids, self.new_crossings = [], []
+        self.prune()
+        horizon = (self.last_ts or 0.0) - max(LONGEST, DEDUP_SECONDS)
+        dead = [seq for seq, newest in self.deltas.items() if newest <= horizon]
+        for seq in dead:
+            del self.deltas[seq]
+        if len(self.deltas) > MAX_LIVE_DELTAS:
+            dead.extend(self.deltas)
+            self.deltas.clear()
+            writes.extend(self._compacted(partition))
+        return writes, [(delta_key(partition, cid, seq), None) for seq in dead]
+
+    def _compacted(self, partition: int) -> list[Write]:
+        """All live ids and crossings as a few bounded deltas (keeps recovery fast)."""
+        ids = list(self.seen.items())
+        crossings = list(zip(self.window.ts, self.window.net, strict=True))
+        newest = self.last_ts if self.last_ts is not None else 0.0
+        writes = []
+        for i in range(0, max(len(ids), len(crossings)), COMPACT_CHUNK):
+            delta = DeltaRecord(ids[i : i + COMPACT_CHUNK], crossings[i : i + COMPACT_CHUNK])
+            writes.append((delta_key(partition, self.cp.id, self.next_seq), encode(delta)))
+            self.deltas[self.next_seq] = newest
+            self.next_seq += 1
+        return writes
 
 
-def _take_while_old(seen: dict[str, float], cutoff: float):  # type: ignore[no-untyped-def]
+def _take_while_old(seen: dict[str, float], cutoff: float) -> Iterable[tuple[str, float]]:
     for event_id, ts in seen.items():
         if ts > cutoff:
             return
@@ -249,36 +345,96 @@ def _take_while_old(seen: dict[str, float], cutoff: float):  # type: ignore[no-u
 
 
 class PartitionState:
-    """All state derived from one source partition; persisted as one record per batch."""
+    """All state derived from one partition of border.events (and the re-routed messages of its
+    checkpoints); persisted under its record, which is written last in every batch."""
 
     def __init__(self, partition: int) -> None:
         self.partition = partition
-        self.applied_offset = -1
+        self.applied = -1
+        self.hop_applied = -1
+        self.hop_sources: dict[int, int] = {}
+        self.out_marks: dict[str, int] = {}
         self.rejected = dict.fromkeys(REJECT_REASONS, 0)
         self.checkpoints: dict[str, CheckpointState] = {}
-        self.next_seq = 0
-        # seq -> {checkpoint id: newest ts in that delta}; a delta dies when all are older than 24 h.
-        self.live: dict[int, dict[str, float]] = {}
+        self.slots: dict[str, int] = {}
+        self.touched: set[str] = set()
+        self.dirty = False
+        # Identities of outputs a crashed predecessor delivered after the last committed state:
+        # re-processing regenerates them and they must not be sent twice (not persisted).
+        self.delivered: set[Any] = set()
+        self.delivered_until = (-1, -1)  # (applied, hop_applied) past which none can recur
 
-    def record(self) -> dict[str, Any]:
-        return {
-            "v": 1,
-            "applied_offset": self.applied_offset,
-            "rejected": self.rejected,
-            "next_seq": self.next_seq,
-            "live": {str(k): v for k, v in self.live.items()},
-            "checkpoints": {cid: cs.head() for cid, cs in self.checkpoints.items()},
-        }
+    def forget_delivered_when_passed(self) -> None:
+        if self.delivered and self.applied >= self.delivered_until[0] and self.hop_applied >= self.delivered_until[1]:
+            self.delivered.clear()
 
-    def expired_deltas(self) -> list[int]:
-        """Deltas whose every entry is older than any window or duplicate check can reach."""
-        dead = []
-        for seq, newest in self.live.items():
-            if all(
-                (cs := self.checkpoints.get(cid)) is not None
-                and cs.last_ts is not None
-                and ts <= cs.last_ts - max(LONGEST, DEDUP_SECONDS)
-                for cid, ts in newest.items()
-            ):
-                dead.append(seq)
-        return dead
+    def changelog_writes(self) -> list[Write]:
+        """Everything that persists what changed since the last call, in the order that keeps the
+        changelog consistent at every prefix: deltas, heads (in their other slot), the record,
+        then tombstones of deltas no head references any more."""
+        p = self.partition
+        writes: list[Write] = []
+        tombstones: list[Write] = []
+        for cid in sorted(self.touched):
+            cs = self.checkpoints[cid]
+            new, dead = cs.delta_writes(p)
+            writes.extend(new)
+            tombstones.extend(dead)
+            slot = 1 - self.slots.get(cid, 1)
+            writes.append((head_key(p, cid, slot), encode(cs.to_record())))
+            self.slots[cid] = slot
+        writes.append((record_key(p), encode(self.to_record())))
+        self.touched.clear()
+        self.dirty = False
+        return writes + tombstones
+
+    def settle(self) -> None:
+        for cid in self.touched:
+            cs = self.checkpoints[cid]
+            cs.new_ids, cs.new_crossings = [], []
+            cs.prune()
+        self.touched.clear()
+        self.dirty = False
+
+    def to_record(self) -> PartitionRecord:
+        return PartitionRecord(
+            applied=self.applied,
+            hop_applied=self.hop_applied,
+            hop_sources=dict(self.hop_sources),
+            out_marks=dict(self.out_marks),
+            rejected=dict(self.rejected),
+            heads=dict(self.slots),
+        )
+
+
+def load_partition(partition: int, get: Any, checkpoints: dict[str, Checkpoint]) -> PartitionState:
+    """Rebuild a partition's state from the changelog (`get(key) -> value | None`); state of a
+    checkpoint no longer in the registry is kept on disk but not loaded."""
+    ps = PartitionState(partition)
+    key = record_key(partition)
+    raw = get(key)
+    if raw is None:
+        return ps
+    rec = decode(PartitionRecord, key, raw)
+    ps.applied, ps.hop_applied = rec.applied, rec.hop_applied
+    ps.hop_sources, ps.out_marks = dict(rec.hop_sources), dict(rec.out_marks)
+    ps.rejected.update(rec.rejected)
+    ps.slots = dict(rec.heads)
+    for cid, slot in rec.heads.items():
+        cp = checkpoints.get(cid)
+        if cp is None:
+            continue
+        hkey = head_key(partition, cid, slot)
+        head_raw = get(hkey)
+        if head_raw is None:
+            raise StateFormatError(f"state {hkey.decode(errors='replace')} is referenced by its record but missing")
+        cs = CheckpointState.from_record(cp, decode(CheckpointRecord, hkey, head_raw))
+        for seq in sorted(cs.deltas):
+            dkey = delta_key(partition, cid, seq)
+            delta_raw = get(dkey)
+            if delta_raw is None:
+                raise StateFormatError(f"state {dkey.decode(errors='replace')} is referenced by its head but missing")
+            cs.load_delta(decode(DeltaRecord, dkey, delta_raw))
+        cs.prune()
+        ps.checkpoints[cid] = cs
+    return ps

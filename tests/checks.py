@@ -44,6 +44,7 @@ def assert_metrics_match(metrics: dict, exp: Expected, checkpoints: list[str]) -
             check("border_queue_length", exp.queue[(cid, d)], checkpoint=cid, direction=d)
             check("border_lanes_open", exp.lanes[(cid, d)], checkpoint=cid, direction=d)
             check("border_queue_wait_estimate_seconds", exp.wait[(cid, d)], checkpoint=cid, direction=d)
+            check("border_queue_wait_observed_seconds", exp.observed[(cid, d)], checkpoint=cid, direction=d)
             for sev in ("warning", "critical"):
                 check("border_alerts_firing", exp.firing[(cid, d, sev)], checkpoint=cid, direction=d, severity=sev)
         for w in ("15m", "1h", "24h"):

@@ -83,6 +83,7 @@ class Expected:
     queue: dict = field(default_factory=dict)  # (cp, dir) -> int
     lanes: dict = field(default_factory=dict)
     wait: dict = field(default_factory=dict)
+    observed: dict = field(default_factory=dict)  # (cp, dir) -> seconds (first in, first out)
     firing: dict = field(default_factory=dict)  # (cp, dir, sev) -> 0/1
     last_ts: dict = field(default_factory=dict)
     net: dict = field(default_factory=dict)  # (cp, window) -> int
@@ -104,10 +105,12 @@ def run_oracle(lines: list[bytes], registry_yaml: str, now: float) -> Expected:
             "ratio": over.get("resolve_ratio", defaults.get("resolve_ratio", 0.8)),
         }
     exp = Expected()
+    waiting: dict = defaultdict(list)  # (cp, dir) -> arrival times in the order they joined
     for cid, c in cps.items():
         for d in ("in", "out"):
             exp.queue[(cid, d)] = 0
             exp.lanes[(cid, d)] = c["lanes"][d]
+            exp.observed[(cid, d)] = 0.0
     alerts: dict = defaultdict(AlertModel)
     seen: dict = defaultdict(dict)
     crossings: dict = defaultdict(list)
@@ -139,8 +142,11 @@ def run_oracle(lines: list[bytes], registry_yaml: str, now: float) -> Expected:
         exp.last_ts[cid] = max(exp.last_ts.get(cid, t), t)
         if ev["type"] == "arrival":
             exp.queue[(cid, d)] += 1
+            waiting[(cid, d)].append(t)
         elif ev["type"] == "crossing":
             exp.queue[(cid, d)] = max(0, exp.queue[(cid, d)] - 1)
+            if waiting[(cid, d)]:
+                exp.observed[(cid, d)] = max(0.0, t - waiting[(cid, d)].pop(0))
             signed = ev["persons"] if d == "in" else -ev["persons"]
             exp.persons[(cid, d)] += ev["persons"]
             exp.cumulative[ev["citizenship"]] += signed

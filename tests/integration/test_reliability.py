@@ -209,8 +209,8 @@ def test_fuzzed_messages_never_crash_the_worker_and_all_are_counted(broker, tmp_
 def test_scale_out_three_workers_then_one_leaves_gives_single_worker_results(broker, tmp_path):
     from producers.mixedlog import mixed_log, write_log
     from tests.checks import assert_metrics_match, parse_metrics
+    from tests.fixtures.registry import CHECKPOINTS, REGISTRY
     from tests.oracle import run_oracle
-    from tests.unit.test_processor import CHECKPOINTS, REGISTRY
 
     registry = tmp_path / "registry.yaml"
     registry.write_text(REGISTRY)

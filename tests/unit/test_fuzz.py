@@ -82,6 +82,6 @@ def test_huge_nan_and_deep_inputs():
 @given(st.lists(st.one_of(st.binary(max_size=80), json_values.map(to_json), st.just(orjson.dumps(GOOD))), max_size=60))
 def test_processor_accounts_for_every_message(values):
     proc = Processor(REGISTRY, 1)
-    result = proc.process([(0, i, None, v) for i, v in enumerate(values)])
+    result = proc.process_events(0, [(i, None, v, 0) for i, v in enumerate(values)])
     accepted = sum(sum(cs.accepted.values()) for cs in proc.partition(0).checkpoints.values())
     assert accepted + len(result.deadletters) == len(values) == result.processed

@@ -14,6 +14,7 @@ import pytest
 
 from bordermon.registry import load_registry
 from bordermon.timeutil import parse_rfc3339
+from streams.local import LocalRun
 from streams.processor import Processor
 
 BIN = str(Path(sys.executable).with_name("bordermon"))
@@ -144,13 +145,11 @@ def test_mobilization_land_queues_overload_by_themselves(mobilization):
 
 
 def run_pipeline(events: list[dict]) -> tuple[Processor, list[dict]]:
-    proc = Processor(load_registry(), 1)
+    run = LocalRun(load_registry())
     alerts = []
-    lines = [orjson.dumps(e) for e in events]
-    for i in range(0, len(lines), 5000):
-        result = proc.process([(0, i + j, None, line) for j, line in enumerate(lines[i : i + 5000])])
-        alerts += [orjson.loads(v) for _, v in result.alerts]
-    return proc, alerts
+    for result in run.feed(orjson.dumps(e) for e in events):
+        alerts += [orjson.loads(o.value) for o in result.alerts]
+    return run.processor, alerts
 
 
 def test_lane_failure_takes_all_lanes_for_two_hours_and_alerts(tmp_path_factory):

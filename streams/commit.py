@@ -1,0 +1,165 @@
+"""The commit protocol: how one processed batch becomes durable, and how a replacement recovers.
+
+For a batch of one partition p (of border.events, or of the repartition topic), in this order:
+
+1. Process. The processor computes the batch's forwards, dead letters, alerts and state change.
+   Nothing has left the process yet.
+2. Forward and emit, and wait until the broker acknowledged every message:
+   - re-routed events go to the repartition topic, partition = their checkpoint's home, with a
+     header naming their source partition and offset;
+   - dead letters and alerts go to border.deadletter / border.alerts, partition p mod (their
+     partition count), with a header naming the writer p and the state positions after this batch.
+3. Persist the state: deltas, checkpoint heads, then the partition record, the commit point, which
+   also notes where step 2's outputs landed (out marks).
+4. Acknowledge the batch's offsets once step 3 is durable; Faust commits acknowledged offsets.
+
+Why the order is safe (a worker may die between any two steps, or inside one):
+- Dies before 3 is durable: the replacement starts from the previous committed state and
+  processes the batch again, producing the same messages. Forwards are sent again and the home
+  partition skips them (a source offset at or below the last it applied from that source).
+  Dead letters and alerts that did reach the broker are read back (R2) and not sent again.
+- Dies between 3 and 4: the state is ahead of the committed offsets; the re-delivered messages
+  sit at or below the applied offsets, are skipped and produce nothing.
+- The reverse orders are the unsafe ones: state persisted before its outputs are acknowledged
+  would lose those outputs (the state says they were handled), and offsets committed before the
+  state would lose the events themselves (the replacement starts after them).
+
+Recovery, when partitions are assigned (after Faust's own table recovery):
+R1. Read the changelog of the assigned partitions to its real end (`streams.changelog`) and
+    rebuild each partition's state from it.
+R2. Read back border.deadletter and border.alerts from each partition's out marks. Outputs the
+    partition wrote after its last committed state are remembered by identity (source partition
+    and offset of a dead letter; transition id of an alert) and dropped when re-processing
+    regenerates them, so each is on its topic once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+import orjson
+
+from bordermon.config import ALERTS_TOPIC, DEADLETTER_TOPIC, REPARTITION_TOPIC
+from streams.processor import BatchResult, Processor, alert_identity, deadletter_identity
+from streams.sender import OutRecord
+from streams.state import PartitionState
+
+HOP_HEADER = "bordermon-hop"  # on forwarded events: source partition, offset, likely partitioner
+WRITER_HEADER = "bordermon-writer"  # on dead letters and alerts: partition, applied, hop applied
+OUTPUT_TOPICS = (DEADLETTER_TOPIC, ALERTS_TOPIC)
+
+# Persist one changelog write: (partition, key, value or None) -> a future for its delivery.
+Persist = Callable[[int, bytes, bytes | None], "asyncio.Future[Any]"]
+
+
+def writer_header(ps: PartitionState) -> bytes:
+    return b"%d:%d:%d" % (ps.partition, ps.applied, ps.hop_applied)
+
+
+def parse_writer_header(raw: bytes) -> tuple[int, int, int]:
+    partition, applied, hop_applied = raw.split(b":")
+    return int(partition), int(applied), int(hop_applied)
+
+
+def header(headers: Iterable[tuple[str, bytes]] | None, name: str) -> bytes | None:
+    for key, value in headers or ():
+        if key == name:
+            return value
+    return None
+
+
+class Sender(Protocol):
+    """What the protocol needs of a producer (`streams.sender.BatchSender` against Kafka)."""
+
+    async def partitions(self, topic: str) -> int: ...
+
+    async def send(self, topic: str, records: Iterable[OutRecord]) -> list[asyncio.Future[Any]]: ...
+
+
+class Committer:
+    """Runs steps 1-3 for each batch and hands step 4 its future; the worker's agent calls it."""
+
+    def __init__(self, processor: Processor, sender: Sender, persist: Persist) -> None:
+        self.processor = processor
+        self.sender = sender
+        self.persist = persist
+
+    async def commit_events(self, partition: int, records: Sequence[Any]) -> tuple[BatchResult, Any]:
+        """Steps 1-3 for border.events records (aiokafka ConsumerRecords of one partition); returns
+        the result and a future that completes when the state is durable (step 4 waits for it)."""
+        inbound = [(r.offset, r.key, r.value, r.timestamp) for r in records]
+        result = self.processor.process_events(partition, inbound)
+        return result, await self._deliver_and_persist(result)
+
+    async def commit_rerouted(self, partition: int, records: Sequence[Any]) -> tuple[BatchResult, Any]:
+        """The same for repartition-topic records."""
+        rerouted = [(r.offset, r.key, r.value, r.timestamp, header(r.headers, HOP_HEADER)) for r in records]
+        result = self.processor.process_rerouted(partition, rerouted)
+        return result, await self._deliver_and_persist(result)
+
+    async def _deliver_and_persist(self, result: BatchResult) -> asyncio.Future[Any] | None:
+        p = result.partition
+        ps = self.processor.partition(p)
+        pending: list[asyncio.Future[Any]] = []
+        marks: dict[str, asyncio.Future[Any]] = {}
+        if result.forwards:
+            hop: list[OutRecord] = [
+                (f.partition, f.key, f.value, [(HOP_HEADER, f.header)], f.timestamp_ms) for f in result.forwards
+            ]
+            pending += await self.sender.send(REPARTITION_TOPIC, hop)
+        tag = [(WRITER_HEADER, writer_header(ps))]
+        for topic, outputs in ((DEADLETTER_TOPIC, result.deadletters), (ALERTS_TOPIC, result.alerts)):
+            if outputs:
+                target = p % await self.sender.partitions(topic)
+                sent = await self.sender.send(topic, [(target, o.key, o.value, tag, None) for o in outputs])
+                marks[topic] = sent[0]  # the first batch: reading back from there finds them all
+                pending += sent
+        if pending:
+            await asyncio.gather(*pending)
+        out_marks = {topic: future.result().offset for topic, future in marks.items()}
+        writes = self.processor.changelog_writes(p, out_marks)
+        if not writes:
+            return None
+        return asyncio.gather(*(self.persist(p, key, value) for key, value in writes))
+
+
+def output_identity(topic: str, value: bytes) -> tuple[Any, ...] | None:
+    try:
+        message = orjson.loads(value)
+        if topic == DEADLETTER_TOPIC:
+            return deadletter_identity(int(message["partition"]), int(message["offset"]))
+        return alert_identity(str(message["transition_id"]))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None  # not one of ours (another alertname sharing the topic, say)
+
+
+# Read (topic, partition) -> start offset, to the end: `streams.changelog.read_ranges` against Kafka.
+RangeReader = Callable[[dict[tuple[str, int], int]], dict[tuple[str, int], list[Any]]]
+
+
+def read_back_delivered(read: RangeReader, states: Sequence[PartitionState], counts: dict[str, int]) -> None:
+    """R2: remember, per partition, the outputs it delivered after its committed state. Blocking."""
+    starts = {}
+    for ps in states:
+        for topic in OUTPUT_TOPICS:
+            starts[(topic, ps.partition % counts[topic])] = min(
+                starts.get((topic, ps.partition % counts[topic]), 1 << 62), ps.out_marks.get(topic, 0)
+            )
+    found = read(starts)
+    by_partition = {ps.partition: ps for ps in states}
+    for (topic, _), records in found.items():
+        for record in records:
+            raw = header(record.headers, WRITER_HEADER)
+            if raw is None:
+                continue
+            writer, applied, hop_applied = parse_writer_header(raw)
+            ps = by_partition.get(writer)
+            if ps is None or (applied <= ps.applied and hop_applied <= ps.hop_applied):
+                continue  # written by another partition, or covered by the committed state
+            identity = output_identity(topic, record.value)
+            if identity is not None:
+                ps.delivered.add(identity)
+                until = ps.delivered_until
+                ps.delivered_until = (max(until[0], applied), max(until[1], hop_applied))

@@ -1,0 +1,241 @@
+"""Producers nobody here wrote: the mixed log published with librdkafka (confluent-kafka) and
+aiokafka at their own partitioners, through real workers, equals the oracle every time.
+
+librdkafka's default partitioner hashes keys with CRC32 (`consistent_random`), Sarama's and
+librdkafka's `fnv1a` with FNV-1a; only murmur2 places a checkpoint on its home partition, so
+most of these messages take the repartition hop. Each output must be on its topic once, also
+when a worker is killed with SIGKILL mid-stream and when workers join and leave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import signal
+import time
+from collections import Counter
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+
+from producers.mixedlog import mixed_log
+from tests.checks import assert_alerts_match, assert_metrics_match, parse_metrics, sample
+from tests.fixtures.inprocess import PARTITIONERS
+from tests.fixtures.registry import ALL_CHECKPOINTS, CHECKPOINTS, REGISTRY
+from tests.integration.harness import Worker, base_env, read_topic, wait_until
+from tests.oracle import classify, run_oracle
+
+pytestmark = pytest.mark.integration
+
+
+def checkpoint_key(line: bytes) -> bytes | None:
+    try:
+        cid = orjson.loads(line).get("checkpoint_id")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return cid.encode() if isinstance(cid, str) else None
+
+
+def publish_with_librdkafka(address: str, lines: list[bytes], **config: str) -> None:
+    """As a checkpoint system on confluent-kafka would: key = checkpoint id, the given settings."""
+    producer = Producer({"bootstrap.servers": address, **config})
+    failures: list[str] = []
+
+    def delivered(err, _msg) -> None:  # type: ignore[no-untyped-def]
+        if err is not None:
+            failures.append(str(err))
+
+    for line in lines:
+        while True:
+            try:
+                producer.produce("border.events", value=line, key=checkpoint_key(line), on_delivery=delivered)
+                break
+            except BufferError:  # local queue full: let it drain
+                producer.poll(0.05)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    assert not failures, failures[:3]
+
+
+def publish_with_aiokafka(address: str, lines: list[bytes], keyed: bool) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    async def run() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=address, linger_ms=5)
+        await producer.start()
+        try:
+            for line in lines:
+                await producer.send("border.events", line, key=checkpoint_key(line) if keyed else None)
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    asyncio.run(run())
+
+
+def off_home(lines: list[bytes], partitions: int, partitioner: str) -> int:
+    """Valid events of known checkpoints that this partitioner places off murmur2's partition."""
+    rng = random.Random(0)
+    place, home = PARTITIONERS[partitioner], PARTITIONERS["murmur2"]
+    count = 0
+    for line in lines:
+        verdict, event, _ = classify(line, time.time())
+        if verdict == "ok" and event["checkpoint_id"] in CHECKPOINTS:
+            key = event["checkpoint_id"].encode()
+            count += place(key, partitions, rng) != home(key, partitions, rng)
+    return count
+
+
+def consumed(metrics: dict) -> float:
+    names = ("border_events_accepted_total", "border_events_rejected_total")
+    return sum(sum(metrics.get(name, {}).values()) for name in names)
+
+
+def merged(workers: list[Worker]) -> dict:
+    """border_* series summed over the live workers (each checkpoint is exported by one)."""
+    total: dict = {}
+    for w in workers:
+        if w.proc.poll() is not None:
+            continue
+        for name, series in parse_metrics(w.metrics()).items():
+            if name.startswith("border_"):
+                slot = total.setdefault(name, {})
+                for labels, value in series.items():
+                    slot[labels] = slot.get(labels, 0) + value
+    return total
+
+
+def assert_outputs_exactly_once(address: str, expected, lines: list[bytes]) -> None:
+    alerts = [r.value for r in read_topic(address, "border.alerts")]
+    assert_alerts_match(alerts, expected)
+    ids = Counter(json.loads(a)["transition_id"] for a in alerts)
+    assert max(ids.values(), default=1) == 1, f"alerts sent twice: {[i for i, n in ids.items() if n > 1][:3]}"
+    dead = [json.loads(r.value) for r in read_topic(address, "border.deadletter")]
+    places = Counter((d["partition"], d["offset"]) for d in dead)
+    assert max(places.values(), default=1) == 1, "a dead letter was written twice"
+    assert Counter(d["reason"] for d in dead) == +expected.rejected
+    assert sum(expected.accepted.values()) + len(dead) == len(lines)
+
+
+@pytest.fixture
+def registry_env(broker, tmp_path):
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(REGISTRY)
+    return base_env(broker, BORDERMON_CHECKPOINTS=str(registry))
+
+
+def off_partition_total(metrics: dict, partitioner: str) -> float:
+    return sum(v for k, v in metrics.get("border_events_off_partition_total", {}).items()
+               if dict(k)["partitioner"] == partitioner)  # fmt: skip
+
+
+def test_librdkafka_default_partitioner_equals_oracle(broker, registry_env, tmp_path):
+    lines = mixed_log(CHECKPOINTS, good_count=20_000, seed=2022)
+    expected = run_oracle(lines, REGISTRY, time.time())
+    worker = Worker(registry_env, tmp_path / "worker.log")
+    try:
+        worker.wait_ready()
+        publish_with_librdkafka(broker.address, lines)  # partitioner: consistent_random (CRC32)
+        wait_until(lambda: consumed(parse_metrics(worker.metrics())) == len(lines), 90, "every line counted")
+        metrics = parse_metrics(worker.metrics())
+        assert_metrics_match(metrics, expected, ALL_CHECKPOINTS)
+        assert_outputs_exactly_once(broker.address, expected, lines)
+        forwarded = sample(metrics, "bordermon_messages_forwarded_total")
+        assert forwarded == off_home(lines, 8, "crc32") > 0
+        assert off_partition_total(metrics, "crc32") == forwarded
+    finally:
+        assert worker.stop() == 0, worker.tail()
+
+
+def test_fnv1a_into_a_topic_created_beforehand_with_3_partitions(broker, registry_env, tmp_path):
+    admin = KafkaAdminClient(bootstrap_servers=broker.address)
+    admin.create_topics([NewTopic("border.events", 3, 1)])
+    admin.close()
+    lines = mixed_log(CHECKPOINTS, good_count=12_000, seed=5)
+    expected = run_oracle(lines, REGISTRY, time.time())
+    worker = Worker(registry_env, tmp_path / "worker.log")
+    try:
+        worker.wait_ready()
+        assert json.loads(worker.get("/healthz"))["partitions"] == [0, 1, 2]
+        publish_with_librdkafka(broker.address, lines, partitioner="fnv1a")
+        wait_until(lambda: consumed(parse_metrics(worker.metrics())) == len(lines), 90, "every line counted")
+        metrics = parse_metrics(worker.metrics())
+        assert_metrics_match(metrics, expected, ALL_CHECKPOINTS)
+        assert_outputs_exactly_once(broker.address, expected, lines)
+        assert off_partition_total(metrics, "fnv1a") > 0
+    finally:
+        assert worker.stop() == 0, worker.tail()
+
+
+def test_kill_9_while_rerouted_traffic_flows(broker, registry_env, tmp_path):
+    lines = mixed_log(CHECKPOINTS, good_count=20_000, seed=7)
+    expected = run_oracle(lines, REGISTRY, time.time())
+    env = {**registry_env, "BORDERMON_BATCH_MAX": "200"}  # many batches: the kill lands between them
+    first = Worker(env, tmp_path / "worker1.log")
+    first.wait_ready()
+    publish_with_librdkafka(broker.address, lines)
+    wait_until(lambda: consumed(parse_metrics(first.metrics())) > len(lines) * 0.4, 90, "40% counted")
+    first.stop(signal.SIGKILL)
+    second = Worker(env, tmp_path / "worker2.log")
+    try:
+        second.wait_ready()
+        wait_until(lambda: consumed(parse_metrics(second.metrics())) == len(lines), 90, "all counted after the kill")
+        metrics = parse_metrics(second.metrics())
+        assert_metrics_match(metrics, expected, ALL_CHECKPOINTS)
+        assert_outputs_exactly_once(broker.address, expected, lines)
+        delivered = sample(metrics, "bordermon_messages_processed_total")
+        assert delivered is not None and delivered < len(lines), "the kill must land mid-stream"
+    finally:
+        assert second.stop() == 0, second.tail()
+
+
+def test_two_three_two_workers_with_rerouted_traffic(broker, registry_env, tmp_path):
+    lines = mixed_log(CHECKPOINTS, good_count=12_000, seed=31)
+    expected = run_oracle(lines, REGISTRY, time.time())
+    half = len(lines) // 2
+    workers = [Worker(registry_env, tmp_path / f"w{i}.log") for i in (1, 2)]
+    try:
+        for w in workers:
+            w.wait_ready()
+        publish_with_librdkafka(broker.address, lines[:half])
+        workers.append(Worker(registry_env, tmp_path / "w3.log"))  # joins mid-stream
+        workers[-1].wait_ready()
+        publish_with_librdkafka(broker.address, lines[half:])
+        assert workers[0].stop(signal.SIGTERM) == 0  # leaves gracefully
+        wait_until(lambda: consumed(merged(workers)) == len(lines), 120, "every line counted by the survivors")
+
+        def exported_once() -> bool:
+            seen: Counter = Counter()
+            for w in workers[1:]:
+                for labels in parse_metrics(w.metrics()).get("border_queue_length", {}):
+                    seen[labels] += 1
+            return bool(seen) and max(seen.values()) == 1
+
+        wait_until(exported_once, 60, "each checkpoint exported by exactly one worker")
+        assert_metrics_match(merged(workers), expected, ALL_CHECKPOINTS)
+        assert_outputs_exactly_once(broker.address, expected, lines)
+    finally:
+        for w in workers:
+            w.stop()
+
+
+def test_aiokafka_without_keys_counts_every_message(broker, registry_env, tmp_path):
+    """Unkeyed messages land anywhere: no order across partitions, but nothing lost or doubled."""
+    lines = mixed_log(CHECKPOINTS, good_count=6_000, seed=9)
+    expected = run_oracle(lines, REGISTRY, time.time())
+    worker = Worker(registry_env, tmp_path / "worker.log")
+    try:
+        worker.wait_ready()
+        publish_with_aiokafka(broker.address, lines, keyed=False)
+        wait_until(lambda: consumed(parse_metrics(worker.metrics())) == len(lines), 90, "every line counted")
+        metrics = parse_metrics(worker.metrics())
+        for t in ("arrival", "crossing", "lanes"):
+            assert sample(metrics, "border_events_accepted_total", type=t) == expected.accepted[t]
+        assert sample(metrics, "border_events_rejected_total", reason="malformed") == expected.rejected["malformed"]
+        assert off_partition_total(metrics, "no_key") > 0
+    finally:
+        assert worker.stop() == 0, worker.tail()
