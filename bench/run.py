@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -38,7 +39,8 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from producers.mixedlog import bad_lines  # noqa: E402
+from bordermon.partitioning import partition_for_key  # noqa: E402
+from producers.faults import bad_lines  # noqa: E402
 from tests.checks import parse_metrics, sample  # noqa: E402
 from tests.integration.harness import BIN, Broker, Worker, base_env, wait_until  # noqa: E402
 
@@ -117,8 +119,11 @@ def processed(worker: Worker) -> int:
         return 0
 
 
-def drain(worker: Worker, events: int) -> tuple[float, float]:
-    """Events/s from the first processed message to the last, and peak RSS (MB)."""
+def drain(worker: Worker, events: int, progress: Callable[[Worker], int] | None = None) -> tuple[float, float]:
+    """Events/s from the first processed message to the last, and peak RSS (MB). `progress`
+    counts what is done (default: border.events messages handled; for re-routed traffic the
+    accepted + rejected total, which also waits for the hop)."""
+    progress = progress or processed
     wait_until(lambda: processed(worker) > 0, 120, "first message processed", interval=0.01)
     t0, n0 = time.perf_counter(), processed(worker)
     peak_rss, polls, n = 0.0, 0, n0
@@ -127,7 +132,7 @@ def drain(worker: Worker, events: int) -> tuple[float, float]:
             peak_rss = max(peak_rss, sample(parse_metrics(worker.metrics()), "process_resident_memory_bytes") or 0.0)
         polls += 1
         time.sleep(0.01)
-        n = processed(worker)
+        n = progress(worker)
         if worker.proc.poll() is not None:
             raise SystemExit(f"bench: the worker exited: {worker.tail()}")
     rate = (n - n0) / (time.perf_counter() - t0)
@@ -138,11 +143,12 @@ def drain(worker: Worker, events: int) -> tuple[float, float]:
 class Background(threading.Thread):
     """Publishes simulated traffic (probe checkpoint left out) at a steady rate until stopped."""
 
-    def __init__(self, address: str, lines: list[bytes], rate: int) -> None:
+    def __init__(self, address: str, lines: list[bytes], rate: int, off_home: bool = False) -> None:
         super().__init__(daemon=True)
         from kafka import KafkaProducer
 
         self.producer = KafkaProducer(bootstrap_servers=address, linger_ms=2)
+        self.off_home = off_home
         marker = f'"checkpoint_id":"{PROBE}"'.encode()
         self.lines = [line for line in lines if marker not in line]
         self.rate = rate
@@ -158,7 +164,9 @@ class Background(threading.Thread):
         while not self.halt.is_set() and self.sent + per_tick <= len(self.lines):
             for line in self.lines[self.sent : self.sent + per_tick]:
                 match = key_of.search(line)
-                self.producer.send("border.events", key=match.group(1) if match else None, value=line)
+                key = match.group(1) if match else None
+                partition = away_from_home(key) if self.off_home and key else None
+                self.producer.send("border.events", key=key, value=line, partition=partition)
             self.sent += per_tick
             due = self.started_at + (self.sent / per_tick) * tick
             self.halt.wait(max(0.0, due - time.perf_counter()))
@@ -214,14 +222,22 @@ class AlertWatch(threading.Thread):
         self.consumer.close()
 
 
+def away_from_home(key: bytes, partitions: int = 8) -> int:
+    """A partition that is not the key's murmur2 partition: every message takes the hop."""
+    return (partition_for_key(key, partitions) + 1) % partitions
+
+
 def probe_lanes(worker: Worker) -> float | None:
     text = worker.metrics()
     at = text.find(PROBE_LANES)
     return float(text[at + len(PROBE_LANES) :].split("\n", 1)[0]) if at >= 0 else None
 
 
-def latency(address: str, worker: Worker, background_lines: list[bytes], rate: int, cycles: int) -> dict:
-    """Probe cycles on one checkpoint under steady background traffic.
+def latency(
+    address: str, worker: Worker, background_lines: list[bytes], rate: int, cycles: int, off_home: bool = False
+) -> dict:
+    """Probe cycles on one checkpoint under steady background traffic (with `off_home`, every
+    message, probes included, is published off its checkpoint's home partition).
 
     Each cycle: lanes 0 (wait +Inf: pending; metric 0), lanes 0 eleven minutes later (fires),
     lanes 100 (resolves; metric 100). Timed from just before each send to the first /metrics poll
@@ -238,7 +254,8 @@ def latency(address: str, worker: Worker, background_lines: list[bytes], rate: i
         ts = f"2022-12-{1 + minute // 1440:02d}T{(minute // 60) % 24:02d}:{minute % 60:02d}:00Z"
         event = {"event_id": f"probe-{clock[0]}", "type": kind, "checkpoint_id": PROBE, "direction": "in", "ts": ts}
         sent = time.perf_counter()
-        producer.send("border.events", key=key, value=orjson.dumps({**event, **fields})).get(10)
+        partition = away_from_home(key) if off_home else None
+        producer.send("border.events", key=key, value=orjson.dumps({**event, **fields}), partition=partition).get(10)
         return sent
 
     def metric_becomes(value: float, sent: float) -> float:
@@ -255,7 +272,7 @@ def latency(address: str, worker: Worker, background_lines: list[bytes], rate: i
     send("arrival", 0)
     watch = AlertWatch(address)
     watch.start()
-    background = Background(address, background_lines, rate)
+    background = Background(address, background_lines, rate, off_home)
     background.start()
     metric_ms: list[float] = []
     alert_ms: list[float] = []
@@ -275,6 +292,62 @@ def latency(address: str, worker: Worker, background_lines: list[bytes], rate: i
         watch.stop()
         producer.close()
     return {"background": background, "achieved": achieved, "metric": metric_ms, "alert": alert_ms}
+
+
+def publish_with_librdkafka(address: str, log: Path) -> float:
+    """The log published by confluent-kafka at librdkafka's defaults (CRC32 partitioner), keyed by
+    checkpoint id as a checkpoint system would: lines/s."""
+    from confluent_kafka import Producer
+
+    key_of = re.compile(rb'"checkpoint_id":"([^"]+)"')
+    producer = Producer({"bootstrap.servers": address, "linger.ms": 5, "queue.buffering.max.messages": 500_000})
+    started, sent = time.perf_counter(), 0
+    for line in gzip.decompress(log.read_bytes()).splitlines():
+        match = key_of.search(line)
+        while True:
+            try:
+                producer.produce("border.events", value=line, key=match.group(1) if match else None)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        sent += 1
+        if sent % 10_000 == 0:
+            producer.poll(0)
+    if producer.flush(120) != 0:
+        raise SystemExit("bench: librdkafka did not deliver the whole log")
+    return sent / (time.perf_counter() - started)
+
+
+def rerouted(args: argparse.Namespace, log: Path, live: list[bytes], work: Path, results: dict) -> None:
+    """The same log from a producer that does not use murmur2: most messages take the hop. Then
+    latency with every message (probes and background) published off its home partition."""
+    broker = Broker()
+    workers: list[Worker] = []
+    try:
+        env = {**base_env(broker), "BORDERMON_GROUP_INSTANCE_ID": "bench-{hostname}"}
+        worker = Worker(env, work / "rerouted-worker.log")
+        workers.append(worker)
+        worker.wait_ready()  # creates border.events with 8 partitions before librdkafka writes
+        results["librdkafka_publish_events_per_s"] = round(publish_with_librdkafka(broker.address, log))
+        rate, rss = drain(worker, args.events, totals)
+        metrics = parse_metrics(worker.metrics())
+        forwarded = sample(metrics, "bordermon_messages_forwarded_total") or 0
+        results["pipeline_rerouted_events_per_s"] = round(rate)
+        results["rerouted_share"] = round(forwarded / args.events, 3)
+        results["rerouted_ratio_to_keyed"] = round(rate / results["pipeline_events_per_s"], 3)
+        results["rerouted_peak_rss_mb"] = round(rss, 1)
+        say(f"re-routed: {rate:,.0f} events/s ({results['rerouted_share']:.0%} took the hop)")
+        probes = latency(broker.address, worker, live, args.rate, args.cycles, off_home=True)
+        probes["background"].stop()
+        results["rerouted_latency_background_events_per_s"] = round(probes["achieved"])
+        results["metric_latency_rerouted_ms"] = percentiles(probes["metric"])
+        results["alert_latency_rerouted_ms"] = percentiles(probes["alert"])
+        say(f"re-routed latency: metric {results['metric_latency_rerouted_ms']}")
+        say(f"re-routed latency: alert {results['alert_latency_rerouted_ms']}")
+    finally:
+        for w in workers:
+            w.stop()
+        broker.stop()
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -372,6 +445,7 @@ def main() -> int:
         for w in workers:
             w.stop()
         broker.stop()
+    rerouted(args, log, live, work, results)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
     if args.gate is not None and results["pipeline_ratio_to_ceiling"] < args.gate:  # type: ignore[operator]
@@ -390,6 +464,8 @@ def table(results: dict) -> str:
         "worker_peak_rss_mb": results["worker_peak_rss_mb"] <= 300,
         "recovery_seconds": results["recovery_seconds"] <= 15,
         "recovery_state": results["recovery_state"]["exact"],
+        "rerouted_ratio_to_keyed": results["rerouted_ratio_to_keyed"] >= 0.5,
+        "alert_latency_rerouted_ms": results["alert_latency_rerouted_ms"]["p99"] <= 250,
     }
     width = max(map(len, results))
     rows = []

@@ -84,8 +84,9 @@ def _classify_failure(raw: bytes, exc: Exception) -> Rejected:
     return Rejected(INVALID, str(exc))
 
 
-def decode_event(raw: bytes | None, now: float | None = None) -> Event | Rejected:
-    """Decode and check one message value against the contract's rules (registry excluded)."""
+def decode_timed(raw: bytes | None, now: float | None = None) -> tuple[Event, float] | Rejected:
+    """Decode and check one message value against the contract's rules (registry excluded);
+    an accepted event comes with its event time in Unix seconds."""
     if raw is None:
         return Rejected(MALFORMED, "empty message value (tombstone)")
     try:
@@ -96,8 +97,15 @@ def decode_event(raw: bytes | None, now: float | None = None) -> Event | Rejecte
         return _too_deep(raw)
     if event.ts.tzinfo is None:
         return Rejected(INVALID, "ts has no UTC offset - at `$.ts`")
-    if event.ts.timestamp() > (time.time() if now is None else now) + MAX_FUTURE_SECONDS:
+    t = event.ts.timestamp()
+    if t > (time.time() if now is None else now) + MAX_FUTURE_SECONDS:
         return Rejected(INVALID, "ts is more than 5 minutes ahead of the wall clock - at `$.ts`")
     if type(event) is Crossing and event.citizenship not in ISO_ALPHA2:
         return Rejected(INVALID, f"citizenship {event.citizenship!r} is not an ISO 3166-1 alpha-2 code")
-    return event
+    return event, t
+
+
+def decode_event(raw: bytes | None, now: float | None = None) -> Event | Rejected:
+    """Decode and check one message value against the contract's rules (registry excluded)."""
+    decoded = decode_timed(raw, now)
+    return decoded if type(decoded) is Rejected else decoded[0]  # type: ignore[index]

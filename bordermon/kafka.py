@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,32 +54,68 @@ def admin_client(settings: Settings) -> KafkaAdminClient:
         ) from None
 
 
-def ensure_topics(settings: Settings, changelogs: Sequence[str] = ()) -> int:
-    """Create the contract's topics, the repartition topic and the given compacted changelogs
-    when missing; return the partition count of border.events. border.events may have been
-    created beforehand with any count: the internal topics follow it, and one that exists
-    with another count is an error (its partitions would not line up with the state's)."""
+def ensure_topics(settings: Settings) -> int:
+    """Create the contract's topics when missing; return the partition count of border.events
+    (which may have been created beforehand with any count)."""
     admin = admin_client(settings)
     try:
         existing = set(admin.list_topics())
         replication = settings.replication_factor
         _create(admin, [NewTopic(t, settings.partitions, replication) for t in TOPICS if t not in existing])
-        partitions = partitions_of(admin, EVENTS_TOPIC)
-        internal = [(REPARTITION_TOPIC, {"cleanup.policy": "delete", "retention.ms": str(REPARTITION_RETENTION_MS)})]
-        internal += [(t, {"cleanup.policy": "compact"}) for t in changelogs]
-        _create(
-            admin, [NewTopic(t, partitions, replication, topic_configs=c) for t, c in internal if t not in existing]
-        )
-        for topic, _ in internal:
-            count = partitions_of(admin, topic)
-            if count != partitions:
-                raise BordermonError(
-                    f"{topic} has {count} partitions but border.events has {partitions}: "
-                    f"they must match; delete {topic} (internal to bordermon) and start the worker again"
-                )
+        return partitions_of(admin, EVENTS_TOPIC)
+    finally:
+        admin.close()
+
+
+def ensure_worker_topics(settings: Settings, changelog: str | None = None) -> int:
+    """The contract's topics, and the worker's internal ones with border.events' partition count:
+    the repartition topic and (given) the state changelog. An internal topic that exists with
+    another count is recreated when empty (a broker that was reset auto-creates topics with its
+    default count) and is an error otherwise: its partitions would not line up with the state's."""
+    partitions = ensure_topics(settings)
+    admin = admin_client(settings)
+    try:
+        existing = set(admin.list_topics())
+        replication = settings.replication_factor
+        internal = {REPARTITION_TOPIC: {"cleanup.policy": "delete", "retention.ms": str(REPARTITION_RETENTION_MS)}}
+        if changelog is not None:
+            internal[changelog] = {"cleanup.policy": "compact"}
+        for topic, config in internal.items():
+            if topic in existing:
+                count = partitions_of(admin, topic)
+                if count == partitions:
+                    continue
+                if not _is_empty(settings, topic):
+                    raise BordermonError(
+                        f"{topic} has {count} partitions but border.events has {partitions}: they must match; "
+                        f"delete {topic} (internal to bordermon) once no worker runs, and start the workers again"
+                    )
+                log.warning("recreating an empty internal topic", extra={"topic": topic, "partitions": partitions})
+                admin.delete_topics([topic])
+                _wait_gone(admin, topic)
+            _create(admin, [NewTopic(topic, partitions, replication, topic_configs=config)])
         return partitions
     finally:
         admin.close()
+
+
+def _is_empty(settings: Settings, topic: str) -> bool:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_list, **client_options(from_env()))
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return all(end == 0 for end in consumer.end_offsets(tps).values())
+    finally:
+        consumer.close()
+
+
+def _wait_gone(admin: KafkaAdminClient, topic: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while topic in set(admin.list_topics()):
+        if time.monotonic() > deadline:
+            raise BordermonError(f"{topic} could not be deleted within {timeout:.0f} s")
+        time.sleep(0.1)
 
 
 def partition_counts(settings: Settings, topics: Sequence[str]) -> dict[str, int]:

@@ -42,7 +42,7 @@ def parse_snapshot(text: str) -> Snapshot:
             elif s.name == "bordermon_messages_processed_total":
                 snap.processed = s.value
             elif "checkpoint" in lb and s.name.startswith("border_"):
-                suffix = "".join(f":{lb[k]}" for k in ("direction", "window", "severity") if k in lb)
+                suffix = "".join(f":{lb[k]}" for k in ("direction", "window", "severity", "partitioner") if k in lb)
                 snap.rows[lb["checkpoint"]][s.name + suffix] = s.value
     return snap
 
@@ -138,10 +138,13 @@ def snapshot_json(snap: Snapshot) -> dict:
                 "lanes_open": r.get(f"border_lanes_open:{d}"),
                 "queue_length": r.get(f"border_queue_length:{d}"),
                 "wait_seconds": None if math.isinf(wait) else wait,
+                "observed_wait_seconds": r.get(f"border_queue_wait_observed_seconds:{d}"),
                 "persons_total": r.get(f"border_crossing_persons_total:{d}"),
                 "alerts_firing": [s for s in ("warning", "critical") if r.get(f"border_alerts_firing:{d}:{s}")],
             }
         entry["net_flow"] = {w: r.get(f"border_net_flow_persons:{w}") for w in ("15m", "1h", "24h")}
+        prefix = "border_events_off_partition_total:"
+        entry["off_partition"] = {k[len(prefix) :]: v for k, v in r.items() if k.startswith(prefix)}
         checkpoints[cid] = entry
     return {
         "accepted": snap.accepted,

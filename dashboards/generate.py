@@ -365,6 +365,9 @@ def pipeline() -> dashboard.Dashboard:
         ("Dead letters in the last hour", "sum by (reason) (increase(border_events_rejected_total[1h]))",
          "{{reason}}", "short"),
         ("Worker memory (RSS)", 'process_resident_memory_bytes{job="bordermon"}', "{{instance}}", "bytes"),
+        ("Events off their checkpoint's home partition (re-routed; see README, Publishing events)",
+         f"sum by (checkpoint, partitioner) (rate(border_events_off_partition_total{RATE}))",
+         "{{checkpoint}} via {{partitioner}}", "ops"),
     ]  # fmt: skip
     for title, expr, legend, unit in panels:
         panel = series(title, 12, 8, q(expr, legend), unit=unit)

@@ -21,8 +21,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, 
 from bordermon.config import Settings
 from bordermon.errors import BordermonError
 from bordermon.events import Rejected, decode_event
+from bordermon.logfiles import iter_lines, open_log
 from bordermon.stopping import StopFlag
-from producers.jsonl import iter_lines, open_log
 from producers.publisher import Publisher
 
 

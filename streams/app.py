@@ -36,7 +36,7 @@ from bordermon.config import (
     STATE_TABLE,
     Settings,
 )
-from bordermon.kafka import ensure_topics, partition_counts
+from bordermon.kafka import ensure_worker_topics, partition_counts
 from bordermon.registry import Registry
 from bordermon.security import faust_credentials, from_env
 from streams.alertmanager import AlertmanagerPusher
@@ -44,7 +44,7 @@ from streams.batching import BatchApp
 from streams.changelog import read_partitions, read_ranges
 from streams.commit import Committer, read_back_delivered
 from streams.metrics import StateCollector
-from streams.processor import Processor
+from streams.processor import Forward, Processor, parse_hop_header
 from streams.sender import BatchSender
 from streams.stateformat import StateFormatError
 
@@ -110,6 +110,7 @@ class Pipeline:
         self.sender = BatchSender(settings.bootstrap_list)
         self.committer = Committer(self.processor, self.sender, self._persist)
         self.owned: set[int] = set()
+        self.misrouted_seen: set[tuple[str, str]] = set()
         self.processed = 0
         self.end_offsets: dict[int, int] = {}
 
@@ -243,7 +244,7 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         for attempt in range(1, RECONCILE_ATTEMPTS + 1):
             try:
-                partitions = await loop.run_in_executor(None, ensure_topics, self.settings, [topic])
+                partitions = await loop.run_in_executor(None, ensure_worker_topics, self.settings, topic)
                 data = await loop.run_in_executor(
                     None, read_partitions, self.settings.bootstrap_list, topic, sorted(assigned)
                 )
@@ -283,6 +284,19 @@ class Pipeline:
             extra={"partitions": sorted(assigned), "seconds": round(time.monotonic() - started, 3)},
         )
 
+    def _note_misrouted(self, partition: int, forwards: Sequence[Forward]) -> None:
+        """Log once per checkpoint and likely producer partitioner: on-call's lead to the producer."""
+        for f in forwards:
+            checkpoint, partitioner = f.key.decode(), parse_hop_header(f.header)[2]
+            if (checkpoint, partitioner) not in self.misrouted_seen:
+                self.misrouted_seen.add((checkpoint, partitioner))
+                log.warning(
+                    "events arrive off their checkpoint's home partition; re-routing them (see README, "
+                    "Publishing events)",
+                    extra={"checkpoint": checkpoint, "partitioner": partitioner, "arrived_on": partition,
+                           "home": f.partition},
+                )  # fmt: skip
+
     async def handle_batch(self, tp: TP, records: Sequence[Any]) -> asyncio.Future[Any] | None:
         """One fetched batch of one partition, through the commit protocol (`streams.commit`).
 
@@ -303,6 +317,7 @@ class Pipeline:
             self.processed += len(records)
             if result.forwards:
                 self.forwarded.inc(len(result.forwards))
+                self._note_misrouted(tp.partition, result.forwards)
         else:
             self.rerouted_in.inc(len(records))
         if result.skipped:

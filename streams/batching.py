@@ -22,6 +22,8 @@ from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP
 from faust.types.tuples import ack_lock
 
+from streams.commit import acknowledge_when_durable
+
 # A handler may return a future that completes when the batch's results are durable (its state
 # written to the changelog); its offsets are acknowledged, and so committed, only then.
 BatchHandler = Callable[[TP, Sequence[Any]], Awaitable["asyncio.Future[Any] | None"]]
@@ -124,22 +126,17 @@ class BatchConsumer(AIOKafkaConsumer):
             previous = record.offset
 
     def _ack_when_durable(self, tp: TP, offsets: list[int], durable: asyncio.Future[Any] | None) -> None:
-        """A commit must never pass state that is not in the changelog yet: a crash in between
-        would lose those events for good (the replacement starts after the committed offset)."""
-        if durable is None:
-            self._ack_offsets(tp, offsets)
-            return
-        self.not_yet_durable.add(durable)
+        """Step 4 of the commit protocol (`streams.commit`), on Faust's acknowledgement bookkeeping."""
+        if durable is not None:
+            self.not_yet_durable.add(durable)
+            durable.add_done_callback(self.not_yet_durable.discard)
 
-        def done(future: asyncio.Future[Any]) -> None:
-            self.not_yet_durable.discard(future)
-            if future.cancelled() or future.exception() is not None:
-                # Left unacknowledged: commits stop before it and a restart processes it again.
-                self.log.warning("state write failed; %s offsets %s-%s stay uncommitted", tp, offsets[0], offsets[-1])
-            else:
-                self._ack_offsets(tp, offsets)
+        def failed(exc: BaseException | None) -> None:
+            self.log.warning(
+                "state write failed (%r); %s offsets %s-%s stay uncommitted", exc, tp, offsets[0], offsets[-1]
+            )
 
-        durable.add_done_callback(done)
+        acknowledge_when_durable(durable, lambda: self._ack_offsets(tp, offsets), failed)
 
     def _ack_offsets(self, tp: TP, offsets: list[int]) -> None:
         """`Consumer.ack` for a whole batch, on the same bookkeeping its commits read."""

@@ -54,6 +54,28 @@ OUTPUT_TOPICS = (DEADLETTER_TOPIC, ALERTS_TOPIC)
 Persist = Callable[[int, bytes, bytes | None], "asyncio.Future[Any]"]
 
 
+def acknowledge_when_durable(
+    durable: asyncio.Future[Any] | None,
+    acknowledge: Callable[[], None],
+    on_failure: Callable[[BaseException | None], None],
+) -> None:
+    """Step 4: acknowledge a batch's offsets only once its state is durable. A commit must never
+    pass state that is not in the changelog yet: the replacement would start after those events.
+    A failed write leaves the offsets unacknowledged, so commits stop before them and a restart
+    processes them again."""
+    if durable is None:
+        acknowledge()
+        return
+
+    def done(future: asyncio.Future[Any]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            on_failure(None if future.cancelled() else future.exception())
+        else:
+            acknowledge()
+
+    durable.add_done_callback(done)
+
+
 def writer_header(ps: PartitionState) -> bytes:
     return b"%d:%d:%d" % (ps.partition, ps.applied, ps.hop_applied)
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from itertools import repeat
 
 from bordermon.registry import Registry
 from streams.processor import BatchResult, Processor
 
 BATCH = 5000
+PRUNE_EVERY = 10
 
 
 class LocalRun:
@@ -21,21 +23,30 @@ class LocalRun:
         self.processor = Processor(registry, 1)
         self.now = now
         self.offset = 0
+        self.batches = 0
 
     def feed(self, lines: Iterable[bytes], batch: int = BATCH) -> Iterator[BatchResult]:
         """Process lines in order, `batch` at a time; yield each batch's result."""
-        chunk: list[tuple[int, bytes | None, bytes | None, int]] = []
+        chunk: list[bytes] = []
         for line in lines:
-            chunk.append((self.offset, None, line, 0))
-            self.offset += 1
+            chunk.append(line)
             if len(chunk) >= batch:
                 yield self._run(chunk)
                 chunk = []
         if chunk:
             yield self._run(chunk)
 
-    def _run(self, chunk: list[tuple[int, bytes | None, bytes | None, int]]) -> BatchResult:
+    def _run(self, lines: list[bytes]) -> BatchResult:
         now = time.time() if self.now is None else self.now
-        result = self.processor.process_events(0, chunk, now)
-        self.processor.settle(0)
+        start = self.offset
+        self.offset += len(lines)
+        records = zip(range(start, self.offset), repeat(None), lines, repeat(0), strict=False)
+        result = self.processor.process_events(0, list(records), now)
+        # Nothing is persisted here; pruning (memory only: no result depends on when it ran)
+        # every few batches is enough.
+        self.batches += 1
+        if self.batches % PRUNE_EVERY == 0:
+            self.processor.settle(0)
+        else:
+            self.processor.partition(0).discard_pending()
         return result

@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from bordermon.events import INVALID, UNKNOWN_CHECKPOINT, Rejected, decode_event
+from bordermon.events import INVALID, UNKNOWN_CHECKPOINT, Rejected, decode_event, decode_timed
 from bordermon.partitioning import likely_partitioner, partition_for_key
 from bordermon.registry import Registry
 from bordermon.timeutil import finite_or_none, to_rfc3339
@@ -153,6 +153,7 @@ class Processor:
         self.partitions = partitions
         self.state: dict[int, PartitionState] = {}
         self._get = get or (lambda _key: None)
+        self._homes: dict[str, int] = {}
 
     # -- state lifecycle ---------------------------------------------------------------------
 
@@ -180,31 +181,39 @@ class Processor:
         now = time.time() if now is None else now
         ps = self.partition(partition)
         result = BatchResult(partition)
-        registry, partitions = self.registry, self.partitions
+        registry, partitions = self.registry.checkpoints, self.partitions
+        homes = self._homes
+        apply = self._apply
+        applied = ps.applied
         for offset, key, value, timestamp_ms in records:
-            if offset <= ps.applied:
+            if offset <= applied:
                 result.skipped += 1
                 continue
-            ps.applied = offset
-            ps.dirty = True
-            result.processed += 1
-            event = decode_event(value, now)
-            if type(event) is Rejected:
-                self._reject(result, ps, key, value, partition, offset, event.reason, event.error)
+            applied = ps.applied = offset
+            decoded = decode_timed(value, now)
+            if type(decoded) is Rejected:
+                self._reject(result, ps, key, value, partition, offset, decoded.reason, decoded.error)
                 continue
+            event, t = decoded  # type: ignore[misc]
             cid = event.checkpoint_id
             if cid not in registry:
                 self._reject(
                     result, ps, key, value, partition, offset, UNKNOWN_CHECKPOINT, f"unknown checkpoint {cid!r}"
                 )
                 continue
-            home = home_partition(cid, partitions) if partitions > 1 else 0
-            if home != partition:
-                partitioner = likely_partitioner(key, cid, partition, partitions)
-                header = hop_header(partition, offset, partitioner)
-                result.forwards.append(Forward(home, cid.encode(), value, timestamp_ms, header))  # type: ignore[arg-type]
-                continue
-            self._apply(result, ps, cid, event, key, value, partition, offset)
+            if partitions > 1:
+                home = homes.get(cid)
+                if home is None:
+                    home = homes[cid] = home_partition(cid, partitions)
+                if home != partition:
+                    partitioner = likely_partitioner(key, cid, partition, partitions)
+                    header = hop_header(partition, offset, partitioner)
+                    result.forwards.append(Forward(home, cid.encode(), value, timestamp_ms, header))  # type: ignore[arg-type]
+                    continue
+            apply(result, ps, cid, event, t, key, value, partition, offset)
+        result.processed = len(records) - result.skipped
+        if result.processed:
+            ps.dirty = True
         ps.forget_delivered_when_passed()
         return result
 
@@ -239,7 +248,7 @@ class Processor:
                 continue
             cs = self._checkpoint(ps, cid)
             cs.note_off_partition(partitioner)
-            self._apply(result, ps, cid, event, key, value, source, source_offset)
+            self._apply(result, ps, cid, event, event.ts.timestamp(), key, value, source, source_offset)
         ps.forget_delivered_when_passed()
         return result
 
@@ -256,13 +265,19 @@ class Processor:
         ps: PartitionState,
         cid: str,
         event: Any,
+        t: float,
         key: bytes | None,
         value: bytes | None,
         partition: int,
         offset: int,
     ) -> None:
-        cs = self._checkpoint(ps, cid)
-        outcome = cs.apply(event, event.ts.timestamp())
+        cs = ps.checkpoints.get(cid)
+        if cs is None:
+            cs = ps.checkpoints[cid] = CheckpointState(self.registry[cid])
+        ps.touched.add(cid)
+        outcome = cs.apply(event, t)
+        if not outcome:
+            return
         if type(outcome) is str:
             error = f"event_id {event.event_id!r} already accepted"
             self._reject(result, ps, key, value, partition, offset, outcome, error)

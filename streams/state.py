@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,7 @@ MAX_LIVE_DELTAS = 256
 COMPACT_CHUNK = 5000
 
 Write = tuple[bytes, bytes | None]  # changelog key, value (None = delete)
+NO_ALERTS: tuple[()] = ()
 
 
 def lanes_needed(
@@ -88,6 +89,7 @@ class DirectionState:
     # Arrivals and crossings within the rate window (event time), persisted with the head.
     arrivals: deque[float] = field(default_factory=deque)
     crossings: deque[float] = field(default_factory=deque)
+    engaged: bool = False  # some alert is pending or firing (derived from `alerts`)
 
     @property
     def length(self) -> int:
@@ -113,13 +115,15 @@ class DirectionState:
 
     @classmethod
     def from_record(cls, rec: DirectionRecord) -> DirectionState:
+        alerts = {s: AlertState(a.pending_since, a.fired_at) for s, a in rec.alerts.items()}
         return cls(
             lanes=rec.lanes,
             queue=deque(unpack_times(rec.queue)),
             observed_wait=rec.observed_wait,
-            alerts={s: AlertState(a.pending_since, a.fired_at) for s, a in rec.alerts.items()},
+            alerts=alerts,
             arrivals=deque(unpack_times(rec.arrivals)),
             crossings=deque(unpack_times(rec.crossings)),
+            engaged=any(a.pending_since is not None for a in alerts.values()),
         )
 
 
@@ -143,6 +147,7 @@ class CheckpointState:
 
     __slots__ = (
         "accepted",
+        "capacity",
         "citizenship_persons",
         "cp",
         "deltas",
@@ -153,12 +158,17 @@ class CheckpointState:
         "next_seq",
         "off_partition",
         "persons",
+        "quiet",
         "seen",
         "window",
     )
 
     def __init__(self, cp: Checkpoint) -> None:
         self.cp = cp
+        # For the fast path of `apply`: the lane capacity, and the lowest wait at which any
+        # alert can start or stay (the lowest resolve level).
+        self.capacity = cp.lane_capacity_per_hour
+        self.quiet = min(cp.threshold_seconds(s) * cp.resolve_ratio for s in SEVERITIES)
         self.last_ts: float | None = None
         self.dirs = {d: DirectionState(cp.initial_lanes(d)) for d in DIRECTIONS}
         self.accepted = dict.fromkeys(EVENT_TYPES, 0)
@@ -182,38 +192,51 @@ class CheckpointState:
         reference = t if self.last_ts is None or t > self.last_ts else self.last_ts
         return prev > reference - DEDUP_SECONDS
 
-    def apply(self, event: Event, t: float) -> list[AlertEvent] | str:
-        """Apply an accepted event at event time t; return alert transitions, or DUPLICATE."""
-        if self.is_duplicate(event.event_id, t):
-            return DUPLICATE
+    def apply(self, event: Event, t: float) -> Sequence[AlertEvent] | str:
+        """Apply an accepted event at event time t; return alert transitions, or DUPLICATE.
+
+        The hottest code of the pipeline (once per event): locals over attribute lookups."""
+        event_id = event.event_id
         seen = self.seen
-        seen.pop(event.event_id, None)  # re-insert at the end: the dict stays roughly ts-ordered
-        seen[event.event_id] = t
-        self.new_ids.append((event.event_id, t))
-        if self.last_ts is None or t > self.last_ts:
+        last = self.last_ts
+        prev = seen.pop(event_id, None)  # re-inserted at the end: the dict stays roughly ts-ordered
+        if prev is not None and prev > (t if last is None or t > last else last) - DEDUP_SECONDS:
+            seen[event_id] = prev
+            return DUPLICATE
+        seen[event_id] = t
+        self.new_ids.append((event_id, t))
+        if last is None or t > last:
             self.last_ts = t
-        d = self.dirs[event.direction]
+        direction = event.direction
+        d = self.dirs[direction]
         kind = type(event)
         if kind is Crossing:
             self.accepted["crossing"] += 1
             if d.queue:
-                d.observed_wait = max(0.0, t - d.queue.popleft())
+                waited = t - d.queue.popleft()
+                d.observed_wait = waited if waited > 0.0 else 0.0
             d.crossings.append(t)
-            persons = event.persons
-            self.persons[event.direction] += persons
-            tally = self.citizenship_persons[event.direction]
-            tally[event.citizenship] = tally.get(event.citizenship, 0) + persons
-            net = persons if event.direction == "in" else -persons
+            persons = event.persons  # type: ignore[union-attr]
+            self.persons[direction] += persons
+            tally = self.citizenship_persons[direction]
+            citizenship = event.citizenship  # type: ignore[union-attr]
+            tally[citizenship] = tally.get(citizenship, 0) + persons
+            net = persons if direction == "in" else -persons
             self.window.add(t, net)
             self.new_crossings.append((t, net))
         elif kind is Lanes:
             self.accepted["lanes"] += 1
-            d.lanes = event.lanes_open
+            d.lanes = event.lanes_open  # type: ignore[union-attr]
         else:
             self.accepted["arrival"] += 1
             d.queue.append(t)
             d.arrivals.append(t)
-        return self._evaluate_alerts(event.direction, d, t)
+        # Fast path: a wait under every resolve level with no alert pending or firing changes nothing.
+        queued, lanes = len(d.queue), d.lanes
+        # (The same arithmetic as wait_estimate_seconds, so both agree at the boundary.)
+        if not d.engaged and (queued == 0 or (lanes > 0 and queued / (lanes * self.capacity) * 3600.0 < self.quiet)):
+            return NO_ALERTS
+        return self._evaluate_alerts(direction, d, t)
 
     def note_off_partition(self, partitioner: str) -> None:
         self.off_partition[partitioner] = self.off_partition.get(partitioner, 0) + 1
@@ -224,11 +247,12 @@ class CheckpointState:
         out: list[AlertEvent] = []
         for severity, alert in d.alerts.items():
             if wait < cp.threshold_seconds(severity) * cp.resolve_ratio and alert.pending_since is None:
-                continue  # fast path: nothing pending, nothing firing, nothing to start
+                continue  # nothing pending, nothing firing, nothing to start
             tr = step(alert, t, wait, cp.threshold_seconds(severity), cp.for_seconds, cp.resolve_ratio)
             if tr is not None:
                 rate, extra = self.advice(direction)
                 out.append(AlertEvent(cp, direction, severity, tr, wait, d.length, d.lanes, rate, extra))
+        d.engaged = any(a.pending_since is not None for a in d.alerts.values())
         return out
 
     def advice(self, direction: str) -> tuple[float, int]:
@@ -389,10 +413,15 @@ class PartitionState:
         return writes + tombstones
 
     def settle(self) -> None:
+        """For in-process runs that persist nothing: drop what would have been written, prune."""
+        for cs in self.checkpoints.values():
+            cs.prune()
+        self.discard_pending()
+
+    def discard_pending(self) -> None:
         for cid in self.touched:
             cs = self.checkpoints[cid]
             cs.new_ids, cs.new_crossings = [], []
-            cs.prune()
         self.touched.clear()
         self.dirty = False
 

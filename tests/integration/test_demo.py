@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from producers.mixedlog import mixed_log, write_log
 from tests.checks import parse_metrics
+from tests.fixtures.mixedlog import mixed_log, write_log
 from tests.integration.harness import BIN, Worker, base_env, run_cli, wait_until
 from tests.integration.test_pipeline import consumed
 

@@ -9,8 +9,8 @@ from collections import Counter
 
 import pytest
 
-from producers.mixedlog import mixed_log, write_log
 from tests.checks import assert_alerts_match, assert_metrics_match, parse_metrics, sample
+from tests.fixtures.mixedlog import mixed_log, write_log
 from tests.fixtures.registry import CHECKPOINTS, REGISTRY
 from tests.integration.harness import Worker, base_env, read_topic, run_cli, wait_until
 from tests.oracle import run_oracle

@@ -9,72 +9,25 @@ when a worker is killed with SIGKILL mid-stream and when workers join and leave.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import signal
 import time
 from collections import Counter
 
-import orjson
 import pytest
-from confluent_kafka import Producer
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
-from producers.mixedlog import mixed_log
 from tests.checks import assert_alerts_match, assert_metrics_match, parse_metrics, sample
+from tests.fixtures.clients import publish_with_aiokafka, publish_with_librdkafka
 from tests.fixtures.inprocess import PARTITIONERS
+from tests.fixtures.mixedlog import mixed_log
 from tests.fixtures.registry import ALL_CHECKPOINTS, CHECKPOINTS, REGISTRY
 from tests.integration.harness import Worker, base_env, read_topic, wait_until
 from tests.oracle import classify, run_oracle
 
 pytestmark = pytest.mark.integration
-
-
-def checkpoint_key(line: bytes) -> bytes | None:
-    try:
-        cid = orjson.loads(line).get("checkpoint_id")
-    except (orjson.JSONDecodeError, AttributeError):
-        return None
-    return cid.encode() if isinstance(cid, str) else None
-
-
-def publish_with_librdkafka(address: str, lines: list[bytes], **config: str) -> None:
-    """As a checkpoint system on confluent-kafka would: key = checkpoint id, the given settings."""
-    producer = Producer({"bootstrap.servers": address, **config})
-    failures: list[str] = []
-
-    def delivered(err, _msg) -> None:  # type: ignore[no-untyped-def]
-        if err is not None:
-            failures.append(str(err))
-
-    for line in lines:
-        while True:
-            try:
-                producer.produce("border.events", value=line, key=checkpoint_key(line), on_delivery=delivered)
-                break
-            except BufferError:  # local queue full: let it drain
-                producer.poll(0.05)
-        producer.poll(0)
-    assert producer.flush(60) == 0
-    assert not failures, failures[:3]
-
-
-def publish_with_aiokafka(address: str, lines: list[bytes], keyed: bool) -> None:
-    from aiokafka import AIOKafkaProducer
-
-    async def run() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=address, linger_ms=5)
-        await producer.start()
-        try:
-            for line in lines:
-                await producer.send("border.events", line, key=checkpoint_key(line) if keyed else None)
-            await producer.flush()
-        finally:
-            await producer.stop()
-
-    asyncio.run(run())
 
 
 def off_home(lines: list[bytes], partitions: int, partitioner: str) -> int:
@@ -239,3 +192,36 @@ def test_aiokafka_without_keys_counts_every_message(broker, registry_env, tmp_pa
         assert off_partition_total(metrics, "no_key") > 0
     finally:
         assert worker.stop() == 0, worker.tail()
+
+
+def test_internal_topic_with_another_partition_count_is_recreated_when_empty_refused_otherwise(broker, tmp_path):
+    """A reset broker auto-creates topics with its own default count; an empty internal topic is
+    recreated to match border.events, a non-empty one stops the worker with one line."""
+    from kafka import KafkaProducer
+
+    from tests.integration.harness import run_cli
+
+    admin = KafkaAdminClient(bootstrap_servers=broker.address)
+    admin.create_topics([NewTopic("border.events", 6, 1), NewTopic("bordermon-repartition", 4, 1)])
+    env = base_env(broker)
+    worker = Worker(env, tmp_path / "worker.log")
+    try:
+        worker.wait_ready()
+        assert json.loads(worker.get("/healthz"))["partitions"] == list(range(6))
+        described = admin.describe_topics(["bordermon-repartition"])
+        assert len(described[0]["partitions"]) == 6
+    finally:
+        assert worker.stop() == 0, worker.tail()
+    admin.delete_topics(["bordermon-repartition"])
+    wait_until(lambda: "bordermon-repartition" not in admin.list_topics(), 10, "topic deleted")
+    admin.create_topics([NewTopic("bordermon-repartition", 2, 1)])
+    producer = KafkaProducer(bootstrap_servers=broker.address)
+    producer.send("bordermon-repartition", b"forwarded, not yet applied").get(10)
+    producer.close()
+    admin.close()
+    refused = run_cli(["worker"], {**env, "BORDERMON_WEB_PORT": str(worker.port)}, timeout=60)
+    assert refused.returncode != 0
+    assert refused.stderr.strip().splitlines() == [
+        "bordermon: error: bordermon-repartition has 2 partitions but border.events has 6: they must match; "
+        "delete bordermon-repartition (internal to bordermon) once no worker runs, and start the workers again"
+    ]

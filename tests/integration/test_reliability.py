@@ -14,8 +14,8 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
 from bordermon.registry import load_registry
-from producers.mixedlog import mixed_log
 from tests.checks import parse_metrics
+from tests.fixtures.mixedlog import mixed_log
 from tests.integration.harness import BIN, Broker, Worker, base_env, free_port, read_topic, run_cli, wait_until
 
 pytestmark = pytest.mark.integration
@@ -207,8 +207,8 @@ def test_fuzzed_messages_never_crash_the_worker_and_all_are_counted(broker, tmp_
 
 
 def test_scale_out_three_workers_then_one_leaves_gives_single_worker_results(broker, tmp_path):
-    from producers.mixedlog import mixed_log, write_log
     from tests.checks import assert_metrics_match, parse_metrics
+    from tests.fixtures.mixedlog import mixed_log, write_log
     from tests.fixtures.registry import CHECKPOINTS, REGISTRY
     from tests.oracle import run_oracle
 
@@ -296,7 +296,8 @@ def test_worker_survives_an_in_memory_broker_restart_and_counts_what_follows(tmp
         worker.proc.send_signal(signal.SIGSTOP)
         broker.restart()
         admin = KafkaAdminClient(bootstrap_servers=broker.address)
-        names = ["border.events", "border.alerts", "border.deadletter", "bordermon-state-changelog"]
+        names = ["border.events", "border.alerts", "border.deadletter", "bordermon-repartition",
+                 "bordermon-state-changelog"]  # fmt: skip
         admin.create_topics([NewTopic(name, partitions, 1) for name in names])
         admin.close()
         worker.proc.send_signal(signal.SIGCONT)

@@ -1,6 +1,6 @@
 import gzip
 
-from producers.jsonl import iter_lines, open_log
+from bordermon.logfiles import iter_lines, open_log
 from producers.publisher import Pacer
 from producers.replay import key_and_time
 

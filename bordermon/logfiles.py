@@ -1,0 +1,93 @@
+"""Reading event logs: JSONL, plain or gzip (detected by magic bytes, not by name)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import zlib
+from collections.abc import Iterator, Sequence
+from typing import BinaryIO
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+from bordermon.errors import BordermonError
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def open_log(path: str) -> tuple[BinaryIO, BinaryIO]:
+    """Open a log; return (line reader, raw file) so progress can follow compressed bytes."""
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
+    except OSError as exc:
+        raise BordermonError(f"{path}: {exc.strerror or exc}") from None
+    if os.path.isdir(path):
+        raw.close()
+        raise BordermonError(f"{path}: is a directory")
+    head = raw.peek(2)[:2] if isinstance(raw, io.BufferedReader) else b""
+    if head == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=raw, mode="rb"), raw  # type: ignore[return-value]
+    return raw, raw
+
+
+READ_BLOCK = 1 << 20
+
+
+def iter_lines(reader: BinaryIO, path: str) -> Iterator[bytes]:
+    """Each line without its terminator (\n or \r\n), verbatim otherwise (blank lines included).
+
+    Reads 1 MiB blocks and splits them: iterating a GzipFile line by line cost 2.2 µs a line,
+    more than the pipeline's own work on it."""
+    rest = b""
+    try:
+        while True:
+            block = reader.read(READ_BLOCK)
+            if not block:
+                break
+            lines = (rest + block).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                yield line[:-1] if line.endswith(b"\r") else line
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise BordermonError(f"{path}: cannot read: {exc}") from None
+    if rest:
+        yield rest  # a last line without a terminator, verbatim
+
+
+def check_exist(paths: Sequence[str]) -> None:
+    for path in paths:
+        if not os.path.exists(path):
+            raise BordermonError(f"{path}: no such file")
+        if os.path.isdir(path):
+            raise BordermonError(f"{path}: is a directory")
+
+
+def log_lines(paths: Sequence[str], console: Console | None = None, what: str = "reading") -> Iterator[bytes]:
+    """Every line of the logs in order, with a progress bar (by bytes read) on a terminal."""
+    check_exist(paths)
+    console = console or Console(stderr=True)
+    total = sum(os.path.getsize(p) for p in paths)
+    progress = Progress(
+        TextColumn(f"[bold]{what}[/] {{task.fields[name]}}"),
+        BarColumn(),
+        TextColumn("{task.fields[lines]:,} lines"),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    with progress:
+        task = progress.add_task(what, total=total, name="", lines=0)
+        done, count = 0, 0
+        for path in paths:
+            reader, raw = open_log(path)
+            with raw, reader:
+                for line in iter_lines(reader, path):
+                    count += 1
+                    if count % 20_000 == 0:
+                        progress.update(task, completed=done + raw.tell(), name=os.path.basename(path), lines=count)
+                    yield line
+            done += os.path.getsize(path)
