@@ -467,16 +467,23 @@ def backtest(files: tuple[str, ...], compare: tuple[str, ...], alerts_out: str |
 
     check_exist(files)
     settings = load_settings()
-    runs = [Backtest(settings.checkpoints_path or "bundled registry", load_registry(settings.checkpoints_path))]
+    keep = alerts_out is not None
+    runs = [
+        Backtest(
+            settings.checkpoints_path or "bundled registry", load_registry(settings.checkpoints_path), keep_alerts=keep
+        )
+    ]
     runs += [Backtest(path, load_registry(path)) for path in compare]
-    started = time.monotonic()
     try:
         out = open(alerts_out, "wb") if alerts_out else None  # noqa: SIM115 - closed below
     except OSError as exc:
         raise BordermonError(f"{alerts_out}: {exc.strerror or exc}") from None
+    started = time.monotonic()
+    read = lambda progress: log_lines(files, what="backtest", show=progress)  # noqa: E731
     try:
-        runs[0].alerts_out = out
-        count = run_backtests(log_lines(files, what="backtest"), runs)
+        count, runs = run_backtests(read, runs, shards=os.cpu_count() or 1)
+        if out is not None:
+            out.writelines(value + b"\n" for _, value in runs[0].alerts)
     finally:
         if out is not None:
             out.close()

@@ -64,7 +64,9 @@ def check_exist(paths: Sequence[str]) -> None:
             raise BordermonError(f"{path}: is a directory")
 
 
-def log_lines(paths: Sequence[str], console: Console | None = None, what: str = "reading") -> Iterator[bytes]:
+def log_lines(
+    paths: Sequence[str], console: Console | None = None, what: str = "reading", show: bool = True
+) -> Iterator[bytes]:
     """Every line of the logs in order, with a progress bar (by bytes read) on a terminal."""
     check_exist(paths)
     console = console or Console(stderr=True)
@@ -77,7 +79,7 @@ def log_lines(paths: Sequence[str], console: Console | None = None, what: str = 
         TimeRemainingColumn(),
         console=console,
         transient=True,
-        disable=not console.is_terminal,
+        disable=not (show and console.is_terminal),
     )
     with progress:
         task = progress.add_task(what, total=total, name="", lines=0)

@@ -36,11 +36,16 @@ class LocalRun:
         if chunk:
             yield self._run(chunk)
 
-    def _run(self, lines: list[bytes]) -> BatchResult:
+    def feed_numbered(self, offsets: list[int], lines: list[bytes]) -> BatchResult:
+        """Lines with their own increasing numbers (a shard of a log keeps the log's line numbers)."""
+        return self._run(lines, offsets)
+
+    def _run(self, lines: list[bytes], offsets: Iterable[int] | None = None) -> BatchResult:
         now = time.time() if self.now is None else self.now
-        start = self.offset
-        self.offset += len(lines)
-        records = zip(range(start, self.offset), repeat(None), lines, repeat(0), strict=False)
+        if offsets is None:
+            offsets = range(self.offset, self.offset + len(lines))
+            self.offset += len(lines)
+        records = zip(offsets, repeat(None), lines, repeat(0), strict=False)
         result = self.processor.process_events(0, list(records), now)
         # Nothing is persisted here; pruning (memory only: no result depends on when it ran)
         # every few batches is enough.

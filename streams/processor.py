@@ -124,6 +124,7 @@ class Output:
     key: bytes | None
     value: bytes
     identity: tuple[Any, ...]
+    offset: int  # of the message that caused it, in the partition that processed it
 
 
 @dataclass
@@ -289,7 +290,7 @@ class Processor:
                 ps.delivered.discard(identity)
                 continue
             result.alert_events.append(alert)
-            result.alerts.append(Output(cid.encode(), alert_value(alert), identity))
+            result.alerts.append(Output(cid.encode(), alert_value(alert), identity, offset))
 
     @staticmethod
     def _reject(
@@ -308,7 +309,9 @@ class Processor:
         if identity in ps.delivered:
             ps.delivered.discard(identity)
             return
-        result.deadletters.append(Output(key, deadletter_value(reason, error, value, partition, offset), identity))
+        result.deadletters.append(
+            Output(key, deadletter_value(reason, error, value, partition, offset), identity, offset)
+        )
 
     # -- persistence -------------------------------------------------------------------------
 
