@@ -539,6 +539,47 @@ def backfill(files: tuple[str, ...], out: str, step: float) -> None:
 
 
 @cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
+@click.option("--title", default=None, help="Page title [the log's file name and period].")
+def report(files: tuple[str, ...], out: str, title: str | None) -> None:
+    """Write one self-contained HTML page about event logs (no network needed to view it).
+
+    Daily entered / left / stayed by citizenship, waits per checkpoint over time against their
+    thresholds, an alert timeline, the most congested checkpoints, rejected input by reason and
+    a map of checkpoints coloured by their worst wait; computed by the pipeline's own processor.
+
+    \b
+    Example:
+      bordermon report surge.jsonl.gz --out surge.html
+    """
+    import time
+
+    from bordermon.logfiles import check_exist, log_lines
+    from bordermon.registry import load_registry
+    from dashboards.report import collect, event_span, render, report_step
+
+    check_exist(files)
+    settings = load_settings()
+    registry = load_registry(settings.checkpoints_path)
+    started = time.monotonic()
+    span = event_span(log_lines(files, what="scanning"))
+    step = report_step(span[1] - span[0]) if span else 3600.0
+    data = collect(registry, log_lines(files, what="report"), step)
+    name = title or f"bordermon report: {', '.join(os.path.basename(f) for f in files)}"
+    try:
+        with open(out, "w", encoding="utf-8") as handle:
+            handle.write(render(data, registry, name))
+    except OSError as exc:
+        raise BordermonError(f"{out}: {exc.strerror or exc}") from None
+    seconds = time.monotonic() - started
+    click.echo(
+        f"report: {data.lines:,} lines, {len(data.times):,} samples ({step / 60:g} min apart), "
+        f"{len(data.intervals)} alert(s) -> {out} ({os.path.getsize(out) / 1e6:.1f} MB) in {seconds:.1f} s"
+    )
+
+
+@cli.command()
 @click.option("--scenario", default="mobilization-2022", show_default=True, help="Simulator scenario.")
 @click.option("--start", default="2022-09-21", show_default=True, metavar="DATE", help="Simulated first day.")
 @click.option("--days", type=click.IntRange(1, 3650), default=14, show_default=True, help="Simulated days.")

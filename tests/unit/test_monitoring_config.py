@@ -104,3 +104,13 @@ def test_compose_file_matches_the_compose_spec_and_mounts_exist():
         for key, value in (service.get("environment") or {}).items():
             if re.search("PASSWORD|SECRET|TOKEN|API_KEY", key):
                 assert str(value).startswith("${"), f"{name}.{key} must come from the environment, not the file"
+
+
+def test_backtest_pages_repeat_as_the_pager_route_does():
+    """`bordermon backtest` counts pages with the pager route's repeat interval."""
+    from streams.backtest import PAGE_REPEAT_SECONDS
+
+    config = yaml.safe_load((ROOT / "monitoring/alertmanager/alertmanager.yml").read_text())
+    pager = next(r for r in config["route"]["routes"] if r["receiver"] == "oncall-pager")
+    value, unit = int(pager["repeat_interval"][:-1]), pager["repeat_interval"][-1]
+    assert value * {"s": 1, "m": 60, "h": 3600}[unit] == PAGE_REPEAT_SECONDS

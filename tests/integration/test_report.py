@@ -1,0 +1,44 @@
+"""`bordermon report` in a real headless browser: it loads with nothing on the console, every
+chart renders, and it needs no network (no external script, style or image)."""
+
+from __future__ import annotations
+
+import gzip
+import re
+
+import orjson
+import pytest
+
+from producers.faults import bad_lines
+from tests.fixtures.browser import render
+from tests.integration.harness import run_cli
+
+pytestmark = pytest.mark.integration
+
+
+def test_report_renders_every_chart_in_headless_chromium(tmp_path):
+    sim = tmp_path / "lane-failure.jsonl"
+    done = run_cli(["simulate", "--scenario", "lane-failure", "--out", str(sim)], {"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    lines = sim.read_bytes().splitlines()
+    recent = [orjson.loads(line) for line in lines[:50]]
+    for i in range(0, len(lines), 5000):
+        lines[i:i] = list(bad_lines(recent, seed=i))  # every kind of bad input, for the rejects chart
+    log = tmp_path / "log.jsonl.gz"
+    log.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
+    page = tmp_path / "report.html"
+    done = run_cli(["report", str(log), "--out", str(page)], {"PATH": "/usr/bin:/bin"}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("report: ") and str(page) in done.stdout
+
+    text = page.read_text()
+    assert not re.search(r'<(script|link|img)[^>]+(src|href)="https?:', text), "the page must not fetch anything"
+    rendered = render(page, tmp_path)
+    assert rendered.console == [], rendered.console
+    charts = re.findall(r'<div id="[^"]+" class="plotly-graph-div js-plotly-plot"', rendered.dom)
+    assert len(charts) == 6, f"{len(charts)} charts rendered"
+    assert rendered.dom.count('class="main-svg"') >= 12, "each chart draws its SVG layers"
+    for heading in ("Who entered, who left, who stayed", "Alert timeline", "Rejected input", "Map"):
+        assert heading in rendered.dom
+    assert "zhana-zhol in" in rendered.dom, "the lane failure's alert is on the timeline"
+    assert rendered.screenshot.stat().st_size > 50_000
