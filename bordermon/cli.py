@@ -73,7 +73,8 @@ def cli(
 
 @cli.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def show_config(as_json: bool) -> None:
+@click.option("--registry", "print_registry", is_flag=True, help="Print the effective checkpoint registry YAML.")
+def show_config(as_json: bool, print_registry: bool) -> None:
     """Print the effective settings and where each came from (flag, env, config file, default).
 
     \b
@@ -81,12 +82,18 @@ def show_config(as_json: bool) -> None:
       bordermon config
       bordermon --web-port 7000 config
       BORDERMON_CONFIG=prod.toml bordermon config --json
+      bordermon config --registry > my-checkpoints.yaml     # a registry to edit
     """
     import json as jsonlib
 
     from bordermon.config import OPTIONS, config_file_path, resolve
 
     settings, sources = resolve()
+    if print_registry:
+        from bordermon.registry import registry_text
+
+        click.echo(registry_text(settings.checkpoints_path), nl=False)
+        return
     rows = [(o.field, getattr(settings, o.field), sources[o.field], o.env, o.help) for o in OPTIONS]
     if as_json:
         click.echo(jsonlib.dumps({f: {"value": v, "source": src, "env": env} for f, v, src, env, _ in rows}, indent=2))
@@ -247,6 +254,13 @@ def replay(
     metavar="DATE",
     help="Start on this day (YYYY-MM-DD, UTC) with empty queues instead of the scenario's first day.",
 )
+@click.option(
+    "--fast-until",
+    "fast_until",
+    default=None,
+    metavar="TS",
+    help="With --kafka --speed: publish events before this RFC 3339 time at once, then pace.",
+)
 @resume_option("With --kafka: skip the first N events (the point a stopped or failed run printed).")
 def simulate(
     scenario: str,
@@ -256,6 +270,7 @@ def simulate(
     kafka: bool,
     speed: float | None,
     start: str | None,
+    fast_until: str | None,
     resume: int,
 ) -> None:
     """Synthetic traffic from a seeded discrete-event simulation of every checkpoint.
@@ -292,12 +307,22 @@ def simulate(
             start_at = datetime.strptime(start, "%Y-%m-%d").replace(tzinfo=UTC)
         except ValueError:
             raise click.UsageError(f"--start: {start!r} is not a date like 2022-09-21") from None
+    fast = None
+    if fast_until is not None:
+        from bordermon.timeutil import parse_rfc3339
+
+        if speed is None:
+            raise click.UsageError("--fast-until only applies with --kafka --speed")
+        try:
+            fast = parse_rfc3339(fast_until)
+        except ValueError:
+            raise click.UsageError(f"--fast-until: {fast_until!r} is not an RFC 3339 time with an offset") from None
     settings = load_settings()
     registry = load_registry(settings.checkpoints_path)
     from bordermon.stopping import StopFlag
 
     stop = StopFlag().install()
-    publisher = Publisher(settings, speed, stop) if kafka else None
+    publisher = Publisher(settings, speed, stop, fast_until=fast) if kafka else None
     try:
         line = run_simulation(
             scenario, registry, days, seed, out, publisher, Console(stderr=True), start_at=start_at, resume=resume
@@ -590,7 +615,16 @@ def report(files: tuple[str, ...], out: str, title: str | None) -> None:
     show_default=True,
     help="Event-time speed-up: 1440 plays a day in a minute.",
 )
-def demo(scenario: str, start: str, days: int, speed: float) -> None:
+@click.option(
+    "--fast-until",
+    "fast_until",
+    default="2022-09-23T00:00:00Z",
+    show_default=True,
+    metavar="TS",
+    help="Publish events before this time at once, then play at --speed (the screen says so). "
+    "In the 2022 scenario no queue comes near its thresholds before 23 Sep.",
+)
+def demo(scenario: str, start: str, days: int, speed: float, fast_until: str) -> None:
     """Broker + worker + Prometheus/Alertmanager (when installed) + the simulator, with a live view.
 
     \b
@@ -599,14 +633,22 @@ def demo(scenario: str, start: str, days: int, speed: float) -> None:
       bordermon demo --start 2022-09-23 --speed 7200  # straight to the worst days
     """
     from bordermon.demo import run_demo
+    from bordermon.timeutil import parse_rfc3339
     from producers.scenarios import SCENARIOS
 
     if scenario not in SCENARIOS:
         raise click.UsageError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
-    sys.exit(run_demo(scenario, start, speed, days))
+    try:
+        fast = parse_rfc3339(fast_until)
+    except ValueError:
+        raise click.UsageError(f"--fast-until: {fast_until!r} is not an RFC 3339 time with an offset") from None
+    sys.exit(run_demo(scenario, start, speed, days, fast))
 
 
 def main() -> None:
+    from bordermon.stopping import hangup_as_terminate
+
+    hangup_as_terminate()  # a closed terminal stops every command as SIGTERM does
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Exit as exc:

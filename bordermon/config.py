@@ -33,6 +33,14 @@ class Settings:
     delivery_timeout: float = 120.0
     fetch_max_wait: float = 0.05
     group_instance_id: str | None = None
+    data_dir: str | None = None
+
+    @property
+    def worker_data_dir(self) -> str:
+        """Where the worker may write: never the working directory, which may be read-only."""
+        import tempfile
+
+        return self.data_dir or os.path.join(tempfile.gettempdir(), f"bordermon-{os.getuid()}")
 
     @property
     def bootstrap_list(self) -> list[str]:
@@ -67,6 +75,8 @@ OPTIONS = (
            "longest a worker's idle fetch waits for new events (s); bounds live latency"),
     Option("group_instance_id", "BORDERMON_GROUP_INSTANCE_ID", str, None,
            "static membership id ({hostname} expands): a restarted worker takes over at once"),
+    Option("data_dir", "BORDERMON_DATA_DIR", str, None,
+           "the one directory a worker writes (Faust creates it; state lives in Kafka) [TMPDIR/bordermon-UID]"),
 )  # fmt: skip
 
 # Set by the CLI from its global flags; highest precedence.

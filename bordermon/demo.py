@@ -36,6 +36,7 @@ from bordermon.metricsview import (
     latest_event_time,
     parse_snapshot,
 )
+from bordermon.timeutil import to_rfc3339
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,9 +109,11 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], name: str, log: Path, ti
     raise BordermonError(f"{name} did not become ready within {timeout:.0f}s (log: {log})")
 
 
-def start_stack(console: Console, scenario: str, start: str, speed: float, days: int) -> Stack:
+def start_stack(
+    stack: Stack, console: Console, scenario: str, start: str, speed: float, days: int, fast_until: float
+) -> None:
+    """Start every process into `stack` (which stops whatever did start if this fails)."""
     bin_dir = Path(sys.executable).parent
-    stack = Stack(Path(tempfile.mkdtemp(prefix="bordermon-demo-")))
     broker_port, web_port = port_or_free(9092), port_or_free(6066)
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{broker_port}", "BORDERMON_WEB_PORT": str(web_port)}
     env.pop("BORDERMON_ALERTMANAGER_URL", None)
@@ -145,16 +148,20 @@ def start_stack(console: Console, scenario: str, start: str, speed: float, days:
     with console.status("starting the worker (joining its consumer group takes a few seconds)..."):
         _wait_http(f"http://127.0.0.1:{web_port}/healthz", worker, "worker", stack.workdir / "worker.log")
     sim = [str(bin_dir / "bordermon"), "simulate", "--scenario", scenario, "--kafka"]
-    sim += ["--speed", str(speed), "--start", start, "--days", str(days)]
+    sim += ["--speed", str(speed), "--start", start, "--days", str(days), "--fast-until", to_rfc3339(fast_until)]
     stack.spawn("simulator", sim, env)
-    return stack
 
 
-def _header(stack: Stack, scenario: str, speed: float, clock: float | None, rate: float) -> Panel:
+def _header(stack: Stack, scenario: str, speed: float, clock: float | None, rate: float, fast_until: float) -> Panel:
     sim_time = datetime.fromtimestamp(clock, UTC).strftime("%a %d %b %Y %H:%M UTC") if clock else "waiting for events"
     text = Text()
     text.append(f"{scenario}", style="bold")
-    text.append(f" at {speed:,.0f}× event time   simulated clock ")
+    if clock is None or clock < fast_until:
+        until = datetime.fromtimestamp(fast_until, UTC).strftime("%a %d %b %H:%M")
+        text.append(f" fast-forwarding the quiet hours to {until}, then {speed:,.0f}×", style="yellow")
+        text.append("   simulated clock ")
+    else:
+        text.append(f" at {speed:,.0f}× event time   simulated clock ")
     text.append(sim_time, style="bold cyan")
     text.append(f"   {rate:,.0f} events/s\n")
     text.append("   ".join(f"{k}: {v}" for k, v in stack.urls.items()), style="dim")
@@ -162,16 +169,21 @@ def _header(stack: Stack, scenario: str, speed: float, clock: float | None, rate
     return Panel(text, title="bordermon demo", border_style="blue")
 
 
-def run_demo(scenario: str, start: str, speed: float, days: int, console: Console | None = None) -> int:
+def run_demo(
+    scenario: str, start: str, speed: float, days: int, fast_until: float, console: Console | None = None
+) -> int:
     console = console or Console()
-    stack = start_stack(console, scenario, start, speed, days)
 
     def on_term(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    # Before anything starts: a hang-up (terminal closed, arriving as SIGTERM) or SIGTERM
+    # during start-up must still stop what was started.
     signal.signal(signal.SIGTERM, on_term)
+    stack = Stack(Path(tempfile.mkdtemp(prefix="bordermon-demo-")))
     last: tuple[float, float] | None = None
     try:
+        start_stack(stack, console, scenario, start, speed, days, fast_until)
         with Live(console=console, refresh_per_second=2, screen=False) as live:
             while True:
                 try:
@@ -185,16 +197,22 @@ def run_demo(scenario: str, start: str, speed: float, days: int, console: Consol
                 last = (now, snap.processed)
                 live.update(
                     Group(
-                        _header(stack, scenario, speed, latest_event_time(snap), rate),
+                        _header(stack, scenario, speed, latest_event_time(snap), rate, fast_until),
                         checkpoint_table(snap),
                         citizenship_table(snap),
                     )
                 )
                 time.sleep(1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, OSError):  # OSError: the terminal is gone (hang-up)
         pass
     finally:
-        console.print("stopping: simulator, worker, monitoring, broker ...")
+        say(console, "stopping: simulator, worker, monitoring, broker ...")
         killed = stack.stop()
-        console.print("stopped cleanly; nothing left running." if not killed else f"had to kill: {', '.join(killed)}")
+        say(console, "stopped cleanly; nothing left running." if not killed else f"had to kill: {', '.join(killed)}")
     return 0
+
+
+def say(console: Console, text: str) -> None:
+    """Print if the terminal is still there; a closed one must not stop the clean-up."""
+    with contextlib.suppress(OSError):
+        console.print(text)

@@ -153,14 +153,19 @@ def bundled_registry_text() -> str:
     return resources.files("bordermon").joinpath("data/checkpoints.yaml").read_text(encoding="utf-8")
 
 
+def registry_text(path: str | None = None) -> str:
+    """The YAML of the registry at `path`, or $BORDERMON_CHECKPOINTS, or the bundled one."""
+    path = path or os.environ.get("BORDERMON_CHECKPOINTS") or None
+    if path is None:
+        return bundled_registry_text()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise BordermonError(f"checkpoint registry {path}: {exc.strerror or exc}") from None
+
+
 def load_registry(path: str | None = None) -> Registry:
     """Load the registry at `path`, or $BORDERMON_CHECKPOINTS, or the bundled one."""
     path = path or os.environ.get("BORDERMON_CHECKPOINTS") or None
-    if path is None:
-        return parse_registry(bundled_registry_text(), BUNDLED)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as exc:
-        raise BordermonError(f"checkpoint registry {path}: {exc.strerror or exc}") from None
-    return parse_registry(text, path)
+    return parse_registry(registry_text(path), path or BUNDLED)

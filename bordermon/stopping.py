@@ -1,10 +1,28 @@
-"""Graceful stop for long-running commands: SIGTERM (and Ctrl-C) set a flag the loop checks."""
+"""Graceful stop for long-running commands: SIGTERM, Ctrl-C and a closed terminal (SIGHUP) set a
+flag the loop checks.
+
+SIGHUP's default action ends a process at once, with no clean-up: closing the terminal of a
+`bordermon demo` used to leave its broker, worker and simulator running. `hangup_as_terminate`
+turns a hang-up into a SIGTERM to the process itself, so every command, and every library that
+handles SIGTERM (Faust's worker, aiohttp), stops the same way for both.
+"""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from types import FrameType
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def _terminate_self(signum: int, frame: FrameType | None) -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def hangup_as_terminate() -> None:
+    signal.signal(signal.SIGHUP, _terminate_self)
 
 
 class StopFlag:
@@ -12,7 +30,7 @@ class StopFlag:
         self.requested: str | None = None
 
     def install(self) -> StopFlag:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in STOP_SIGNALS:
             signal.signal(sig, self._on_signal)
         return self
 

@@ -40,15 +40,21 @@ def to_stderr(text: str) -> None:
 
 
 class Pacer:
-    """Sleeps so that event time advances `speed` times faster than wall time."""
+    """Sleeps so that event time advances `speed` times faster than wall time; events before
+    `fast_until` (event time) are not paced at all, so quiet hours pass at once."""
 
-    def __init__(self, speed: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, speed: float | None, clock: Callable[[], float] = time.monotonic, fast_until: float | None = None
+    ) -> None:
         self.speed = speed
         self.clock = clock
+        self.fast_until = fast_until
         self.origin: tuple[float, float] | None = None  # (event time, wall time)
 
     def delay(self, t: float | None) -> float:
         if self.speed is None or t is None:
+            return 0.0
+        if self.fast_until is not None and t < self.fast_until:
             return 0.0
         now = self.clock()
         if self.origin is None:
@@ -85,6 +91,7 @@ class Publisher:
         speed: float | None,
         stop: StopFlag | None = None,
         notice: Callable[[str], None] = to_stderr,
+        fast_until: float | None = None,
     ) -> None:
         self.settings = settings
         self.notice = notice
@@ -102,7 +109,7 @@ class Publisher:
             self._close_quietly()
             raise BordermonError(f"cannot connect a producer to {settings.bootstrap_servers}: {exc}") from None
         self.partition = Partitioner(len(partitions))
-        self.pacer = Pacer(speed)
+        self.pacer = Pacer(speed, fast_until=fast_until)
         self.stop = stop or StopFlag()
         self.open = Round(first=0)
         self.in_flight: deque[Round] = deque()

@@ -31,6 +31,7 @@ from bordermon.config import EVENTS_TOPIC, Settings
 from bordermon.errors import BordermonError
 from bordermon.kafka import ensure_topics
 from bordermon.security import client_options, from_env
+from bordermon.stopping import STOP_SIGNALS
 
 log = logging.getLogger("bordermon.record")
 MANIFEST = "manifest.json"
@@ -169,7 +170,7 @@ class Recorder:
                 consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, position)
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in STOP_SIGNALS:
             signal.signal(sig, self._stop)
         started, recorded = time.monotonic(), 0
         last_data = time.monotonic()

@@ -78,6 +78,7 @@ class Pipeline:
             APP_ID,
             broker=[f"kafka://{s}" for s in settings.bootstrap_list],
             store="memory://",
+            datadir=settings.worker_data_dir,
             topic_partitions=partitions,
             topic_replication_factor=settings.replication_factor,
             table_standby_replicas=0,

@@ -29,39 +29,70 @@ def tmux(*args: str) -> str:
     return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
 
 
-def test_demo_in_a_terminal_shows_traffic_queues_alerts_and_exits_cleanly(tmp_path):
+def start_demo(tmp_path, args: str = "") -> tuple[str, object]:
+    """`bordermon demo` in a 170x60 tmux window; (session, exit-code marker file)."""
     assert shutil.which("tmux"), "tmux is installed by scripts/install-monitoring.sh"
-    before = leftovers()
     session = f"demo-{time.monotonic_ns()}"
     marker = tmp_path / "exit-code"
     # rich sizes itself from COLUMNS/LINES when set (a CI shell may export 80x24): pin them too.
-    command = f"env COLUMNS=170 LINES=60 {BIN} demo --start 2022-09-23 --speed 7200; echo $? > {marker}; sleep 30"
+    command = f"env COLUMNS=170 LINES=60 {BIN} demo {args}; echo $? > {marker}; sleep 30"
     tmux("new-session", "-d", "-s", session, "-x", "170", "-y", "60", command)
+    # A tmux server that already runs may impose its own default size: force a wide window.
+    tmux("set-option", "-t", session, "window-size", "manual")
+    tmux("resize-window", "-t", session, "-x", "170", "-y", "60")
+    return session, marker
+
+
+def screen_of(session: str) -> str:
+    return tmux("capture-pane", "-t", session, "-p")
+
+
+def matching(session: str, pattern: str) -> str:
+    """The screen when it matches the pattern, else empty (for wait_until)."""
+    screen = screen_of(session)
+    return screen if re.search(pattern, screen) else ""
+
+
+def test_make_run_shows_the_first_overload_within_90_s_and_ctrl_c_stops_everything(tmp_path):
+    """`make run` is `bordermon demo` with its defaults: the board must tell its story at once."""
+    before = leftovers()
+    session, marker = start_demo(tmp_path)
     try:
-        # A tmux server that already runs may impose its own default size: force a wide window.
-        tmux("set-option", "-t", session, "window-size", "manual")
-        tmux("resize-window", "-t", session, "-x", "170", "-y", "60")
-        deadline = time.monotonic() + 60
-        screen = ""
-        while time.monotonic() < deadline:
-            screen = tmux("capture-pane", "-t", session, "-p")
-            if "CRIT" in screen and re.search(r"[1-9][\d,]* events/s", screen):
-                break
-            time.sleep(1)
-        assert "simulated clock" in screen and "2022" in screen, screen
+        board = wait_until(lambda: "simulated clock" in screen_of(session), 120, "the live board", interval=0.5)
+        appeared = time.monotonic()
+        assert board
+        assert "fast-forwarding the quiet hours" in screen_of(session) or "1,440× event time" in screen_of(session)
+        screen = wait_until(lambda: matching(session, r"\b(WARN|CRIT)\b"), 90, "a QueueOverload", interval=0.5)
+        first_alert = time.monotonic() - appeared
+        print(f"\nfirst QueueOverload on the board {first_alert:.1f} s after the board appeared")
+        assert first_alert <= 90
+        assert "1,440× event time" in screen, "after the quiet hours the clock runs at the stated speed"
         assert re.search(r"[1-9][\d,]* events/s", screen), "traffic: " + screen
         queues = [int(m.group(1)) for m in re.finditer(r"│\s+(\d+)/\d+\s+│", screen)]
         assert queues and max(queues) > 0, "a queue: " + screen
-        assert "CRIT" in screen or "WARN" in screen, "an alert: " + screen
-        assert re.search(r"\+\d+ lanes (in|out)", screen), "capacity advice: " + screen
+        screen = wait_until(lambda: matching(session, r"\+\d+ lanes (in|out)"), 60, "capacity advice", interval=0.5)
         assert "stayed" in screen and "RU" in screen
         tmux("send-keys", "-t", session, "C-c")
         wait_until(marker.exists, 20, "the demo to exit after Ctrl-C")
         assert marker.read_text().strip() == "0"
-        assert "stopped cleanly; nothing left running." in tmux("capture-pane", "-t", session, "-p")
-        assert leftovers() <= before, "the demo left processes behind"
+        assert "stopped cleanly; nothing left running." in screen_of(session)
+        wait_until(lambda: leftovers() <= before, 10, "no process left behind")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_closing_the_terminal_stops_everything(tmp_path):
+    """Closing the window sends SIGHUP: broker, worker, simulator, Prometheus and Alertmanager
+    must all stop, as with Ctrl-C."""
+    before = leftovers()
+    session, _ = start_demo(tmp_path, "--start 2022-09-23 --speed 7200")
+    try:
+        wait_until(lambda: re.search(r"[1-9][\d,]* events/s", screen_of(session)), 120, "traffic on the board")
+        started = leftovers() - before
+        assert len(started) >= 4, f"broker, worker, simulator and monitoring run: {started}"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)  # the terminal closes
+    wait_until(lambda: not (leftovers() - before), 30, "every process the demo started to stop")
 
 
 def test_status_json_reflects_the_worker(broker, tmp_path):
