@@ -14,6 +14,7 @@ test: install install-monitoring
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/python -m dashboards.generate --check
+	.venv/bin/python -m monitoring.generate --check
 	.venv/bin/pytest tests -v --durations=15
 
 test-unit: install
@@ -38,6 +39,7 @@ bench: install
 
 dashboards: install
 	.venv/bin/python -m dashboards.generate
+	.venv/bin/python -m monitoring.generate
 
 clean:
 	rm -rf .venv .pytest_cache .ruff_cache .tmp *.egg-info

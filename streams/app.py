@@ -112,6 +112,7 @@ class Pipeline:
         self.committer = Committer(self.processor, self.sender, self._persist)
         self.owned: set[int] = set()
         self.misrouted_seen: set[tuple[str, str]] = set()
+        self.recovered = False
         self.processed = 0
         self.end_offsets: dict[int, int] = {}
 
@@ -225,6 +226,13 @@ class Pipeline:
         async def metrics(web: Any, request: Any) -> Any:
             return web.bytes(generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+        @app.page("/readyz")
+        async def readyz(web: Any, request: Any) -> Any:
+            # Ready once it joined the group and rebuilt the state of what it was assigned (possibly
+            # nothing, with more workers than partitions): a rolling update waits for this.
+            status = 200 if self.recovered else 503
+            return web.json({"ready": self.recovered, "partitions": sorted(self.owned)}, status=status)
+
         @app.page("/healthz")
         async def healthz(web: Any, request: Any) -> Any:
             # `processed` is cheap to read many times a second (the bench polls it; /metrics is heavier).
@@ -280,6 +288,7 @@ class Pipeline:
         self.table.data.update(data)
         self.processor.state.update(states)
         self.owned = assigned
+        self.recovered = True
         log.info(
             "partitions recovered",
             extra={"partitions": sorted(assigned), "seconds": round(time.monotonic() - started, 3)},
