@@ -55,10 +55,17 @@ def say(text: str) -> None:
     print(f"bench: {text}", file=sys.stderr, flush=True)
 
 
+SIMULATED: dict[str, float] = {"events": 0, "seconds": 0.0}  # simulator throughput, for the results
+
+
 def simulate(days: int, start: date, out: Path) -> list[bytes]:
     cmd = [BIN, "simulate", "--scenario", "mobilization-2022", "--start", start.isoformat(), "--days", str(days)]
+    started = time.perf_counter()
     subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True, check=True)
-    return gzip.decompress(out.read_bytes()).splitlines()
+    SIMULATED["seconds"] += time.perf_counter() - started
+    lines = gzip.decompress(out.read_bytes()).splitlines()
+    SIMULATED["events"] += len(lines)
+    return lines
 
 
 def mixed_log(events: int, work: Path) -> tuple[Path, date]:
@@ -385,6 +392,7 @@ def main() -> int:
     live = simulate(live_days, after, work / "live.jsonl.gz")  # traffic that follows the log
     broker = Broker()
     results: dict[str, object] = {"events": args.events, "machine_cores": os.cpu_count()}
+    results["simulate_events_per_s"] = round(SIMULATED["events"] / max(SIMULATED["seconds"], 1e-9))
     workers: list[Worker] = []
     try:
         dynamic = base_env(broker)

@@ -16,8 +16,9 @@ def wait_after_two_hours(queue, rate, capacity, lanes):
 )
 def test_advice_is_the_minimum_that_works(queue, rate, capacity, warning_h, lanes):
     extra = lanes_needed(queue, rate, capacity, warning_h * 3600, lanes)
-    assert wait_after_two_hours(queue, rate, capacity, lanes + extra) < warning_h or extra == 0
-    if extra > 0:
+    # Enough: with the extra lanes (none, when the open ones suffice) the wait ends under the threshold.
+    assert wait_after_two_hours(queue, rate, capacity, lanes + extra) < warning_h
+    if extra > 0:  # and the fewest: one lane less would not do
         assert wait_after_two_hours(queue, rate, capacity, lanes + extra - 1) >= warning_h
 
 
