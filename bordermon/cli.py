@@ -54,7 +54,9 @@ def cli(
       bordermon status --watch            # what a running worker sees
     """
     from bordermon import config
+    from bordermon.logs import setup_logging
 
+    setup_logging("WARNING")  # JSON lines on stderr; long-running commands raise the level to INFO
     if config_path:
         config.CONFIG_PATH_OVERRIDE[:] = [config_path]
     config.FLAG_OVERRIDES.update(
@@ -360,8 +362,10 @@ def record(out: str, max_bytes: int, idle_close: float) -> None:
       bordermon record --out archive/
       bordermon replay archive/*.jsonl.gz --max-speed     # into a fresh broker
     """
+    from bordermon.logs import setup_logging
     from producers.record import Recorder
 
+    setup_logging("INFO")
     click.echo(Recorder(load_settings(), out, max_bytes, idle_close).run())
 
 

@@ -173,3 +173,4 @@ class AlertmanagerPusher:
     async def close(self) -> None:
         if self.session is not None:
             await self.session.close()
+            self.session = None

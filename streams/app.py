@@ -109,10 +109,11 @@ class Pipeline:
         self.table = app.Table(STATE_TABLE, partitions=partitions, key_type=bytes, value_type=bytes, default=None)
         self.processor = Processor(registry, partitions, get=self._table_get)
         self.sender = BatchSender(settings.bootstrap_list)
-        self.committer = Committer(self.processor, self.sender, self._persist)
+        self.committer = Committer(self.processor, self.sender, self._persist, on_failure=self._delivery_failed)
         self.owned: set[int] = set()
         self.misrouted_seen: set[tuple[str, str]] = set()
         self.recovered = False
+        self.crashing: asyncio.Future[Any] | None = None
         self.processed = 0
         self.end_offsets: dict[int, int] = {}
 
@@ -163,6 +164,12 @@ class Pipeline:
     def _highwater(self, partition: int) -> int | None:
         return self.end_offsets.get(partition)
 
+    async def shutdown(self) -> None:
+        """Close the clients this pipeline opened itself (Faust closes its own)."""
+        await self.sender.stop()
+        if self.pusher is not None:
+            await self.pusher.close()
+
     async def refresh_end_offsets(self) -> None:
         """End offsets of owned partitions, for the lag metric (Tansu reports them low)."""
         owned = sorted(self.owned)
@@ -174,6 +181,12 @@ class Pipeline:
             log.debug("end offsets unavailable", extra={"error": repr(exc)})
             return
         self.end_offsets = {tp.partition: end for tp, end in ends.items() if isinstance(end, int) and end >= 0}
+
+    def _delivery_failed(self, exc: BaseException) -> None:
+        """A batch's messages or state could not be delivered: its offsets stay uncommitted, and the
+        worker stops (exit 1) so that a restart processes them again from the committed state."""
+        log.error("delivery failed; stopping", extra={"error": repr(exc)})
+        self.crashing = asyncio.ensure_future(self.app.crash(exc))
 
     def _table_get(self, key: bytes) -> bytes | None:
         return self.table.data.get(key)
@@ -202,14 +215,15 @@ class Pipeline:
             await self.reconcile()
 
         @app.on_before_shutdown.connect
-        async def stop_sender(sender: Any, **_: Any) -> None:
-            await self.sender.stop()
+        async def before_shutdown(sender: Any, **_: Any) -> None:
+            await self.shutdown()
 
         @app.on_partitions_revoked.connect
         async def revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
             lost = {tp.partition for tp in revoked if tp.topic == EVENTS_TOPIC}
             self.owned -= lost
             self.processor.drop(lost)
+            self.committer.forget(lost)
 
         if self.pusher is not None:
             pusher = self.pusher

@@ -315,15 +315,20 @@ class Processor:
 
     # -- persistence -------------------------------------------------------------------------
 
-    def changelog_writes(self, partition: int, out_marks: dict[str, int] | None = None) -> list[Write]:
-        """The writes that persist a partition's state after its batch's outputs were delivered
-        (`out_marks`: where they landed, for reading them back after a crash)."""
+    def changelog_writes(self, partition: int) -> list[Write]:
+        """The writes that persist a partition's state as it is now (sent once the batch's
+        outputs are delivered: `streams.commit`)."""
         ps = self.partition(partition)
-        if out_marks:
-            ps.out_marks.update(out_marks)
         if not ps.dirty and not ps.touched:
             return []
         return ps.changelog_writes()
+
+    def note_out_marks(self, partition: int, out_marks: dict[str, int]) -> None:
+        """Where a batch's dead letters and alerts landed: later records start their read-back there."""
+        ps = self.state.get(partition)
+        if ps is not None:
+            for topic, offset in out_marks.items():
+                ps.out_marks[topic] = max(offset, ps.out_marks.get(topic, -1))
 
     def settle(self, partition: int) -> None:
         """For in-process runs that persist nothing: drop what would have been written, prune."""

@@ -112,6 +112,9 @@ def test_recorder_killed_and_restarted_loses_and_duplicates_nothing(broker, tmp_
     recorder.send_signal(signal.SIGTERM)
     assert recorder.wait(15) == 0
     assert Counter(archive_lines(archive)) == Counter(published)
+    # Its log is structured: one JSON object per line (the summary line aside), files closed named.
+    logged = [json.loads(line) for line in (tmp_path / "rec2.log").read_text().splitlines() if line.startswith("{")]
+    assert any(entry["msg"] == "file closed" and entry["file"] for entry in logged), logged[:3]
 
 
 def test_replay_at_60x_keeps_time_within_two_percent_over_a_minute(broker, tmp_path):
