@@ -109,3 +109,23 @@ def decode_event(raw: bytes | None, now: float | None = None) -> Event | Rejecte
     """Decode and check one message value against the contract's rules (registry excluded)."""
     decoded = decode_timed(raw, now)
     return decoded if type(decoded) is Rejected else decoded[0]  # type: ignore[index]
+
+
+class _CheckpointOnly(msgspec.Struct):
+    checkpoint_id: object = None
+
+
+_checkpoint_only: Final = msgspec.json.Decoder(_CheckpointOnly)
+
+
+def peek_checkpoint(raw: bytes | None) -> str | None:
+    """The `checkpoint_id` of a message that is a JSON object with a string one, else None. A
+    partial decode (the other fields are skipped), four times cheaper than `decode_timed`: enough
+    to route a message before it is validated where its checkpoint lives."""
+    if raw is None:
+        return None
+    try:
+        cid = _checkpoint_only.decode(raw).checkpoint_id
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
+        return None
+    return cid if type(cid) is str else None

@@ -102,7 +102,9 @@ def ensure_worker_topics(settings: Settings, changelog: str | None = None) -> in
 def _is_empty(settings: Settings, topic: str) -> bool:
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_list, **client_options(from_env()))
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_list, enable_auto_commit=False, **client_options(from_env())
+    )
     try:
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         return all(end == 0 for end in consumer.end_offsets(tps).values())

@@ -33,10 +33,17 @@ def json_handler() -> logging.Handler:
     return handler
 
 
+# Kafka clients log retries and reconnections as warnings; commands report what matters as one
+# line of their own, so these speak only when something is really broken.
+QUIET_LIBRARIES = ("kafka", "aiokafka")
+
+
 def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [json_handler()]
     root.setLevel(level)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def logging_config(level: str = "INFO") -> dict[str, Any]:

@@ -13,10 +13,9 @@ import statistics
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
-import msgspec
-
+from bordermon.events import peek_checkpoint
 from bordermon.registry import Registry
 from streams.local import BATCH, LocalRun
 from streams.state import AlertEvent
@@ -111,13 +110,6 @@ class Backtest:
         self.rejected += other.rejected
 
 
-class _CheckpointOnly(msgspec.Struct):
-    checkpoint_id: Any = None
-
-
-_checkpoint_of: Final = msgspec.json.Decoder(_CheckpointOnly).decode
-
-
 def plan_shards(registry: Registry, shards: int) -> dict[str, int]:
     """Checkpoints to shards, balanced by nominal capacity (lanes x lane capacity), a fair proxy
     for traffic: hashing alone put 61% of the 2022 scenario's lines in one of two shards."""
@@ -137,11 +129,8 @@ def shard_of(line: bytes, shards: int, plan: dict[str, int]) -> int:
     """Which shard a line belongs to: by its checkpoint id, so every rule that is per checkpoint
     (duplicates, queues, windows, alerts) sees all of a checkpoint's lines in order; lines with
     no usable checkpoint id (rejected wherever they are processed) go to shard 0."""
-    try:
-        cid = _checkpoint_of(line).checkpoint_id
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-        return 0
-    if type(cid) is not str:
+    cid = peek_checkpoint(line)
+    if cid is None:
         return 0
     shard = plan.get(cid)
     return zlib.crc32(cid.encode("utf-8", "surrogatepass")) % shards if shard is None else shard

@@ -85,6 +85,13 @@ def parse_writer_header(raw: bytes) -> tuple[int, int, int]:
     return int(partition), int(applied), int(hop_applied)
 
 
+def hop_of(headers: Sequence[tuple[str, bytes]] | None) -> bytes | None:
+    """The hop header of a forwarded record (its only header: checked first, on every one)."""
+    if headers and headers[0][0] == HOP_HEADER:
+        return headers[0][1]
+    return header(headers, HOP_HEADER)
+
+
 def header(headers: Iterable[tuple[str, bytes]] | None, name: str) -> bytes | None:
     for key, value in headers or ():
         if key == name:
@@ -136,7 +143,7 @@ class Committer:
 
     async def commit_rerouted(self, partition: int, records: Sequence[Any]) -> tuple[BatchResult, Any]:
         """The same for repartition-topic records."""
-        rerouted = [(r.offset, r.key, r.value, r.timestamp, header(r.headers, HOP_HEADER)) for r in records]
+        rerouted = [(r.offset, r.key, r.value, r.timestamp, hop_of(r.headers)) for r in records]
         result = self.processor.process_rerouted(partition, rerouted)
         return result, await self._deliver_and_persist(result)
 

@@ -20,17 +20,17 @@ from that source partition (a source that crashed after forwarding forwards agai
 from __future__ import annotations
 
 import base64
-import math
+import struct
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
-from bordermon.events import INVALID, UNKNOWN_CHECKPOINT, Rejected, decode_event, decode_timed
-from bordermon.partitioning import likely_partitioner, partition_for_key
+from bordermon.events import UNKNOWN_CHECKPOINT, Rejected, decode_timed, peek_checkpoint
+from bordermon.partitioning import PARTITIONERS, likely_partitioner, partition_for_key
 from bordermon.registry import Registry
 from bordermon.timeutil import finite_or_none, to_rfc3339
 from streams.state import AlertEvent, CheckpointState, PartitionState, Write, load_partition
@@ -47,13 +47,27 @@ def home_partition(checkpoint_id: str, partitions: int) -> int:
     return partition_for_key(checkpoint_id.encode(), partitions)
 
 
+# The hop header: source partition, source offset, likely producer partitioner (its index in
+# PARTITIONERS), packed: parsing it is on the path of every re-routed message.
+_HOP = struct.Struct(">IqB")
+_PARTITIONER_CODE = {name: i for i, name in enumerate(PARTITIONERS)}
+
+
+@lru_cache(maxsize=4096)
+def key_home(key: bytes | None, partitions: int) -> int | None:
+    """The home partition of the checkpoint a key names (None for no key). A key that is no
+    checkpoint id gets its murmur2 partition all the same: it only decides whether a message is
+    routed before (off home) or after (at home) validation, never where it ends up."""
+    return None if key is None else partition_for_key(key, partitions)
+
+
 def hop_header(partition: int, offset: int, partitioner: str) -> bytes:
-    return b"%d:%d:%s" % (partition, offset, partitioner.encode())
+    return _HOP.pack(partition, offset, _PARTITIONER_CODE[partitioner])
 
 
 def parse_hop_header(raw: bytes) -> tuple[int, int, str]:
-    partition, offset, partitioner = raw.split(b":", 2)
-    return int(partition), int(offset), partitioner.decode()
+    partition, offset, code = _HOP.unpack(raw)
+    return partition, offset, PARTITIONERS[code]
 
 
 def deadletter_value(reason: str, error: str, raw: bytes | None, partition: int, offset: int) -> bytes:
@@ -106,9 +120,9 @@ def alert_value(a: AlertEvent) -> bytes:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Forward:
-    """A valid event found off its checkpoint's home partition, to be sent there."""
+class Forward(NamedTuple):
+    """A valid event found off its checkpoint's home partition, to be sent there (a tuple: one
+    is made per re-routed message)."""
 
     partition: int
     key: bytes
@@ -191,6 +205,19 @@ class Processor:
                 result.skipped += 1
                 continue
             applied = ps.applied = offset
+            if partitions > 1 and key_home(key, partitions) != partition:
+                # Most likely not at home: route before validating, with a partial decode. The
+                # checkpoint's home validates it (and rejects it, with this partition and offset).
+                cid = peek_checkpoint(value)
+                if cid is not None and cid in registry:
+                    home = homes.get(cid)
+                    if home is None:
+                        home = homes[cid] = home_partition(cid, partitions)
+                    if home != partition:
+                        partitioner = likely_partitioner(key, cid, partition, partitions)
+                        header = _HOP.pack(partition, offset, _PARTITIONER_CODE[partitioner])
+                        result.forwards.append(Forward(home, cid.encode(), value, timestamp_ms, header))  # type: ignore[arg-type]
+                        continue
             decoded = decode_timed(value, now)
             if type(decoded) is Rejected:
                 self._reject(result, ps, key, value, partition, offset, decoded.reason, decoded.error)
@@ -208,7 +235,7 @@ class Processor:
                     home = homes[cid] = home_partition(cid, partitions)
                 if home != partition:
                     partitioner = likely_partitioner(key, cid, partition, partitions)
-                    header = hop_header(partition, offset, partitioner)
+                    header = _HOP.pack(partition, offset, _PARTITIONER_CODE[partitioner])
                     result.forwards.append(Forward(home, cid.encode(), value, timestamp_ms, header))  # type: ignore[arg-type]
                     continue
             apply(result, ps, cid, event, t, key, value, partition, offset)
@@ -218,11 +245,16 @@ class Processor:
         ps.forget_delivered_when_passed()
         return result
 
-    def process_rerouted(self, partition: int, records: Sequence[Rerouted]) -> BatchResult:
-        """A batch of the repartition topic's records of one partition: events other partitions
-        validated and forwarded to this, their checkpoint's home."""
+    def process_rerouted(self, partition: int, records: Sequence[Rerouted], now: float | None = None) -> BatchResult:
+        """A batch of the repartition topic's records of one partition: messages other partitions
+        forwarded to this, their checkpoint's home, to be validated and applied here."""
+        now = time.time() if now is None else now
         ps = self.partition(partition)
         result = BatchResult(partition)
+        registry = self.registry.checkpoints
+        sources = ps.hop_sources
+        apply = self._apply
+        off_partition: dict[tuple[bytes | None, int], int] = {}  # (checkpoint key, partitioner) -> messages
         for offset, key, value, _timestamp_ms, header in records:
             if offset <= ps.hop_applied:
                 result.skipped += 1
@@ -231,25 +263,34 @@ class Processor:
             ps.dirty = True
             if header is None:
                 continue  # not written by a bordermon worker: nothing to count it against
-            source, source_offset, partitioner = parse_hop_header(header)
-            if source_offset <= ps.hop_sources.get(source, -1):
+            source, source_offset, code = _HOP.unpack(header)
+            if source_offset <= sources.get(source, -1):
                 result.skipped += 1  # forwarded again by a source that crashed after forwarding it
                 continue
-            ps.hop_sources[source] = source_offset
+            sources[source] = source_offset
             result.processed += 1
-            # Validated at the source (with its clock); the future-time rule is not applied twice.
-            event = decode_event(value, math.inf)
-            if type(event) is Rejected:
-                self._reject(result, ps, key, value, source, source_offset, INVALID, event.error)
+            # Counted whatever validation says next: the key is the checkpoint the source routed by.
+            off_partition[(key, code)] = off_partition.get((key, code), 0) + 1
+            decoded = decode_timed(value, now)
+            if type(decoded) is Rejected:
+                self._reject(result, ps, key, value, source, source_offset, decoded.reason, decoded.error)
                 continue
+            event, t = decoded  # type: ignore[misc]
             cid = event.checkpoint_id
-            if cid not in self.registry:
+            if cid not in registry:
                 error = f"unknown checkpoint {cid!r}"
                 self._reject(result, ps, key, value, source, source_offset, UNKNOWN_CHECKPOINT, error)
                 continue
-            cs = self._checkpoint(ps, cid)
-            cs.note_off_partition(partitioner)
-            self._apply(result, ps, cid, event, event.ts.timestamp(), key, value, source, source_offset)
+            apply(result, ps, cid, event, t, key, value, source, source_offset)
+        for (key, code), n in off_partition.items():
+            cid = (key or b"").decode("utf-8", "replace")
+            if cid not in registry:
+                continue
+            cs = ps.checkpoints.get(cid)
+            if cs is None:
+                cs = ps.checkpoints[cid] = CheckpointState(self.registry[cid])
+            ps.touched.add(cid)
+            cs.note_off_partition(PARTITIONERS[code], n)
         ps.forget_delivered_when_passed()
         return result
 

@@ -25,20 +25,25 @@ from tests.fixtures.inprocess import PARTITIONERS
 from tests.fixtures.mixedlog import mixed_log
 from tests.fixtures.registry import ALL_CHECKPOINTS, CHECKPOINTS, REGISTRY
 from tests.integration.harness import Worker, base_env, read_topic, wait_until
-from tests.oracle import classify, run_oracle
+from tests.oracle import run_oracle
 
 pytestmark = pytest.mark.integration
 
 
 def off_home(lines: list[bytes], partitions: int, partitioner: str) -> int:
-    """Valid events of known checkpoints that this partitioner places off murmur2's partition."""
+    """Messages naming a known checkpoint (valid or not: validation happens at home) that this
+    partitioner places off murmur2's partition."""
     rng = random.Random(0)
     place, home = PARTITIONERS[partitioner], PARTITIONERS["murmur2"]
     count = 0
     for line in lines:
-        verdict, event, _ = classify(line, time.time())
-        if verdict == "ok" and event["checkpoint_id"] in CHECKPOINTS:
-            key = event["checkpoint_id"].encode()
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        cid = obj.get("checkpoint_id") if isinstance(obj, dict) else None
+        if cid in CHECKPOINTS:
+            key = cid.encode()
             count += place(key, partitions, rng) != home(key, partitions, rng)
     return count
 
