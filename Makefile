@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both install what they need.
-.PHONY: install install-monitoring run test test-unit test-integration test-faults bench lint format dashboards clean
+.PHONY: install install-monitoring run test test-unit test-integration test-faults bench accuracy lint format dashboards clean
 
 install:
 	@./scripts/bootstrap.sh
@@ -36,6 +36,10 @@ test-faults: install install-monitoring
 # Throughput, latency, memory, recovery on this machine: 1M events (BENCH_EVENTS), results in bench/results.json.
 bench: install
 	.venv/bin/python bench/run.py
+
+# Wait estimates and the overload forecast against the simulator's true waits (bench/README.md).
+accuracy: install
+	.venv/bin/python bench/accuracy.py
 
 dashboards: install
 	.venv/bin/python -m dashboards.generate

@@ -20,11 +20,20 @@ PositiveNumber = Annotated[float, msgspec.Meta(gt=0)]
 class AlertingOverride(msgspec.Struct, forbid_unknown_fields=True):
     for_minutes: Annotated[float, msgspec.Meta(ge=0)] | None = None
     resolve_ratio: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
+    forecast_horizon_minutes: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    forecast_for_minutes: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    forecast_resolve_ratio: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
 
 
 class Alerting(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     for_minutes: Annotated[float, msgspec.Meta(ge=0)] = 10.0
     resolve_ratio: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.8
+    # QueueOverloadForecast (beyond the contract): fires when the critical threshold has been
+    # forecast within the horizon for `forecast_for_minutes`, resolves when the forecast moves past
+    # horizon / ratio. Tuned with `make accuracy` on mobilization-2022 (bench/README.md).
+    forecast_horizon_minutes: Annotated[float, msgspec.Meta(gt=0)] = 90.0
+    forecast_for_minutes: Annotated[float, msgspec.Meta(ge=0)] = 20.0
+    forecast_resolve_ratio: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
 
 
 class Lanes(msgspec.Struct, forbid_unknown_fields=True):
@@ -71,6 +80,9 @@ class Checkpoint(msgspec.Struct, frozen=True):
     critical_seconds: float
     for_seconds: float
     resolve_ratio: float
+    forecast_horizon_seconds: float = 5400.0
+    forecast_for_seconds: float = 1200.0
+    forecast_resolve_ratio: float = 0.5
 
     def initial_lanes(self, direction: str) -> int:
         return self.lanes_in if direction == "in" else self.lanes_out
@@ -103,6 +115,11 @@ def _resolve(spec: CheckpointSpec, defaults: Alerting) -> Checkpoint:
     override = spec.alerting or AlertingOverride()
     for_minutes = defaults.for_minutes if override.for_minutes is None else override.for_minutes
     ratio = defaults.resolve_ratio if override.resolve_ratio is None else override.resolve_ratio
+    horizon = override.forecast_horizon_minutes or defaults.forecast_horizon_minutes
+    forecast_for = (
+        defaults.forecast_for_minutes if override.forecast_for_minutes is None else override.forecast_for_minutes
+    )
+    forecast_ratio = override.forecast_resolve_ratio or defaults.forecast_resolve_ratio
     return Checkpoint(
         id=spec.id,
         name=spec.name,
@@ -117,6 +134,9 @@ def _resolve(spec: CheckpointSpec, defaults: Alerting) -> Checkpoint:
         critical_seconds=spec.wait_critical_minutes * 60.0,
         for_seconds=for_minutes * 60.0,
         resolve_ratio=ratio,
+        forecast_horizon_seconds=horizon * 60.0,
+        forecast_for_seconds=forecast_for * 60.0,
+        forecast_resolve_ratio=forecast_ratio,
     )
 
 

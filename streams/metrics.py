@@ -68,6 +68,28 @@ class StateCollector(Collector):
             "Wait of the latest party cleared from a non-empty queue (first in, first out)",
             labels=["checkpoint", "direction"],
         )
+        expected = GaugeMetricFamily(
+            "border_queue_wait_expected_seconds",
+            "Expected wait for a party joining now: the queue over the measured clearance rate "
+            "(nominal capacity until enough crossings were seen)",
+            labels=["checkpoint", "direction"],
+        )
+        clearance = GaugeMetricFamily(
+            "border_queue_clearance_rate_per_hour",
+            "Parties the open lanes clear per hour, measured over the last hour while the queue was busy",
+            labels=["checkpoint", "direction"],
+        )
+        forecast = GaugeMetricFamily(
+            "border_queue_overload_forecast_seconds",
+            "Event time until the wait estimate reaches the threshold at current arrival and clearance rates "
+            "(+Inf when the queue is not growing)",
+            labels=["checkpoint", "direction", "severity"],
+        )
+        forecast_firing = GaugeMetricFamily(
+            "border_forecast_alerts_firing",
+            "1 while QueueOverloadForecast fires",
+            labels=["checkpoint", "direction"],
+        )
         off_partition = CounterMetricFamily(
             "border_events_off_partition",
             "Events that arrived off their checkpoint's home (murmur2) partition and were re-routed, "
@@ -133,9 +155,13 @@ class StateCollector(Collector):
                 queue.add_metric([cid, d], ds.length)
                 wait.add_metric([cid, d], cs.wait_seconds(d))
                 observed.add_metric([cid, d], ds.observed_wait)
+                expected.add_metric([cid, d], cs.expected_wait_seconds(d))
+                clearance.add_metric([cid, d], cs.clearance_per_lane(d) * ds.lanes)
+                forecast_firing.add_metric([cid, d], 1.0 if ds.forecast.firing else 0.0)
                 lanes.add_metric([cid, d], ds.lanes)
                 for sev in SEVERITIES:
                     firing.add_metric([cid, d, sev], 1.0 if ds.alerts[sev].firing else 0.0)
+                    forecast.add_metric([cid, d, sev], cs.forecast_seconds(d, sev))
                 rate, extra = cs.advice(d)
                 arrivals.add_metric([cid, d], rate)
                 needed.add_metric([cid, d], extra)
@@ -180,6 +206,10 @@ class StateCollector(Collector):
             queue,
             wait,
             observed,
+            expected,
+            clearance,
+            forecast,
+            forecast_firing,
             lanes,
             firing,
             last,

@@ -32,7 +32,7 @@ import orjson
 from bordermon.events import UNKNOWN_CHECKPOINT, Rejected, decode_timed, peek_checkpoint
 from bordermon.partitioning import PARTITIONERS, likely_partitioner, partition_for_key
 from bordermon.registry import Registry
-from bordermon.timeutil import finite_or_none, to_rfc3339
+from streams.alertmessages import AlertMessage
 from streams.state import AlertEvent, CheckpointState, PartitionState, Write, load_partition
 
 # (offset, key, value, broker timestamp in ms) of a border.events record.
@@ -86,36 +86,6 @@ def deadletter_value(reason: str, error: str, raw: bytes | None, partition: int,
             "raw_encoding": encoding,
             "partition": partition,
             "offset": offset,
-        }
-    )
-
-
-def transition_id(a: AlertEvent) -> str:
-    """Same for every re-send of a transition: consumers de-duplicate on it."""
-    tr = a.transition
-    return f"{a.checkpoint.id}/{a.direction}/{a.severity}/{to_rfc3339(tr.starts_at)}/{tr.status}"
-
-
-def alert_value(a: AlertEvent) -> bytes:
-    tr = a.transition
-    return orjson.dumps(
-        {
-            "alertname": "QueueOverload",
-            "severity": a.severity,
-            "status": tr.status,
-            "checkpoint_id": a.checkpoint.id,
-            "direction": a.direction,
-            "starts_at": to_rfc3339(tr.starts_at),
-            "fired_at": to_rfc3339(tr.fired_at),
-            "ends_at": None if tr.ends_at is None else to_rfc3339(tr.ends_at),
-            "wait_minutes": finite_or_none(a.wait_seconds / 60.0),
-            "threshold_minutes": a.checkpoint.threshold_seconds(a.severity) / 60.0,
-            "queue_length": a.queue_length,
-            "lanes_open": a.lanes_open,
-            "arrivals_per_hour": a.arrivals_per_hour,
-            # Extra lanes that bring the wait under the warning threshold within two hours.
-            "lanes_needed": a.lanes_needed,
-            "transition_id": transition_id(a),
         }
     )
 
@@ -325,13 +295,13 @@ class Processor:
             self._reject(result, ps, key, value, partition, offset, outcome, error)
             return
         for alert in outcome:
-            tid = transition_id(alert)
-            identity = alert_identity(tid)
+            message = AlertMessage.of(alert)
+            identity = alert_identity(message.transition_id)
             if identity in ps.delivered:
                 ps.delivered.discard(identity)
                 continue
             result.alert_events.append(alert)
-            result.alerts.append(Output(cid.encode(), alert_value(alert), identity, offset))
+            result.alerts.append(Output(cid.encode(), message.border_alert(), identity, offset))
 
     @staticmethod
     def _reject(

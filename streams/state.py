@@ -16,8 +16,11 @@ from operator import itemgetter
 from typing import Any
 
 from bordermon.events import DIRECTIONS, DUPLICATE, EVENT_TYPES, REJECT_REASONS, Crossing, Event, Lanes
+from bordermon.observability import QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST
 from bordermon.registry import Checkpoint
 from streams.alerts import SEVERITIES, AlertState, Transition, step
+from streams.estimates import Throughput, seconds_until
+from streams.estimates import wait_seconds as estimated_wait
 from streams.stateformat import (
     AlertRecord,
     CheckpointRecord,
@@ -87,10 +90,11 @@ class DirectionState:
     queue: deque[float] = field(default_factory=deque)
     observed_wait: float = 0.0
     alerts: dict[str, AlertState] = field(default_factory=lambda: {s: AlertState() for s in SEVERITIES})
-    # Arrivals and crossings within the rate window (event time), persisted with the head.
+    # Arrivals within the rate window (event time), and the measured throughput.
     arrivals: deque[float] = field(default_factory=deque)
-    crossings: deque[float] = field(default_factory=deque)
-    engaged: bool = False  # some alert is pending or firing (derived from `alerts`)
+    throughput: Throughput = field(default_factory=Throughput)
+    forecast: AlertState = field(default_factory=AlertState)  # QueueOverloadForecast
+    engaged: bool = False  # some alert is pending or firing (derived from `alerts` and `forecast`)
 
     @property
     def length(self) -> int:
@@ -100,32 +104,52 @@ class DirectionState:
         return count_since(self.arrivals, now - RATE_WINDOW_SECONDS) * 3600.0 / RATE_WINDOW_SECONDS
 
     def prune(self, now: float) -> None:
-        cutoff = now - RATE_WINDOW_SECONDS
-        prune_before(self.arrivals, cutoff)
-        prune_before(self.crossings, cutoff)
+        prune_before(self.arrivals, now - RATE_WINDOW_SECONDS)
+        self.throughput.prune(now)
+
+    def note_engagement(self) -> None:
+        self.engaged = self.forecast.pending_since is not None or any(
+            a.pending_since is not None for a in self.alerts.values()
+        )
 
     def to_record(self) -> DirectionRecord:
+        tp = self.throughput
         return DirectionRecord(
             lanes=self.lanes,
             queue=pack_times(self.queue),
             observed_wait=self.observed_wait,
             alerts={s: AlertRecord(a.pending_since, a.fired_at) for s, a in self.alerts.items()},
             arrivals=pack_times(self.arrivals),
-            crossings=pack_times(self.crossings),
+            cleared=pack_times(tp.cleared),
+            busy=list(tp.busy),
+            busy_since=tp.busy_since,
+            busy_lanes=tp.busy_lanes,
+            forecast=AlertRecord(self.forecast.pending_since, self.forecast.fired_at),
         )
 
     @classmethod
     def from_record(cls, rec: DirectionRecord) -> DirectionState:
-        alerts = {s: AlertState(a.pending_since, a.fired_at) for s, a in rec.alerts.items()}
-        return cls(
+        tp = Throughput()
+        tp.cleared = deque(unpack_times(rec.cleared))
+        tp.busy = deque(tuple(span) for span in rec.busy)  # type: ignore[misc]
+        tp.busy_since, tp.busy_lanes = rec.busy_since, rec.busy_lanes
+        state = cls(
             lanes=rec.lanes,
             queue=deque(unpack_times(rec.queue)),
             observed_wait=rec.observed_wait,
-            alerts=alerts,
+            alerts={s: AlertState(a.pending_since, a.fired_at) for s, a in rec.alerts.items()},
             arrivals=deque(unpack_times(rec.arrivals)),
-            crossings=deque(unpack_times(rec.crossings)),
-            engaged=any(a.pending_since is not None for a in alerts.values()),
+            throughput=tp,
+            forecast=AlertState(rec.forecast.pending_since, rec.forecast.fired_at),
         )
+        state.note_engagement()
+        return state
+
+
+FORECAST_SEVERITY = "warning"  # a ticket, not a page
+# The forecast is considered once the contract's estimate reaches this share of the critical
+# threshold (below it, nothing can be near enough to need a forecast; the hot path stays cheap).
+FORECAST_FLOOR = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +165,8 @@ class AlertEvent:
     lanes_open: int
     arrivals_per_hour: float = 0.0
     lanes_needed: int = 0
+    alertname: str = QUEUE_OVERLOAD
+    forecast_seconds: float | None = None  # QueueOverloadForecast: event time until critical
 
 
 class CheckpointState:
@@ -167,9 +193,11 @@ class CheckpointState:
     def __init__(self, cp: Checkpoint) -> None:
         self.cp = cp
         # For the fast path of `apply`: the lane capacity, and the lowest wait at which any
-        # alert can start or stay (the lowest resolve level).
+        # alert can start or stay (the lowest resolve level, or the forecast's floor).
         self.capacity = cp.lane_capacity_per_hour
-        self.quiet = min(cp.threshold_seconds(s) * cp.resolve_ratio for s in SEVERITIES)
+        self.quiet = min(
+            FORECAST_FLOOR * cp.critical_seconds, *(cp.threshold_seconds(s) * cp.resolve_ratio for s in SEVERITIES)
+        )
         self.last_ts: float | None = None
         self.dirs = {d: DirectionState(cp.initial_lanes(d)) for d in DIRECTIONS}
         self.accepted = dict.fromkeys(EVENT_TYPES, 0)
@@ -211,12 +239,12 @@ class CheckpointState:
         direction = event.direction
         d = self.dirs[direction]
         kind = type(event)
+        before = len(d.queue)
         if kind is Crossing:
             self.accepted["crossing"] += 1
-            if d.queue:
+            if before:
                 waited = t - d.queue.popleft()
                 d.observed_wait = waited if waited > 0.0 else 0.0
-            d.crossings.append(t)
             persons = event.persons  # type: ignore[union-attr]
             self.persons[direction] += persons
             tally = self.citizenship_persons[direction]
@@ -232,9 +260,11 @@ class CheckpointState:
             self.accepted["arrival"] += 1
             d.queue.append(t)
             d.arrivals.append(t)
-        # Fast path: a wait under every resolve level with no alert pending or firing changes nothing.
         queued, lanes = len(d.queue), d.lanes
-        # (The same arithmetic as wait_estimate_seconds, so both agree at the boundary.)
+        d.throughput.observe(t, before, queued, lanes)
+        # Fast path: with no alert pending or firing, a wait under every resolve level and under the
+        # forecast's floor changes nothing. (The arithmetic of wait_estimate_seconds: both agree
+        # at the boundary.)
         if not d.engaged and (queued == 0 or (lanes > 0 and queued / (lanes * self.capacity) * 3600.0 < self.quiet)):
             return NO_ALERTS
         return self._evaluate_alerts(direction, d, t)
@@ -253,8 +283,71 @@ class CheckpointState:
             if tr is not None:
                 rate, extra = self.advice(direction)
                 out.append(AlertEvent(cp, direction, severity, tr, wait, d.length, d.lanes, rate, extra))
-        d.engaged = any(a.pending_since is not None for a in d.alerts.values())
+        # QueueOverloadForecast: the urgency horizon / (time until critical) reaches 1 when the
+        # critical threshold is forecast within the horizon; the same state machine as above.
+        until = self.forecast_seconds(direction, "critical")
+        urgency = math.inf if until <= 0 else cp.forecast_horizon_seconds / until
+        tr = step(d.forecast, t, urgency, 1.0, cp.forecast_for_seconds, cp.forecast_resolve_ratio)
+        if tr is not None:
+            rate, extra = self.advice(direction)
+            out.append(
+                AlertEvent(
+                    cp,
+                    direction,
+                    FORECAST_SEVERITY,
+                    tr,
+                    wait,
+                    d.length,
+                    d.lanes,
+                    rate,
+                    extra,
+                    QUEUE_OVERLOAD_FORECAST,
+                    until,
+                )
+            )
+        d.note_engagement()
         return out
+
+    def firing_alerts(self) -> list[AlertEvent]:
+        """Every alert firing now, as the transition that fired it (for re-pushing from state)."""
+        out = []
+        for direction, d in self.dirs.items():
+            rate, extra = self.advice(direction)
+            wait = self.wait_seconds(direction)
+            for severity, alert in d.alerts.items():
+                if alert.fired_at is not None and alert.pending_since is not None:
+                    tr = Transition("firing", alert.pending_since, alert.fired_at, None)
+                    out.append(AlertEvent(self.cp, direction, severity, tr, wait, d.length, d.lanes, rate, extra))
+            f = d.forecast
+            if f.fired_at is not None and f.pending_since is not None:
+                tr = Transition("firing", f.pending_since, f.fired_at, None)
+                until = self.forecast_seconds(direction, "critical")
+                out.append(AlertEvent(self.cp, direction, FORECAST_SEVERITY, tr, wait, d.length, d.lanes, rate,
+                                      extra, QUEUE_OVERLOAD_FORECAST, until))  # fmt: skip
+        return out
+
+    def clearance_per_lane(self, direction: str) -> float:
+        """Parties one lane clears per hour, measured, or the nominal capacity (`streams.estimates`)."""
+        d = self.dirs[direction]
+        measured = d.throughput.rate_per_lane(self.last_ts) if self.last_ts is not None else None
+        return self.cp.lane_capacity_per_hour if measured is None else measured
+
+    def expected_wait_seconds(self, direction: str) -> float:
+        d = self.dirs[direction]
+        return estimated_wait(d.length, d.lanes, self.clearance_per_lane(direction))
+
+    def forecast_seconds(self, direction: str, severity: str) -> float:
+        """Event time until the contract's estimate reaches the threshold at current rates."""
+        d, cp = self.dirs[direction], self.cp
+        now = self.last_ts if self.last_ts is not None else 0.0
+        return seconds_until(
+            cp.threshold_seconds(severity),
+            d.length,
+            d.lanes,
+            cp.lane_capacity_per_hour,
+            d.arrivals_per_hour(now),
+            self.clearance_per_lane(direction) * d.lanes,
+        )
 
     def advice(self, direction: str) -> tuple[float, int]:
         """(arrivals per hour over the last event-time hour, extra lanes needed)."""

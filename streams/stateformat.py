@@ -50,7 +50,11 @@ class DirectionRecord(msgspec.Struct, array_like=True, frozen=True):
     observed_wait: float
     alerts: dict[str, AlertRecord]
     arrivals: bytes  # arrival times within the rate window: packed float64
-    crossings: bytes  # crossing times within the rate window: packed float64
+    cleared: bytes  # times of crossings that cleared a non-empty queue, within the window: packed float64
+    busy: list[tuple[float, float, int]]  # closed busy spans within the window: (start, end, lanes)
+    busy_since: float | None
+    busy_lanes: int
+    forecast: AlertRecord  # QueueOverloadForecast
 
 
 class CheckpointRecord(msgspec.Struct, array_like=True, frozen=True):

@@ -1,0 +1,142 @@
+"""One model of an alert transition, rendered for each place it goes.
+
+`AlertMessage` holds the values once (rounded once); `border_alert()` renders the
+`border.alerts` message of the operator contract and `alertmanager_alert()` the payload pushed to
+Alertmanager's `/api/v2/alerts`, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from bordermon.observability import QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST, runbook_url
+from bordermon.timeutil import finite_or_none, to_rfc3339
+from streams.state import AlertEvent
+
+
+@dataclass(frozen=True, slots=True)
+class AlertMessage:
+    alertname: str
+    severity: str
+    status: str
+    checkpoint_id: str
+    checkpoint_name: str
+    direction: str
+    starts_at: str
+    fired_at: str
+    ends_at: str | None
+    wait_minutes: float | None  # null when no lane is open (JSON has no infinity)
+    threshold_minutes: float
+    queue_length: int
+    lanes_open: int
+    arrivals_per_hour: float
+    lanes_needed: int
+    forecast_minutes: float | None  # QueueOverloadForecast only
+    transition_id: str
+
+    @classmethod
+    def of(cls, a: AlertEvent) -> AlertMessage:
+        tr, cp = a.transition, a.checkpoint
+        threshold = cp.critical_seconds if a.alertname == QUEUE_OVERLOAD_FORECAST else cp.threshold_seconds(a.severity)
+        starts_at = to_rfc3339(tr.starts_at)
+        # Same for every re-send of a transition: consumers de-duplicate on it. (QueueOverload's
+        # form predates the forecast and is kept.)
+        prefix = "" if a.alertname == QUEUE_OVERLOAD else f"{a.alertname}/"
+        return cls(
+            alertname=a.alertname,
+            severity=a.severity,
+            status=tr.status,
+            checkpoint_id=cp.id,
+            checkpoint_name=cp.name,
+            direction=a.direction,
+            starts_at=starts_at,
+            fired_at=to_rfc3339(tr.fired_at),
+            ends_at=None if tr.ends_at is None else to_rfc3339(tr.ends_at),
+            wait_minutes=finite_or_none(a.wait_seconds / 60.0, 1),
+            threshold_minutes=round(threshold / 60.0, 1),
+            queue_length=a.queue_length,
+            lanes_open=a.lanes_open,
+            arrivals_per_hour=round(a.arrivals_per_hour, 1),
+            lanes_needed=a.lanes_needed,
+            forecast_minutes=None if a.forecast_seconds is None else finite_or_none(a.forecast_seconds / 60.0, 1),
+            transition_id=f"{prefix}{cp.id}/{a.direction}/{a.severity}/{starts_at}/{tr.status}",
+        )
+
+    def border_alert(self) -> bytes:
+        """The `border.alerts` message (the contract's fields, and a few more)."""
+        message: dict[str, Any] = {
+            "alertname": self.alertname,
+            "severity": self.severity,
+            "status": self.status,
+            "checkpoint_id": self.checkpoint_id,
+            "direction": self.direction,
+            "starts_at": self.starts_at,
+            "fired_at": self.fired_at,
+            "ends_at": self.ends_at,
+            "wait_minutes": self.wait_minutes,
+            "threshold_minutes": self.threshold_minutes,
+            "queue_length": self.queue_length,
+            "lanes_open": self.lanes_open,
+            "arrivals_per_hour": self.arrivals_per_hour,
+            # Extra lanes that bring the wait under the warning threshold within two hours.
+            "lanes_needed": self.lanes_needed,
+            "transition_id": self.transition_id,
+        }
+        if self.alertname == QUEUE_OVERLOAD_FORECAST:
+            message["forecast_minutes"] = self.forecast_minutes
+        return orjson.dumps(message)
+
+    def alertmanager_alert(self, generator_url: str) -> dict[str, Any]:
+        """The Alertmanager payload: labels alertname, severity, checkpoint, direction (the
+        contract's), annotations for people, `endsAt` once resolved."""
+        way = "entering" if self.direction == "in" else "leaving"
+        wait = "no lane open" if self.wait_minutes is None else f"{self.wait_minutes:.0f} min"
+        advice = (
+            f"Open {self.lanes_needed} more lane(s) to bring the wait under the warning threshold within two "
+            "hours at the current arrival rate."
+            if self.lanes_needed
+            else "The open lanes bring the wait under the warning threshold within two hours."
+        )
+        if self.alertname == QUEUE_OVERLOAD_FORECAST:
+            eta = "now" if not self.forecast_minutes else f"in {self.forecast_minutes:.0f} min"
+            summary = f"Queue overload forecast at {self.checkpoint_name} ({way} Kazakhstan)"
+            description = (
+                f"At the current arrival and clearance rates the wait reaches the critical threshold of "
+                f"{self.threshold_minutes:.0f} min {eta}: {self.queue_length} parties queued, {self.lanes_open} "
+                f"lanes open, estimated wait {wait}. {advice}"
+            )
+        else:
+            summary = f"Queue overload at {self.checkpoint_name} ({way} Kazakhstan)"
+            description = (
+                f"Estimated wait {wait} against a {self.severity} threshold of {self.threshold_minutes:.0f} min: "
+                f"{self.queue_length} parties queued, {self.lanes_open} lanes open. {advice}"
+            )
+        annotations = {
+            "summary": summary,
+            "description": description,
+            "runbook_url": runbook_url(self.alertname),
+            "wait_minutes": "null" if self.wait_minutes is None else str(self.wait_minutes),
+            "threshold_minutes": f"{self.threshold_minutes:g}",
+            "queue_length": str(self.queue_length),
+            "lanes_open": str(self.lanes_open),
+            "lanes_needed": str(self.lanes_needed),
+        }
+        if self.forecast_minutes is not None or self.alertname == QUEUE_OVERLOAD_FORECAST:
+            annotations["forecast_minutes"] = "null" if self.forecast_minutes is None else str(self.forecast_minutes)
+        alert: dict[str, Any] = {
+            "labels": {
+                "alertname": self.alertname,
+                "severity": self.severity,
+                "checkpoint": self.checkpoint_id,
+                "direction": self.direction,
+            },
+            "annotations": annotations,
+            "startsAt": self.starts_at,
+            "generatorURL": generator_url,
+        }
+        if self.ends_at is not None:
+            alert["endsAt"] = self.ends_at
+        return alert

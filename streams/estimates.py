@@ -1,0 +1,101 @@
+"""Measured waits and the forecast of an overload, from the events themselves (pure, event time).
+
+The contract's estimate divides the queue by the registry's nominal capacity; real lanes rarely
+clear at it. Here the clearance rate is *measured*, the way traveller-information systems that
+work do it (throughput, not assumed capacity):
+
+- `Throughput` counts, over the last hour of event time, the crossings that cleared a party from a
+  non-empty queue, and the lane-hours the queue was busy (non-empty), lanes weighted. Their ratio is
+  the rate one lane really clears while there is work, which adapts to slow lanes, secondary checks
+  and shift changes, and, multiplied by the lanes open now, follows a lane change at once.
+- Fall-back: with fewer than `MIN_CLEARED` such crossings or less than `MIN_LANE_HOURS` of busy
+  lane time in the window (a quiet queue, or a fresh start), the nominal capacity is used.
+- Expected wait for a party joining now: the queue divided by that rate (the nominal formula with
+  the measured rate in place of the nominal one): 0 for an empty queue, +Inf with no lane open.
+- Forecast: the event time until the contract's estimate reaches a threshold, if the queue keeps
+  growing at (arrivals per hour over the last hour) − (measured clearance per hour): +Inf when it
+  is not growing, 0 when the threshold is already reached.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+WINDOW_SECONDS = 3600.0
+MIN_CLEARED = 8
+MIN_LANE_HOURS = 0.25
+
+
+class Throughput:
+    """Busy lane-time and clearances of one queue over the last hour of event time."""
+
+    __slots__ = ("busy", "busy_lanes", "busy_since", "cleared")
+
+    def __init__(self) -> None:
+        self.cleared: deque[float] = deque()  # crossings that cleared a party from a non-empty queue
+        self.busy: deque[tuple[float, float, int]] = deque()  # closed busy spans (start, end, lanes)
+        self.busy_since: float | None = None  # the queue is non-empty since then ...
+        self.busy_lanes = 0  # ... with this many lanes open
+
+    def observe(self, t: float, before: int, after: int, lanes: int) -> None:
+        """After an event at t took the queue from `before` to `after` parties with `lanes` open."""
+        if before > 0 and after < before:
+            self.cleared.append(t)
+        if self.busy_since is not None and (after == 0 or lanes != self.busy_lanes):
+            self.busy.append((self.busy_since, max(t, self.busy_since), self.busy_lanes))
+            self.busy_since = None
+        if after > 0 and self.busy_since is None:
+            self.busy_since, self.busy_lanes = t, lanes
+
+    def prune(self, now: float) -> None:
+        """Drop what no window ending at `now` or later can reach (results never depend on when)."""
+        cutoff = now - WINDOW_SECONDS
+        cleared, busy = self.cleared, self.busy
+        while cleared and cleared[0] <= cutoff:
+            cleared.popleft()
+        while busy and busy[0][1] <= cutoff:
+            busy.popleft()
+
+    def lane_hours(self, now: float) -> float:
+        low = now - WINDOW_SECONDS
+        total = 0.0
+        for start, end, lanes in self.busy:
+            span = min(end, now) - max(start, low)
+            if span > 0:
+                total += span * lanes
+        if self.busy_since is not None and now > self.busy_since:
+            total += (now - max(self.busy_since, low)) * self.busy_lanes
+        return total / 3600.0
+
+    def rate_per_lane(self, now: float) -> float | None:
+        """Parties one lane clears per hour while busy, or None when too little was seen."""
+        low = now - WINDOW_SECONDS
+        cleared = sum(1 for t in self.cleared if low < t <= now)
+        hours = self.lane_hours(now)
+        if cleared < MIN_CLEARED or hours < MIN_LANE_HOURS:
+            return None
+        return cleared / hours
+
+
+def wait_seconds(queue: int, lanes: int, per_lane_per_hour: float) -> float:
+    """queue / (lanes x rate) x 3600; 0 for an empty queue, +Inf with no lane open."""
+    if queue <= 0:
+        return 0.0
+    if lanes <= 0 or per_lane_per_hour <= 0:
+        return math.inf
+    return queue / (lanes * per_lane_per_hour) * 3600.0
+
+
+def seconds_until(threshold_seconds: float, queue: int, lanes: int, nominal_per_lane: float,
+                  arrivals_per_hour: float, clearance_per_hour: float) -> float:  # fmt: skip
+    """Event time until the contract's estimate (nominal capacity) reaches `threshold_seconds`."""
+    if lanes <= 0:
+        return 0.0 if queue > 0 else math.inf
+    at_threshold = threshold_seconds / 3600.0 * lanes * nominal_per_lane  # the queue that reaches it
+    if queue >= at_threshold:
+        return 0.0
+    growth = arrivals_per_hour - clearance_per_hour
+    if growth <= 0:
+        return math.inf
+    return (at_threshold - queue) / growth * 3600.0
