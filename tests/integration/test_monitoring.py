@@ -23,6 +23,7 @@ from tests.integration.harness import (
     Worker,
     base_env,
     free_port,
+    read_topic,
     run_cli,
     start_alertmanager,
     start_prometheus,
@@ -174,4 +175,74 @@ def test_queue_overload_pages_through_alertmanager_and_resolves(broker, tmp_path
         am.stop()
         hook.terminate()
         hook.wait(10)
+        hook_file.close()
+
+
+def growing_queue(minutes: int, first_minute: int = 0) -> list[str]:
+    """Syrym (1 lane, 30 an hour nominal, critical 6 h) entering: a party arrives every minute and
+    one clears every three: the queue grows by 40 an hour."""
+    lines = []
+    for m in range(first_minute, first_minute + minutes):
+        ts = f"2022-09-22T{m // 60:02d}:{m % 60:02d}:00Z"
+        base = {"checkpoint_id": "syrym", "direction": "in", "ts": ts}
+        lines.append(json.dumps({**base, "event_id": f"fc-a{m}", "type": "arrival"}))
+        if m % 3 == 2:
+            lines.append(json.dumps({**base, "event_id": f"fc-c{m}", "type": "crossing", "persons": 1,
+                                     "citizenship": "RU"}))  # fmt: skip
+    return lines
+
+
+def test_forecast_opens_a_ticket_first_and_is_inhibited_once_the_overload_pages(broker, tmp_path):
+    """QueueOverloadForecast reaches the ticket receiver hours before the critical QueueOverload; when
+    that fires (a page), Alertmanager suppresses the forecast of the same queue."""
+    hook_port = free_port()
+    hook_out = tmp_path / "webhook.jsonl"
+    hook_file = open(hook_out, "wb")  # noqa: SIM115 - closed in finally
+    hook = subprocess.Popen([BIN, "webhook-log", "--port", str(hook_port)], stdout=hook_file, stderr=subprocess.DEVNULL)
+    config = yaml.safe_load((ROOT / "monitoring/alertmanager/alertmanager.yml").read_text())
+    for route in [config["route"], *config["route"]["routes"]]:
+        route.update(group_wait="1s", group_interval="1s", repeat_interval="1h")
+    for receiver in config["receivers"]:
+        for hook_cfg in receiver.get("webhook_configs", []):
+            hook_cfg["url"] = f"http://127.0.0.1:{hook_port}{urllib.parse.urlparse(hook_cfg['url']).path}"
+    am, am_url = start_alertmanager(tmp_path, yaml.safe_dump(config))
+    env = base_env(broker, BORDERMON_ALERTMANAGER_URL=am_url, BORDERMON_ALERTMANAGER_REPUSH_SECONDS="2")
+    worker = Worker(env, tmp_path / "worker.log")
+
+    def notified(path: str, alertname: str, severity: str) -> bool:
+        for line in hook_out.read_text().splitlines():
+            entry = json.loads(line)
+            for alert in entry["notification"]["alerts"]:
+                labels = alert["labels"]
+                if (entry["path"], labels["alertname"], labels["severity"], alert["status"]) == (
+                    path, alertname, severity, "firing") and labels["checkpoint"] == "syrym":  # fmt: skip
+                    return True
+        return False
+
+    def forecast_state() -> str:
+        alerts = get_json(f"{am_url}/api/v2/alerts?filter=alertname%3D%22QueueOverloadForecast%22")
+        return alerts[0]["status"]["state"] if alerts else ""
+
+    try:
+        worker.wait_ready()
+        # 3 h 40 min: the queue reaches about 147 parties (a 4.9 h estimate): critical is forecast
+        # within 90 minutes, but not reached.
+        early, late = tmp_path / "early.jsonl", tmp_path / "late.jsonl"
+        early.write_text("\n".join(growing_queue(220)) + "\n")
+        late.write_text("\n".join(growing_queue(100, first_minute=220)) + "\n")
+        assert run_cli(["replay", str(early), "--max-speed", "-q"], env).returncode == 0
+        wait_until(lambda: notified("/ticket", "QueueOverloadForecast", "warning"), 30, "the forecast ticket")
+        assert not notified("/page", "QueueOverload", "critical"), "the forecast comes before the page"
+        alerts = [json.loads(r.value) for r in read_topic(broker.address, "border.alerts")]
+        forecast = [a for a in alerts if a["alertname"] == "QueueOverloadForecast"]
+        assert forecast and forecast[0]["status"] == "firing" and forecast[0]["forecast_minutes"] <= 90
+        assert forecast_state() == "active"
+        # Another 100 minutes: the queue passes 180 (the 6 h critical estimate) for 10 minutes.
+        assert run_cli(["replay", str(late), "--max-speed", "-q"], env).returncode == 0
+        wait_until(lambda: notified("/page", "QueueOverload", "critical"), 30, "the critical page")
+        wait_until(lambda: forecast_state() == "suppressed", 20, "the forecast inhibited by the overload")
+    finally:
+        worker.stop()
+        am.stop()
+        hook.terminate()
         hook_file.close()

@@ -65,6 +65,7 @@ def test_alertmanager_configs_are_valid_and_route_by_severity():
         ("severity=critical", "alertname=WorkerDown"): "oncall-pager",
         ("severity=warning", "alertname=QueueOverload", "checkpoint=syrym"): "oncall-ticket",
         ("severity=info", "alertname=Whatever"): "null",
+        ("severity=warning", "alertname=QueueOverloadForecast", "checkpoint=syrym"): "oncall-ticket",
     }
     for labels, receiver in cases.items():
         result = run("amtool", "config", "routes", "test", f"--config.file={config}", *labels)
@@ -75,6 +76,12 @@ def test_alertmanager_configs_are_valid_and_route_by_severity():
     assert inhibit["source_matchers"] == ['severity="critical"']
     assert inhibit["target_matchers"] == ['severity="warning"']
     assert {"checkpoint", "direction"} <= set(inhibit["equal"])
+    forecast = am["inhibit_rules"][1]
+    assert forecast["target_matchers"] == ['alertname="QueueOverloadForecast"']
+    assert 'alertname="QueueOverload"' in forecast["source_matchers"] and set(forecast["equal"]) == {
+        "checkpoint",
+        "direction",
+    }
 
 
 def test_compose_file_matches_the_compose_spec_and_mounts_exist():

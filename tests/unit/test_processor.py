@@ -190,6 +190,9 @@ def test_recovered_state_keeps_rates_and_observed_waits(log, expected):
     for p in range(4):
         restored.partition(p)
     after = exported(restored)
-    for name in ("border_arrivals_per_hour", "border_lanes_needed", "border_queue_wait_observed_seconds"):
+    names = ("border_arrivals_per_hour", "border_lanes_needed", "border_queue_wait_observed_seconds",
+             "border_queue_wait_expected_seconds", "border_queue_clearance_rate_per_hour",
+             "border_queue_overload_forecast_seconds", "border_forecast_alerts_firing")  # fmt: skip
+    for name in names:
         assert after[name] == before[name], name
     assert any(v > 0 for v in before["border_arrivals_per_hour"].values())

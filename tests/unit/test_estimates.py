@@ -1,0 +1,103 @@
+"""Measured clearance, expected wait and the overload forecast (streams.estimates), and the
+QueueOverloadForecast they drive."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import pytest
+
+from bordermon.events import Arrival, Crossing, Lanes
+from bordermon.registry import parse_registry
+from streams.estimates import MIN_CLEARED, Throughput, seconds_until, wait_seconds
+from streams.state import CheckpointState
+
+REGISTRY = parse_registry(
+    """
+checkpoints:
+  - {id: syrym, name: S, region: R, lat: 0, lon: 0, mode: road, lanes: {in: 1, out: 1},
+     lane_capacity_per_hour: 30, wait_warning_minutes: 120, wait_critical_minutes: 360}
+""",
+    "test",
+)
+T0 = datetime(2022, 9, 22, tzinfo=UTC).timestamp()
+
+
+def test_clearance_is_crossings_over_busy_lane_hours():
+    tp = Throughput()
+    tp.observe(0, 0, 1, 2)  # the queue becomes busy with two lanes
+    for i in range(1, 21):
+        tp.observe(i * 180.0, 5, 4, 2)  # 20 parties cleared in an hour, still busy
+    assert tp.lane_hours(3600) == pytest.approx(2.0)
+    assert tp.rate_per_lane(3600) == pytest.approx(10.0)  # 20 parties / 2 lane-hours
+
+
+def test_idle_time_is_not_counted_and_too_little_falls_back():
+    tp = Throughput()
+    tp.observe(0, 0, 1, 1)
+    for i in range(MIN_CLEARED - 1):
+        tp.observe(60.0 * (i + 1), 1, 0 if i == MIN_CLEARED - 2 else 1, 1)
+    assert tp.rate_per_lane(3600) is None, "fewer crossings than the minimum: nominal is used"
+    tp.observe(3000, 0, 1, 1)
+    for i in range(10):
+        tp.observe(3000 + 30 * (i + 1), 2, 1, 1)  # 10 cleared in 5 busy minutes
+    assert tp.lane_hours(3300) == pytest.approx((7 * 60 + 300) / 3600), "busy 0-420 s and 3000-3300 s"
+    assert tp.rate_per_lane(3300) is None, "17 cleared, but 0.2 busy lane-hours is too little: still nominal"
+
+
+def test_a_lane_change_splits_busy_time():
+    tp = Throughput()
+    tp.observe(0, 0, 3, 1)
+    tp.observe(1800, 3, 3, 3)  # lanes 1 -> 3 while busy
+    assert tp.lane_hours(3600) == pytest.approx(0.5 * 1 + 0.5 * 3)
+
+
+def test_wait_and_forecast_edges():
+    assert wait_seconds(0, 0, 30) == 0 and math.isinf(wait_seconds(5, 0, 30))
+    assert wait_seconds(60, 2, 15) == 7200
+    # 1 lane at 30 nominal, critical 6 h -> 180 parties; queue 120 growing 40 an hour -> 1.5 h.
+    assert seconds_until(6 * 3600, 120, 1, 30, 60, 20) == pytest.approx(5400)
+    assert math.isinf(seconds_until(6 * 3600, 120, 1, 30, 20, 20)), "not growing"
+    assert seconds_until(6 * 3600, 200, 1, 30, 0, 30) == 0, "already there"
+    assert seconds_until(6 * 3600, 3, 0, 30, 0, 0) == 0 and math.isinf(seconds_until(60, 0, 0, 30, 5, 0))
+
+
+def feed(cs: CheckpointState, minutes: int) -> list:
+    """An arrival every minute, a crossing every three: the queue grows 40 an hour."""
+    out = []
+    for m in range(minutes):
+        t = T0 + 60 * m
+        ts = datetime.fromtimestamp(t, UTC)
+        out += cs.apply(Arrival(event_id=f"a{m}", checkpoint_id="syrym", direction="in", ts=ts), t)
+        if m % 3 == 2:
+            c = Crossing(event_id=f"c{m}", checkpoint_id="syrym", direction="in", ts=ts, persons=1, citizenship="RU")
+            out += cs.apply(c, t)
+    return out
+
+
+def test_forecast_fires_well_before_the_overload_it_forecasts():
+    cs = CheckpointState(REGISTRY["syrym"])
+    transitions = feed(cs, 320)
+    fired = {(a.alertname, a.severity): a.transition.fired_at for a in transitions if a.transition.status == "firing"}
+    forecast = fired[("QueueOverloadForecast", "warning")]
+    critical = fired[("QueueOverload", "critical")]
+    assert critical - forecast >= 30 * 60, (critical - forecast) / 60
+    assert cs.clearance_per_lane("in") == pytest.approx(20, rel=0.1), "measured, not the nominal 30"
+    assert cs.expected_wait_seconds("in") > cs.wait_seconds("in"), "slower lanes: a longer expected wait"
+
+
+def test_forecast_resolves_when_the_queue_stops_growing():
+    cs = CheckpointState(REGISTRY["syrym"])
+    feed(cs, 200)
+    assert cs.dirs["in"].forecast.firing
+    t = T0 + 200 * 60
+    resolved = []
+    for i in range(60):  # lanes opened: the queue shrinks
+        t += 60
+        ts = datetime.fromtimestamp(t, UTC)
+        if i == 0:
+            resolved += cs.apply(Lanes(event_id="l", checkpoint_id="syrym", direction="in", ts=ts, lanes_open=4), t)
+        c = Crossing(event_id=f"x{i}", checkpoint_id="syrym", direction="in", ts=ts, persons=1, citizenship="RU")
+        resolved += cs.apply(c, t)
+    assert [a.transition.status for a in resolved if a.alertname == "QueueOverloadForecast"] == ["resolved"]
