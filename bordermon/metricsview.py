@@ -55,10 +55,42 @@ def _wait(seconds: float, warn: float, crit: float) -> str:
     return f"[{colour}]{text}[/]"
 
 
+def _short(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if math.isinf(seconds):
+        return "∞"
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
+def _waits(r: dict[str, float], d: str, warn: float, crit: float) -> str:
+    """estimated (the contract's, coloured by its thresholds) / observed / expected."""
+    estimated = _wait(r.get(f"border_queue_wait_estimate_seconds:{d}", 0), warn, crit)
+    observed = _short(r.get(f"border_queue_wait_observed_seconds:{d}"))
+    expected = _short(r.get(f"border_queue_wait_expected_seconds:{d}"))
+    return f"{estimated} [dim]{observed} / {expected}[/]"
+
+
+FORECAST_SHOWN_S = 24 * 3600.0  # a forecast further out than a day says little
+
+
+def _critical_in(r: dict[str, float]) -> str:
+    """The nearest forecast of a critical overload that is not there yet."""
+    soonest = None
+    for d in ("in", "out"):
+        left = r.get(f"border_queue_overload_forecast_seconds:{d}:critical")
+        if left is not None and 0 < left < FORECAST_SHOWN_S and (soonest is None or left < soonest[0]):
+            soonest = (left, d)
+    return "" if soonest is None else f"{_short(soonest[0])} {soonest[1]}"
+
+
 def checkpoint_table(snap: Snapshot, only_active: bool = True) -> Table:
-    table = Table(title="Checkpoints (in = entering Kazakhstan)", expand=True)
+    table = Table(
+        title="Checkpoints (in = entering Kazakhstan; wait: estimated [dim]observed / expected[/])", expand=True
+    )
     for col in (
-        "checkpoint", "lanes in/out", "queue in/out", "wait in", "wait out", "net 1h", "net 24h", "alerts", "advice",
+        "checkpoint", "lanes in/out", "queue in/out", "wait in", "wait out", "critical in", "net 1h", "net 24h",
+        "alerts", "advice",
     ):  # fmt: skip
         table.add_column(col, justify="left" if col in ("checkpoint", "alerts") else "right")
     rows = sorted(snap.rows.items(), key=lambda kv: -max(kv[1].get("border_queue_length:in", 0), 0))
@@ -67,24 +99,31 @@ def checkpoint_table(snap: Snapshot, only_active: bool = True) -> Table:
             continue
         warn = r.get("border_wait_threshold_seconds:warning", math.inf)
         crit = r.get("border_wait_threshold_seconds:critical", math.inf)
-        firing = [
-            f"{'[red]CRIT' if sev == 'critical' else '[yellow]WARN'} {d}[/]"
-            for d in ("in", "out")
-            for sev in ("critical", "warning")
-            if r.get(f"border_alerts_firing:{d}:{sev}")
-        ]
+        firing = [_alert_state(r, d) for d in ("in", "out")]
+        firing = [f for f in firing if f]
         table.add_row(
             cid,
             f"{r.get('border_lanes_open:in', 0):.0f}/{r.get('border_lanes_open:out', 0):.0f}",
             f"{r.get('border_queue_length:in', 0):.0f}/{r.get('border_queue_length:out', 0):.0f}",
-            _wait(r.get("border_queue_wait_estimate_seconds:in", 0), warn, crit),
-            _wait(r.get("border_queue_wait_estimate_seconds:out", 0), warn, crit),
+            _waits(r, "in", warn, crit),
+            _waits(r, "out", warn, crit),
+            _critical_in(r),
             f"{r.get('border_net_flow_persons:1h', 0):+,.0f}",
             f"{r.get('border_net_flow_persons:24h', 0):+,.0f}",
-            " ".join(firing[:2]),
+            " ".join(firing[:3]),
             _advice(r) if firing else "",
         )
     return table
+
+
+def _alert_state(r: dict[str, float], d: str) -> str:
+    """The most severe alert of one direction: CRIT, WARN, or the forecast of a critical (FCST)."""
+    if r.get(f"border_alerts_firing:{d}:critical"):
+        return f"[red]CRIT {d}[/]"
+    forecast = "[cyan]+FCST[/]" if r.get(f"border_forecast_alerts_firing:{d}") else ""
+    if r.get(f"border_alerts_firing:{d}:warning"):
+        return f"[yellow]WARN {d}[/]{forecast}"
+    return f"[cyan]FCST {d}[/]" if forecast else ""
 
 
 def _advice(r: dict[str, float]) -> str:
@@ -127,6 +166,10 @@ def totals_table(snap: Snapshot) -> Table:
     return table
 
 
+def _finite(value: float | None) -> float | None:
+    return None if value is None or math.isinf(value) else value
+
+
 def snapshot_json(snap: Snapshot) -> dict:
     """A stable JSON shape for scripts (`bordermon status --json`)."""
     checkpoints = {}
@@ -139,6 +182,10 @@ def snapshot_json(snap: Snapshot) -> dict:
                 "queue_length": r.get(f"border_queue_length:{d}"),
                 "wait_seconds": None if math.isinf(wait) else wait,
                 "observed_wait_seconds": r.get(f"border_queue_wait_observed_seconds:{d}"),
+                "expected_wait_seconds": _finite(r.get(f"border_queue_wait_expected_seconds:{d}")),
+                "clearance_per_hour": r.get(f"border_queue_clearance_rate_per_hour:{d}"),
+                "critical_forecast_seconds": _finite(r.get(f"border_queue_overload_forecast_seconds:{d}:critical")),
+                "forecast_firing": bool(r.get(f"border_forecast_alerts_firing:{d}")),
                 "persons_total": r.get(f"border_crossing_persons_total:{d}"),
                 "alerts_firing": [s for s in ("warning", "critical") if r.get(f"border_alerts_firing:{d}:{s}")],
             }

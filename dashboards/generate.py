@@ -38,6 +38,9 @@ STATUS = (
 )
 
 
+FORECAST_CRITICAL = 'border_queue_overload_forecast_seconds{severity="critical"}'
+
+
 def q(
     expr: str, legend: str = "", ref: str = "A", instant: bool = False, table_fmt: bool = False
 ) -> prometheus.Dataquery:
@@ -221,6 +224,38 @@ def overview() -> dashboard.Dashboard:
         .thresholds(WAIT_STEPS)
     )
     d = d.with_panel(
+        timeseries.Panel()
+        .title("Expected wait (measured clearance)")
+        .description(
+            "queue / (lanes × the clearance rate measured over the last hour while busy): what a party "
+            "joining now can expect. Nominal capacity until enough crossings were seen."
+        )
+        .span(12)
+        .height(9)
+        .with_target(
+            q("max by (checkpoint, direction) (border_queue_wait_expected_seconds) > 0", "{{checkpoint}} {{direction}}")
+        )
+        .unit("s")
+        .min(0)
+        .thresholds(WAIT_STEPS)
+    )
+    d = d.with_panel(
+        bargauge.Panel()
+        .title("Hours until the critical threshold, at current rates (capped at 24 h)")
+        .description("The forecast behind QueueOverloadForecast: shortest first. 24 means not growing.")
+        .span(12)
+        .height(9)
+        .with_target(
+            q(
+                f"sort(min by (checkpoint, direction) (clamp_max({FORECAST_CRITICAL}, 86400)) / 3600)",
+                "{{checkpoint}} {{direction}}",
+                instant=True,
+            )
+        )
+        .unit("h")
+        .thresholds(steps((None, "red"), (1.5, "orange"), (6, "green")))
+    )
+    d = d.with_panel(
         table.Panel()
         .title("Most congested checkpoints")
         .span(12)
@@ -273,13 +308,37 @@ def drilldown() -> dashboard.Dashboard:
     )
     d = d.with_panel(
         series(
-            "Estimated wait vs thresholds",
+            "Wait: estimated (nominal capacity) vs observed vs expected, against the thresholds",
             24,
             9,
-            q(f"max by (direction) (border_queue_wait_estimate_seconds{{{CP}}})", "wait {{direction}}"),
+            q(f"max by (direction) (border_queue_wait_estimate_seconds{{{CP}}})", "estimated {{direction}}"),
+            q(f"max by (direction) (border_queue_wait_observed_seconds{{{CP}}})", "observed {{direction}}", ref="C"),
+            q(f"max by (direction) (border_queue_wait_expected_seconds{{{CP}}})", "expected {{direction}}", ref="D"),
             q(f"max by (severity) (border_wait_threshold_seconds{{{CP}}})", "{{severity}} threshold", ref="B"),
             unit="s",
+        ).description(
+            "estimated: the contract's queue / (lanes × nominal capacity), which QueueOverload uses; observed: "
+            "what the last party cleared waited; expected: the queue over the measured clearance rate."
         )
+    )
+    d = d.with_panel(
+        series(
+            "Arrivals vs clearance per hour",
+            12,
+            8,
+            q(f"sum by (direction) (border_arrivals_per_hour{{{CP}}})", "arriving {{direction}}"),
+            q(f"sum by (direction) (border_queue_clearance_rate_per_hour{{{CP}}})", "cleared {{direction}}", ref="B"),
+            unit="short",
+        ).description("The queue grows while arrivals exceed clearance; their gap drives the forecast.")
+    )
+    d = d.with_panel(
+        series(
+            "Hours until the critical threshold (forecast, capped at 24 h)",
+            12,
+            8,
+            q(f"min by (direction) (clamp_max({FORECAST_CRITICAL[:-1]}, {CP}}}, 86400)) / 3600", "{{direction}}"),
+            unit="h",
+        ).thresholds(steps((None, "red"), (1.5, "orange"), (6, "green")))
     )
     d = d.with_panel(
         series(
@@ -316,10 +375,13 @@ def drilldown() -> dashboard.Dashboard:
     )
     d = d.with_panel(
         statetimeline.Panel()
-        .title("QueueOverload")
+        .title("QueueOverload and its forecast")
         .span(12)
         .height(8)
         .with_target(q(f"max by (direction, severity) (border_alerts_firing{{{CP}}})", "{{direction}} {{severity}}"))
+        .with_target(
+            q(f"max by (direction) (border_forecast_alerts_firing{{{CP}}})", "{{direction}} forecast", ref="B")
+        )
         .unit("none")
         .thresholds(steps((None, "green"), (1, "red")))
     )
