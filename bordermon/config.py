@@ -34,6 +34,7 @@ class Settings:
     fetch_max_wait: float = 0.05
     group_instance_id: str | None = None
     data_dir: str | None = None
+    state_flush_interval: float = 0.1
 
     @property
     def worker_data_dir(self) -> str:
@@ -75,6 +76,8 @@ OPTIONS = (
            "longest a worker's idle fetch waits for new events (s); bounds live latency"),
     Option("group_instance_id", "BORDERMON_GROUP_INSTANCE_ID", str, None,
            "static membership id ({hostname} expands): a restarted worker takes over at once"),
+    Option("state_flush_interval", "BORDERMON_STATE_FLUSH_INTERVAL", float, 0.1,
+           "a partition's state is written at most this often (s); its offsets are committed after"),
     Option("data_dir", "BORDERMON_DATA_DIR", str, None,
            "the one directory a worker writes (Faust creates it; state lives in Kafka) [TMPDIR/bordermon-UID]"),
 )  # fmt: skip

@@ -109,7 +109,13 @@ class Pipeline:
         self.table = app.Table(STATE_TABLE, partitions=partitions, key_type=bytes, value_type=bytes, default=None)
         self.processor = Processor(registry, partitions, get=self._table_get)
         self.sender = BatchSender(settings.bootstrap_list)
-        self.committer = Committer(self.processor, self.sender, self._persist, on_failure=self._delivery_failed)
+        self.committer = Committer(
+            self.processor,
+            self.sender,
+            self._persist,
+            on_failure=self._delivery_failed,
+            persist_interval=settings.state_flush_interval,
+        )
         self.owned: set[int] = set()
         self.misrouted_seen: set[tuple[bytes, bytes]] = set()  # (checkpoint key, partitioner code)
         self.recovered = False

@@ -106,9 +106,6 @@ class BatchConsumer(AIOKafkaConsumer):
                 await self._note_gaps(tp, fresh)
                 self._ack_when_durable(tp, [r.offset for r in fresh], durable)
                 self._read_offset[tp] = fresh[-1].offset
-            if self._commit_every is not None and self._n_acked >= self._commit_every:
-                self._n_acked = 0
-                await self.commit()
 
     def _unread(self, tp: TP, batch: list[Any]) -> list[Any]:
         """Drop records before the read offset (re-fetched after a seek), as Faust's drain does."""
