@@ -242,6 +242,15 @@ def probe_lanes(worker: Worker) -> float | None:
     return float(text[at + len(PROBE_LANES) :].split("\n", 1)[0]) if at >= 0 else None
 
 
+def settled(worker: Worker) -> bool:
+    """No state write in flight: what a drain left behind is durable (the latency probes measure
+    steady traffic, not the tail of the drain's changelog)."""
+    try:
+        return json.loads(worker.get("/healthz")).get("unsettled", 0) == 0
+    except (OSError, ValueError):
+        return False
+
+
 def latency(
     address: str, worker: Worker, background_lines: list[bytes], rate: int, cycles: int, off_home: bool = False
 ) -> dict:
@@ -274,6 +283,7 @@ def latency(
             time.sleep(0.005)
         return time.perf_counter() - sent
 
+    wait_until(lambda: settled(worker), 60, "the drain's state writes to be durable", interval=0.05)
     # A known queue: clear whatever the log left waiting, then one party.
     queued = int(sample(parse_metrics(worker.metrics()), "border_queue_length", checkpoint=PROBE, direction="in") or 0)
     for _ in range(queued):

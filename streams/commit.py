@@ -145,6 +145,7 @@ class Committer:
         self.persist_interval = persist_interval
         self.issued: dict[int, asyncio.Future[None]] = {}  # per partition: its last write was sent
         self.coming: dict[int, _Persist] = {}  # per partition: the write that batches still join
+        self.in_flight = 0  # state writes started and not yet durable
 
     def forget(self, partitions: Iterable[int]) -> None:
         """Partitions this worker lost: a later owner starts their chain afresh."""
@@ -187,6 +188,8 @@ class Committer:
         job = self.coming.get(p)
         if job is None or job.started:
             job = self.coming[p] = _Persist(asyncio.get_running_loop().create_future())
+            self.in_flight += 1
+            job.durable.add_done_callback(self._settled)
             task = asyncio.ensure_future(self._persist_when_delivered(p, job))
             if self.on_failure is not None:
                 task.add_done_callback(self._check)
@@ -218,6 +221,9 @@ class Committer:
             job.durable.set_exception(exc)
             raise
         job.durable.set_result(None)
+
+    def _settled(self, _: asyncio.Future[None]) -> None:
+        self.in_flight -= 1
 
     def _check(self, task: asyncio.Future[Any]) -> None:
         if not task.cancelled() and task.exception() is not None and self.on_failure is not None:
