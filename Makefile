@@ -15,6 +15,8 @@ test: install install-monitoring
 	.venv/bin/ruff format --check .
 	.venv/bin/python -m dashboards.generate --check
 	.venv/bin/python -m monitoring.generate --check
+	.venv/bin/lint-imports
+	.venv/bin/mypy
 	.venv/bin/pytest tests -v --durations=15
 
 test-unit: install

@@ -1,10 +1,15 @@
-"""Settings from the environment (names fixed by the operator contract)."""
+"""Settings: names fixed by the operator contract, resolved once into one immutable object."""
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bordermon.errors import BordermonError
+from bordermon.security import KafkaSecurity, security_env
+from bordermon.security import from_env as security_from_env
 
 EVENTS_TOPIC = "border.events"
 ALERTS_TOPIC = "border.alerts"
@@ -19,6 +24,10 @@ CHANGELOG_TOPIC = f"{APP_ID}-{STATE_TABLE}-changelog"  # Faust's name for the ta
 
 @dataclass(frozen=True)
 class Settings:
+    """Every setting, resolved once (flags > environment > config file > these defaults) and
+    passed down explicitly. Kafka security comes from the environment only (secrets never sit in
+    a config file)."""
+
     bootstrap_servers: str = "127.0.0.1:9092"
     checkpoints_path: str | None = None
     web_port: int = 6066
@@ -33,8 +42,9 @@ class Settings:
     delivery_timeout: float = 120.0
     fetch_max_wait: float = 0.05
     group_instance_id: str | None = None
-    data_dir: str | None = None
     state_flush_interval: float = 0.1
+    data_dir: str | None = None
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)
 
     @property
     def worker_data_dir(self) -> str:
@@ -53,46 +63,57 @@ class Option:
     field: str
     env: str
     kind: type
-    default: object
     help: str
 
+    @property
+    def default(self) -> object:
+        return getattr(DEFAULTS, self.field)
 
-# Every setting: its Settings field (= config-file key), environment variable, type and default.
+
+DEFAULTS = Settings()
+
+# Every setting: its Settings field (= config-file key), environment variable, type and help.
 OPTIONS = (
-    Option("bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS", str, "127.0.0.1:9092", "Kafka bootstrap servers"),
-    Option("checkpoints_path", "BORDERMON_CHECKPOINTS", str, None, "checkpoint registry YAML (bundled if unset)"),
-    Option("web_port", "BORDERMON_WEB_PORT", int, 6066, "worker HTTP port (/metrics, /healthz)"),
-    Option("web_host", "BORDERMON_WEB_HOST", str, "127.0.0.1", "worker HTTP bind address"),
-    Option("alertmanager_url", "BORDERMON_ALERTMANAGER_URL", str, None, "Alertmanager to push QueueOverload to"),
-    Option("alertmanager_repush_seconds", "BORDERMON_ALERTMANAGER_REPUSH_SECONDS", float, 60.0,
+    Option("bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS", str, "Kafka bootstrap servers"),
+    Option("checkpoints_path", "BORDERMON_CHECKPOINTS", str, "checkpoint registry YAML (bundled if unset)"),
+    Option("web_port", "BORDERMON_WEB_PORT", int, "worker HTTP port (/metrics, /healthz, /readyz)"),
+    Option("web_host", "BORDERMON_WEB_HOST", str, "worker HTTP bind address"),
+    Option("alertmanager_url", "BORDERMON_ALERTMANAGER_URL", str, "Alertmanager to push QueueOverload to"),
+    Option("alertmanager_repush_seconds", "BORDERMON_ALERTMANAGER_REPUSH_SECONDS", float,
            "re-push firing alerts this often"),
-    Option("partitions", "BORDERMON_PARTITIONS", int, 8, "partitions when creating topics"),
-    Option("replication_factor", "BORDERMON_REPLICATION_FACTOR", int, 1, "replication when creating topics"),
-    Option("rebalance_timeout", "BORDERMON_REBALANCE_TIMEOUT", float, 6.0, "consumer group rebalance timeout (s)"),
-    Option("batch_max", "BORDERMON_BATCH_MAX", int, 5000, "most messages per fetch, processed as one batch"),
-    Option("delivery_timeout", "BORDERMON_DELIVERY_TIMEOUT", float, 120.0,
+    Option("partitions", "BORDERMON_PARTITIONS", int, "partitions when creating topics"),
+    Option("replication_factor", "BORDERMON_REPLICATION_FACTOR", int, "replication when creating topics"),
+    Option("rebalance_timeout", "BORDERMON_REBALANCE_TIMEOUT", float, "consumer group rebalance timeout (s)"),
+    Option("batch_max", "BORDERMON_BATCH_MAX", int, "most messages per fetch, processed as one batch"),
+    Option("delivery_timeout", "BORDERMON_DELIVERY_TIMEOUT", float,
            "producers retry a message this long (s) before giving up"),
-    Option("fetch_max_wait", "BORDERMON_FETCH_MAX_WAIT", float, 0.05,
+    Option("fetch_max_wait", "BORDERMON_FETCH_MAX_WAIT", float,
            "longest a worker's idle fetch waits for new events (s); bounds live latency"),
-    Option("group_instance_id", "BORDERMON_GROUP_INSTANCE_ID", str, None,
+    Option("group_instance_id", "BORDERMON_GROUP_INSTANCE_ID", str,
            "static membership id ({hostname} expands): a restarted worker takes over at once"),
-    Option("state_flush_interval", "BORDERMON_STATE_FLUSH_INTERVAL", float, 0.1,
+    Option("state_flush_interval", "BORDERMON_STATE_FLUSH_INTERVAL", float,
            "a partition's state is written at most this often (s); its offsets are committed after"),
-    Option("data_dir", "BORDERMON_DATA_DIR", str, None,
+    Option("data_dir", "BORDERMON_DATA_DIR", str,
            "the one directory a worker writes (Faust creates it; state lives in Kafka) [TMPDIR/bordermon-UID]"),
 )  # fmt: skip
-
-# Set by the CLI from its global flags; highest precedence.
-FLAG_OVERRIDES: dict[str, object] = {}
-CONFIG_PATH_OVERRIDE: list[str] = []
+CONFIG_ENV = "BORDERMON_CONFIG"
 
 
-def config_file_path() -> str | None:
+@dataclass(frozen=True)
+class Resolved:
+    """The effective settings, where each value came from, and the config file read (if any)."""
+
+    settings: Settings
+    sources: dict[str, str]
+    config_file: str | None
+
+
+def config_file_path(explicit: str | None, env: Mapping[str, str]) -> str | None:
     """--config, then $BORDERMON_CONFIG, then ./bordermon.toml, then ~/.config/bordermon/config.toml."""
-    if CONFIG_PATH_OVERRIDE:
-        return CONFIG_PATH_OVERRIDE[0]
-    if os.environ.get("BORDERMON_CONFIG"):
-        return os.environ["BORDERMON_CONFIG"]
+    if explicit:
+        return explicit
+    if env.get(CONFIG_ENV):
+        return env[CONFIG_ENV]
     for candidate in ("bordermon.toml", os.path.expanduser("~/.config/bordermon/config.toml")):
         if os.path.isfile(candidate):
             return candidate
@@ -100,8 +121,6 @@ def config_file_path() -> str | None:
 
 
 def _read_config_file(path: str | None) -> dict[str, object]:
-    from bordermon.errors import BordermonError
-
     if path is None:
         return {}
     try:
@@ -121,8 +140,6 @@ def _read_config_file(path: str | None) -> dict[str, object]:
 
 
 def _convert(option: Option, raw: object, source: str) -> object:
-    from bordermon.errors import BordermonError
-
     if raw is None or raw == "":
         return None
     try:
@@ -131,9 +148,13 @@ def _convert(option: Option, raw: object, source: str) -> object:
         raise BordermonError(f"{source}: {option.field} must be {option.kind.__name__}, got {raw!r}") from None
 
 
-def resolve() -> tuple[Settings, dict[str, str]]:
-    """Effective settings and where each value came from (flag, env, config file or default)."""
-    path = config_file_path()
+def resolve(
+    flags: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None, config_path: str | None = None
+) -> Resolved:
+    """Effective settings from flags > environment > config file > defaults, with provenance."""
+    env = os.environ if env is None else env
+    flags = flags or {}
+    path = config_file_path(config_path, env)
     from_file = _read_config_file(path)
     values: dict[str, object] = {}
     sources: dict[str, str] = {}
@@ -141,13 +162,17 @@ def resolve() -> tuple[Settings, dict[str, str]]:
         value, source = option.default, "default"
         if option.field in from_file:
             value, source = _convert(option, from_file[option.field], f"config file {path}"), f"config file {path}"
-        if os.environ.get(option.env):
-            value, source = _convert(option, os.environ[option.env], option.env), f"env {option.env}"
-        if FLAG_OVERRIDES.get(option.field) is not None:
-            value, source = FLAG_OVERRIDES[option.field], "flag"
+        if env.get(option.env):
+            value, source = _convert(option, env[option.env], option.env), f"env {option.env}"
+        if flags.get(option.field) is not None:
+            value, source = flags[option.field], "flag"
         values[option.field], sources[option.field] = value, source
-    return Settings(**values), sources  # type: ignore[arg-type]
+    settings = Settings(**values, security=security_from_env(env))  # type: ignore[arg-type]
+    return Resolved(settings, sources, path)
 
 
-def load_settings() -> Settings:
-    return resolve()[0]
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process resolve the same settings (demo, tests)."""
+    out = {o.env: str(getattr(settings, o.field)) for o in OPTIONS if getattr(settings, o.field) is not None}
+    out.update(security_env(settings.security))
+    return out

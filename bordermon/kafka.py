@@ -14,7 +14,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from bordermon.config import EVENTS_TOPIC, REPARTITION_TOPIC, TOPICS, Settings
 from bordermon.errors import BordermonError
-from bordermon.security import client_options, from_env
+from bordermon.security import client_options
 
 log = logging.getLogger("bordermon.kafka")
 # Forwarded events are consumed within seconds; a week covers any outage a worker comes back from.
@@ -36,7 +36,7 @@ def check_reachable(settings: Settings, timeout: float = 3.0) -> None:
 
 def admin_client(settings: Settings) -> KafkaAdminClient:
     check_reachable(settings)
-    security = from_env()
+    security = settings.security
     try:
         return KafkaAdminClient(
             bootstrap_servers=settings.bootstrap_list,
@@ -103,7 +103,7 @@ def _is_empty(settings: Settings, topic: str) -> bool:
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_list, enable_auto_commit=False, **client_options(from_env())
+        bootstrap_servers=settings.bootstrap_list, enable_auto_commit=False, **client_options(settings.security)
     )
     try:
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]

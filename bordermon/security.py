@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,8 @@ class KafkaSecurity:
         return f"{self.protocol}{who}"
 
 
-def from_env(env: dict[str, str] | None = None) -> KafkaSecurity:
+def from_env(env: Mapping[str, str] | None = None) -> KafkaSecurity:
+    """Read once, by `bordermon.config.resolve`; everything else takes `Settings.security`."""
     env = dict(os.environ if env is None else env)
     protocol = (env.get("BORDERMON_KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT").upper()
     if protocol not in PROTOCOLS:
@@ -78,6 +80,23 @@ def from_env(env: dict[str, str] | None = None) -> KafkaSecurity:
         if path and not os.path.isfile(path):
             raise BordermonError(f"BORDERMON_KAFKA_SSL_{name.upper()} {path}: no such file")
     return security
+
+
+def security_env(security: KafkaSecurity) -> dict[str, str]:
+    """The environment that gives a child process the same security (passwords included: a
+    child is this user's own process)."""
+    out = {"BORDERMON_KAFKA_SECURITY_PROTOCOL": security.protocol}
+    for name, value in (
+        ("SASL_MECHANISM", security.mechanism),
+        ("SASL_USERNAME", security.username),
+        ("SASL_PASSWORD", security.password),
+        ("SSL_CAFILE", security.cafile),
+        ("SSL_CERTFILE", security.certfile),
+        ("SSL_KEYFILE", security.keyfile),
+    ):
+        if value:
+            out[f"BORDERMON_KAFKA_{name}"] = value
+    return out
 
 
 def ssl_context(security: KafkaSecurity) -> ssl.SSLContext | None:

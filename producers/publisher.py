@@ -26,7 +26,7 @@ from bordermon.config import EVENTS_TOPIC, Settings
 from bordermon.errors import BordermonError
 from bordermon.kafka import check_reachable, ensure_topics
 from bordermon.partitioning import Partitioner
-from bordermon.security import client_options, from_env
+from bordermon.security import client_options
 from bordermon.stopping import StopFlag
 
 T = TypeVar("T")
@@ -125,7 +125,7 @@ class Publisher:
             max_request_size=4 * BATCH_BYTES,
             request_timeout_ms=int(self.settings.delivery_timeout * 1000),  # also how long a batch may wait
             retry_backoff_ms=200,
-            **client_options(from_env()),
+            **client_options(self.settings.security),
         )
         await self.producer.start()
         return await self.producer.partitions_for(EVENTS_TOPIC)

@@ -30,7 +30,7 @@ from kafka import KafkaConsumer, TopicPartition
 from bordermon.config import EVENTS_TOPIC, Settings
 from bordermon.errors import BordermonError
 from bordermon.kafka import ensure_topics
-from bordermon.security import client_options, from_env
+from bordermon.security import client_options
 from bordermon.stopping import STOP_SIGNALS
 
 log = logging.getLogger("bordermon.record")
@@ -160,7 +160,7 @@ class Recorder:
             client_id="bordermon-recorder",
             fetch_max_wait_ms=200,
             max_partition_fetch_bytes=8 * 1024 * 1024,
-            **client_options(from_env()),
+            **client_options(self.settings.security),
         )
         tps = [TopicPartition(EVENTS_TOPIC, p) for p in range(partitions)]
         consumer.assign(tps)

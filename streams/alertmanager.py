@@ -44,7 +44,7 @@ class AlertmanagerPusher:
             log.warning("alertmanager queue full; dropped oldest transitions", extra={"dropped": dropped})
 
     def firing(self, processor: Processor, owned: set[int]) -> list[dict[str, Any]]:
-        out = []
+        out: list[dict[str, Any]] = []
         for p in owned:
             ps = processor.state.get(p)
             if ps is None:

@@ -1,7 +1,7 @@
 """The Faust application: topics, the state table, the batch agent and the /metrics page.
 
 The agent is thin: it hands each fetched batch of one partition to `Processor` and emits what
-it returns (`streams.batching` delivers whole fetches instead of Faust's per-event streams).
+it returns (`streams.faustadapter` delivers whole fetches instead of Faust's per-event streams).
 Table writes are coalesced per batch and sent to the changelog partition of the source
 partition, which is what lets state move with its partition between workers.
 """
@@ -38,9 +38,9 @@ from bordermon.config import (
 )
 from bordermon.kafka import ensure_worker_topics, partition_counts
 from bordermon.registry import Registry
-from bordermon.security import faust_credentials, from_env
+from bordermon.security import faust_credentials
 from streams.alertmanager import AlertmanagerPusher
-from streams.batching import BatchApp
+from streams.faustadapter import BatchApp
 from streams.changelog import read_partitions, read_ranges
 from streams.commit import Committer, read_back_delivered
 from streams.metrics import StateCollector
@@ -120,17 +120,18 @@ class Pipeline:
             web_in_thread=False,
             fetch_max_wait=settings.fetch_max_wait,
             consumer_group_instance_id=instance_id(settings.group_instance_id),
-            broker_credentials=faust_credentials(from_env()),
+            broker_credentials=faust_credentials(settings.security),
         )
         app = self.app
-        raw = {"key_serializer": "raw", "value_serializer": "raw", "partitions": partitions}
-        self.events = app.topic(EVENTS_TOPIC, **raw)
+        self.events = app.topic(EVENTS_TOPIC, key_serializer="raw", value_serializer="raw", partitions=partitions)
         # Co-partitioned with border.events (same count, same subscribers): Faust assigns
         # partition p of both, and of the table's changelog, to the same worker.
-        self.rerouted = app.topic(REPARTITION_TOPIC, **raw)
+        self.rerouted = app.topic(
+            REPARTITION_TOPIC, key_serializer="raw", value_serializer="raw", partitions=partitions
+        )
         self.table = app.Table(STATE_TABLE, partitions=partitions, key_type=bytes, value_type=bytes, default=None)
         self.processor = Processor(registry, partitions, get=self._table_get)
-        self.sender = BatchSender(settings.bootstrap_list)
+        self.sender = BatchSender(settings.bootstrap_list, settings.security)
         self.committer = Committer(
             self.processor,
             self.sender,
@@ -233,9 +234,9 @@ class Pipeline:
         """One changelog write, mirrored in the table's local data."""
         if value is None:
             self.table.data.pop(key, None)
-            return self.table.send_changelog(partition, key, None, value_serializer="raw")  # type: ignore[no-any-return]
+            return self.table.send_changelog(partition, key, None, value_serializer="raw")
         self.table.data[key] = value
-        return self.table.send_changelog(partition, key, value)  # type: ignore[no-any-return]
+        return self.table.send_changelog(partition, key, value)
 
     def _wire(self) -> None:
         app, table = self.app, self.table
@@ -252,11 +253,13 @@ class Pipeline:
         async def recovered() -> None:
             await self.reconcile()
 
-        @app.on_before_shutdown.connect
+        # Faust's signal stubs declare a `signal` keyword and a None return; it calls these
+        # with the sender and awaits them.
+        @app.on_before_shutdown.connect  # type: ignore[arg-type]
         async def before_shutdown(sender: Any, **_: Any) -> None:
             await self.shutdown()
 
-        @app.on_partitions_revoked.connect
+        @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
             lost = {tp.partition for tp in revoked if tp.topic == EVENTS_TOPIC}
             self.owned -= lost
@@ -314,13 +317,13 @@ class Pipeline:
             try:
                 partitions = await loop.run_in_executor(None, ensure_worker_topics, self.settings, topic)
                 data = await loop.run_in_executor(
-                    None, read_partitions, self.settings.bootstrap_list, topic, sorted(assigned)
+                    None, read_partitions, self.settings.bootstrap_list, self.settings.security, topic, sorted(assigned)
                 )
                 states = {p: self.processor.load(p, data.get) for p in sorted(assigned)}
                 counts = await loop.run_in_executor(
                     None, partition_counts, self.settings, [ALERTS_TOPIC, DEADLETTER_TOPIC]
                 )
-                reader = functools.partial(read_ranges, self.settings.bootstrap_list)
+                reader = functools.partial(read_ranges, self.settings.bootstrap_list, self.settings.security)
                 await loop.run_in_executor(None, read_back_delivered, reader, list(states.values()), counts)
                 break
             except StateFormatError as exc:  # retrying cannot help: stop with the reason
@@ -369,7 +372,7 @@ class Pipeline:
         """One fetched batch of one partition, through the commit protocol (`streams.commit`).
 
         Returns a future for the batch's state writes: its offsets may be committed only once
-        they are durable (step 4, `streams.batching`)."""
+        they are durable (step 4, `streams.faustadapter`)."""
         started = time.monotonic()
         if tp.topic == EVENTS_TOPIC:
             result, durable = await self.committer.commit_events(tp.partition, records)

@@ -93,8 +93,54 @@ def create_blocks(promtool: str, source: Path, out: Path) -> None:
         raise BordermonError(f"promtool could not create blocks: {reason[-1] if reason else done.returncode}")
 
 
+class Backfiller:
+    """Gathers one day of samples at a time and hands each finished day to promtool, which turns
+    it into blocks while the next day is processed (two cores)."""
+
+    def __init__(self, promtool: str, out_dir: Path, work: Path) -> None:
+        self.promtool, self.out_dir, self.work = promtool, out_dir, work
+        self.chunk = OpenMetricsChunk()
+        self.chunk_start: float | None = None
+        self.samples = self.times = self.chunks = 0
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.running: list[Future[None]] = []
+        self.collectors: dict[int, StateCollector] = {}
+
+    def on_sample(self, t: float, processor: Processor) -> None:
+        collector = self.collectors.get(id(processor))
+        if collector is None:
+            collector = self.collectors[id(processor)] = StateCollector(processor, lambda: {0})
+        if self.chunk_start is None or t >= self.chunk_start + CHUNK_SECONDS:
+            self.ship()
+            self.chunk_start = t - (t % CHUNK_SECONDS)
+        before = self.chunk.samples
+        self.chunk.add(t, collector)
+        self.samples += self.chunk.samples - before
+        self.times += 1
+
+    def ship(self) -> None:
+        if not self.chunk.samples:
+            return
+        path = self.work / f"chunk-{self.chunks:05d}.om"
+        self.chunk.write(path)
+        self.chunks += 1
+        for done in [f for f in self.running if f.done()]:
+            done.result()  # a failure stops the run at once
+            self.running.remove(done)
+        self.running.append(self.pool.submit(create_blocks, self.promtool, path, self.out_dir))
+        self.chunk = OpenMetricsChunk()
+
+    def finish(self) -> None:
+        self.ship()
+        for future in self.running:
+            future.result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
 def backfill(registry: Registry, lines: Iterable[bytes], out: str, step: float = 60.0) -> tuple[int, int, int]:
-    """Write blocks under `out`; return (samples, sample times, chunks)."""
+    """Write blocks under `out`; return (samples, sample times, days)."""
     promtool = promtool_path()
     out_dir = Path(out)
     try:
@@ -104,47 +150,11 @@ def backfill(registry: Registry, lines: Iterable[bytes], out: str, step: float =
     if not os.access(out_dir, os.W_OK):
         raise BordermonError(f"{out}: not writable")
     work = Path(tempfile.mkdtemp(prefix="bordermon-backfill-"))
-    totals = {"samples": 0, "times": 0, "chunks": 0}
-    state = {"chunk": OpenMetricsChunk(), "start": None}
-    # promtool turns one day into blocks while the next day is processed (two cores).
-    pool = ThreadPoolExecutor(max_workers=1)
-    running: list[Future[None]] = []
-
-    def ship() -> None:
-        chunk: OpenMetricsChunk = state["chunk"]  # type: ignore[assignment]
-        if not chunk.samples:
-            return
-        path = work / f"chunk-{totals['chunks']:05d}.om"
-        chunk.write(path)
-        totals["chunks"] += 1
-        for done in [f for f in running if f.done()]:
-            done.result()  # raise a failure at once
-            running.remove(done)
-        running.append(pool.submit(create_blocks, promtool, path, out_dir))
-        state["chunk"] = OpenMetricsChunk()
-
-    collectors: dict[int, StateCollector] = {}
-
-    def on_sample(t: float, processor: Processor) -> None:
-        collector = collectors.get(id(processor))
-        if collector is None:
-            collector = collectors[id(processor)] = StateCollector(processor, lambda: {0})
-        start = state["start"]
-        if start is None or t >= start + CHUNK_SECONDS:  # type: ignore[operator]
-            ship()
-            state["start"] = t - (t % CHUNK_SECONDS)
-        chunk: OpenMetricsChunk = state["chunk"]  # type: ignore[assignment]
-        before = chunk.samples
-        chunk.add(t, collector)
-        totals["samples"] += chunk.samples - before
-        totals["times"] += 1
-
+    backfiller = Backfiller(promtool, out_dir, work)
     try:
-        sampled_run(registry, lines, step, on_sample)
-        ship()
-        for future in running:
-            future.result()
+        sampled_run(registry, lines, step, backfiller.on_sample)
+        backfiller.finish()
     finally:
-        pool.shutdown(wait=True)
+        backfiller.close()
         shutil.rmtree(work, ignore_errors=True)
-    return totals["samples"], totals["times"], totals["chunks"]
+    return backfiller.samples, backfiller.times, backfiller.chunks

@@ -15,12 +15,14 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bordermon.security import client_options, from_env
+from bordermon.security import KafkaSecurity, client_options
 
 EMPTY_POLLS_TO_STOP = 2
 
 
-def read_partitions(bootstrap: list[str], topic: str, partitions: Iterable[int]) -> dict[bytes, bytes]:
+def read_partitions(
+    bootstrap: list[str], security: KafkaSecurity, topic: str, partitions: Iterable[int]
+) -> dict[bytes, bytes]:
     """Latest value per key across the given changelog partitions (tombstones delete).
 
     Blocking (it runs its own event loop): call it from a thread. aiokafka parses record
@@ -28,7 +30,7 @@ def read_partitions(bootstrap: list[str], topic: str, partitions: Iterable[int])
     """
     data: dict[bytes, bytes] = {}
     starts = {(topic, p): 0 for p in partitions}
-    for records in read_ranges(bootstrap, starts).values():
+    for records in read_ranges(bootstrap, security, starts).values():
         for record in records:
             if record.value is None:
                 data.pop(record.key, None)
@@ -37,12 +39,16 @@ def read_partitions(bootstrap: list[str], topic: str, partitions: Iterable[int])
     return data
 
 
-def read_ranges(bootstrap: list[str], starts: Mapping[tuple[str, int], int]) -> dict[tuple[str, int], list[Any]]:
+def read_ranges(
+    bootstrap: list[str], security: KafkaSecurity, starts: Mapping[tuple[str, int], int]
+) -> dict[tuple[str, int], list[Any]]:
     """Every record of each (topic, partition) from its start offset to the real end. Blocking."""
-    return asyncio.run(_read(bootstrap, dict(starts)))
+    return asyncio.run(_read(bootstrap, security, dict(starts)))
 
 
-async def _read(bootstrap: list[str], starts: dict[tuple[str, int], int]) -> dict[tuple[str, int], list[Any]]:
+async def _read(
+    bootstrap: list[str], security: KafkaSecurity, starts: dict[tuple[str, int], int]
+) -> dict[tuple[str, int], list[Any]]:
     out: dict[tuple[str, int], list[Any]] = {tp: [] for tp in starts}
     if not starts:
         return out
@@ -56,7 +62,7 @@ async def _read(bootstrap: list[str], starts: dict[tuple[str, int], int]) -> dic
         fetch_max_bytes=64 * 1024 * 1024,
         client_id="bordermon-state-reader",
         request_timeout_ms=10_000,
-        **client_options(from_env()),
+        **client_options(security),
     )
     await consumer.start()
     try:

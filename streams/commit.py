@@ -246,7 +246,7 @@ RangeReader = Callable[[dict[tuple[str, int], int]], dict[tuple[str, int], list[
 
 def read_back_delivered(read: RangeReader, states: Sequence[PartitionState], counts: dict[str, int]) -> None:
     """R2: remember, per partition, the outputs it delivered after its committed state. Blocking."""
-    starts = {}
+    starts: dict[tuple[str, int], int] = {}
     for ps in states:
         for topic in OUTPUT_TOPICS:
             starts[(topic, ps.partition % counts[topic])] = min(
@@ -260,11 +260,11 @@ def read_back_delivered(read: RangeReader, states: Sequence[PartitionState], cou
             if raw is None:
                 continue
             writer, applied, hop_applied = parse_writer_header(raw)
-            ps = by_partition.get(writer)
-            if ps is None or (applied <= ps.applied and hop_applied <= ps.hop_applied):
+            owner = by_partition.get(writer)
+            if owner is None or (applied <= owner.applied and hop_applied <= owner.hop_applied):
                 continue  # written by another partition, or covered by the committed state
             identity = output_identity(topic, record.value)
             if identity is not None:
-                ps.delivered.add(identity)
-                until = ps.delivered_until
-                ps.delivered_until = (max(until[0], applied), max(until[1], hop_applied))
+                owner.delivered.add(identity)
+                until = owner.delivered_until
+                owner.delivered_until = (max(until[0], applied), max(until[1], hop_applied))

@@ -290,7 +290,7 @@ class Processor:
         outcome = cs.apply(event, t)
         if not outcome:
             return
-        if type(outcome) is str:
+        if isinstance(outcome, str):
             error = f"event_id {event.event_id!r} already accepted"
             self._reject(result, ps, key, value, partition, offset, outcome, error)
             return

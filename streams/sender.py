@@ -15,7 +15,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from bordermon.partitioning import Partitioner
-from bordermon.security import client_options, from_env
+from bordermon.security import KafkaSecurity, client_options
 
 Headers = Sequence[tuple[str, bytes]]
 # partition (None: Kafka's default partitioner), key, value, headers, timestamp in ms (None: now)
@@ -23,8 +23,9 @@ OutRecord = tuple[int | None, bytes | None, bytes, Headers, int | None]
 
 
 class BatchSender:
-    def __init__(self, bootstrap: list[str]) -> None:
+    def __init__(self, bootstrap: list[str], security: KafkaSecurity) -> None:
         self.bootstrap = bootstrap
+        self.security = security
         self.producer: AIOKafkaProducer | None = None
         self.partitioners: dict[str, Partitioner] = {}
         self.lock = asyncio.Lock()
@@ -37,7 +38,7 @@ class BatchSender:
                     acks="all",
                     max_batch_size=1024 * 1024,
                     max_request_size=4 * 1024 * 1024,
-                    **client_options(from_env()),
+                    **client_options(self.security),
                 )
                 await producer.start()
                 self.producer = producer

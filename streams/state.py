@@ -448,7 +448,7 @@ class CheckpointState:
         ids = list(self.seen.items())
         crossings = list(zip(self.window.ts, self.window.net, strict=True))
         newest = self.last_ts if self.last_ts is not None else 0.0
-        writes = []
+        writes: list[Write] = []
         for i in range(0, max(len(ids), len(crossings)), COMPACT_CHUNK):
             delta = DeltaRecord(ids[i : i + COMPACT_CHUNK], crossings[i : i + COMPACT_CHUNK])
             writes.append((delta_key(partition, self.cp.id, self.next_seq), encode(delta)))

@@ -166,7 +166,7 @@ class Service:
 
 
 def start_prometheus(tmp: Path, targets: list[str], rules: list[Path]) -> tuple[Service, str]:
-    from bordermon.localmonitoring import prometheus_command
+    from bordermon.shell.localmonitoring import prometheus_command
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -175,7 +175,7 @@ def start_prometheus(tmp: Path, targets: list[str], rules: list[Path]) -> tuple[
 
 
 def start_alertmanager(tmp: Path, config_text: str) -> tuple[Service, str]:
-    from bordermon.localmonitoring import alertmanager_command
+    from bordermon.shell.localmonitoring import alertmanager_command
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"

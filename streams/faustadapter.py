@@ -1,4 +1,10 @@
-"""Batch delivery for Faust: a topic's fetched records go to one handler per fetch, not per event.
+"""The one place that touches Faust's (and aiokafka's) private internals: batch delivery.
+
+Pinned: faust-streaming 0.15.3, aiokafka 0.14.0 (pyproject.toml). Every override below names
+what it relies on; `tests/integration/test_faust_adapter.py` runs this adapter with the real
+pinned Faust consumer against the embedded broker, so an upgrade that changes them fails there.
+
+A topic's fetched records go to one handler per fetch, not per event.
 
 Faust delivers each message to its stream through a channel, which measured about four asyncio
 tasks and three event-loop turns per message (bench/README.md); `take_events` only regroups
@@ -12,7 +18,7 @@ per-message path.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import faust
@@ -34,6 +40,8 @@ class TunedConsumerThread(AIOKafkaConsumerThread):
     new event back up to that long. Set it on the consumer before it starts, so it applies from
     the first fetch on."""
 
+    # Faust 0.15.3 `AIOKafkaConsumerThread._create_worker_consumer` builds the aiokafka consumer;
+    # aiokafka 0.14.0 keeps the setting in the private `_fetch_max_wait_ms` its Fetcher reads.
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         wait_ms = getattr(self.consumer, "fetch_max_wait_ms", None)
@@ -58,9 +66,13 @@ class BatchConsumer(AIOKafkaConsumer):
         self.not_yet_durable: set[asyncio.Future[Any]] = set()
         super().__init__(*args, **kwargs)
 
+    # Faust 0.15.3 `Consumer._new_consumer_thread`: the only hook to use our consumer thread.
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return TunedConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    # Faust 0.15.3 `Consumer.wait_empty` (public, called before commits on rebalance and stop):
+    # it waits for unacknowledged per-message events; batches in flight and state not yet
+    # durable must be waited for too.
     async def wait_empty(self) -> None:
         async with self.batch_lock:
             pass
@@ -68,7 +80,10 @@ class BatchConsumer(AIOKafkaConsumer):
             await asyncio.wait(list(self.not_yet_durable), timeout=self.app.conf.broker_commit_livelock_soft_timeout)
         await super().wait_empty()
 
-    async def _drain_messages(self, fetcher: Any) -> None:  # the loop Faust's Fetcher runs
+    # Faust 0.15.3 `Consumer._drain_messages`: the loop its Fetcher service runs. Reproduced with
+    # the per-message dispatch replaced by `_deliver`; it reads the private `_stopped`,
+    # `_wait_next_records`, `should_stop` and `consumer_stopped_errors` as the original does.
+    async def _drain_messages(self, fetcher: Any) -> None:
         try:
             while not (self._stopped.is_set() or fetcher._stopped.is_set()):
                 records, active = await self._wait_next_records(timeout=1.0)
@@ -87,7 +102,7 @@ class BatchConsumer(AIOKafkaConsumer):
             self.log.exception("Drain messages raised: %r", exc)
             raise
 
-    async def _deliver(self, records: dict[TP, list[Any]], active: set[TP] | None) -> None:
+    async def _deliver(self, records: Mapping[TP, list[Any]], active: set[TP] | None) -> None:
         generation = self.app.consumer_generation_id
         for tp, batch in records.items():
             if not self.flow_active or self.app.consumer_generation_id != generation:
@@ -107,6 +122,8 @@ class BatchConsumer(AIOKafkaConsumer):
                 self._ack_when_durable(tp, [r.offset for r in fresh], durable)
                 self._read_offset[tp] = fresh[-1].offset
 
+    # Faust 0.15.3 `_read_offset` (the last offset delivered per partition) and
+    # `_buffered_partitions`: the drain's own bookkeeping, kept the same way.
     def _unread(self, tp: TP, batch: list[Any]) -> list[Any]:
         """Drop records before the read offset (re-fetched after a seek), as Faust's drain does."""
         read = self._read_offset[tp]
@@ -114,6 +131,7 @@ class BatchConsumer(AIOKafkaConsumer):
             return batch
         return [r for r in batch if r.offset >= read]
 
+    # Faust 0.15.3 `Consumer._add_gap`: offsets that will never be delivered may be committed past.
     async def _note_gaps(self, tp: TP, batch: Sequence[Any]) -> None:
         """Offsets that will never arrive (compaction, transaction markers) must not hold commits back."""
         previous = self._read_offset[tp]
@@ -135,6 +153,9 @@ class BatchConsumer(AIOKafkaConsumer):
 
         acknowledge_when_durable(durable, lambda: self._ack_offsets(tp, offsets), failed)
 
+    # Faust 0.15.3 `Consumer.ack` per message updates `_committed_offset`, `_acked_index`,
+    # `_acked` and `_n_acked` under `ack_lock`; its commit reads exactly these. This is that, for a
+    # whole batch at once.
     def _ack_offsets(self, tp: TP, offsets: list[int]) -> None:
         """`Consumer.ack` for a whole batch, on the same bookkeeping its commits read."""
         with ack_lock:
@@ -145,6 +166,8 @@ class BatchConsumer(AIOKafkaConsumer):
             self._acked[tp].extend(new)
             self._n_acked += len(new)
 
+    # Faust 0.15.3 `_to_message`, `callback` and `suspend_flow`: the per-message path, for topics
+    # without a batch handler (table changelogs during recovery).
     async def _deliver_each(self, tp: TP, batch: list[Any]) -> None:
         for record in batch:
             message = self._to_message(tp, record)
@@ -171,6 +194,7 @@ class BatchApp(faust.App):
 
         return register
 
+    # Faust 0.15.3 `App._new_consumer`: where the app builds its consumer.
     def _new_consumer(self) -> ConsumerT:
         return BatchConsumer(
             self.transport,

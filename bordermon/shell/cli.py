@@ -10,7 +10,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from bordermon import __version__
-from bordermon.config import load_settings
+from bordermon.config import Resolved, Settings
 from bordermon.errors import BordermonError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -19,6 +19,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 def resume_option(help_text: str) -> Callable[[F], F]:
     """--resume N, shared by the publishing commands (they print N when stopped or failing)."""
     return click.option("--resume", type=click.IntRange(min=0), default=0, metavar="N", help=help_text)
+
+
+def current_settings() -> Settings:
+    """The settings the group resolved for this invocation (from the click context)."""
+    resolved: Resolved = click.get_current_context().find_root().obj
+    return resolved.settings
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -53,30 +59,26 @@ def cli(
       bordermon demo                      # everything on this machine, with a live view
       bordermon status --watch            # what a running worker sees
     """
-    from bordermon import config
+    from bordermon.config import resolve
     from bordermon.logs import setup_logging
 
     setup_logging("WARNING")  # JSON lines on stderr; long-running commands raise the level to INFO
-    if config_path:
-        config.CONFIG_PATH_OVERRIDE[:] = [config_path]
-    config.FLAG_OVERRIDES.update(
-        bootstrap_servers=bootstrap_servers,
-        checkpoints_path=checkpoints,
-        web_port=web_port,
-        web_host=web_host,
-        alertmanager_url=alertmanager_url,
-    )
-    # Child processes (demo, tests) inherit the effective values through the environment.
-    for option in config.OPTIONS:
-        value = config.FLAG_OVERRIDES.get(option.field)
-        if value is not None:
-            os.environ[option.env] = str(value)
+    flags = {
+        "bootstrap_servers": bootstrap_servers,
+        "checkpoints_path": checkpoints,
+        "web_port": web_port,
+        "web_host": web_host,
+        "alertmanager_url": alertmanager_url,
+    }
+    # Resolved once, here; every command takes its settings from the context.
+    click.get_current_context().obj = resolve(flags, os.environ, config_path)
 
 
 @cli.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--registry", "print_registry", is_flag=True, help="Print the effective checkpoint registry YAML.")
-def show_config(as_json: bool, print_registry: bool) -> None:
+@click.pass_obj
+def show_config(resolved: Resolved, as_json: bool, print_registry: bool) -> None:
     """Print the effective settings and where each came from (flag, env, config file, default).
 
     \b
@@ -88,9 +90,9 @@ def show_config(as_json: bool, print_registry: bool) -> None:
     """
     import json as jsonlib
 
-    from bordermon.config import OPTIONS, config_file_path, resolve
+    from bordermon.config import OPTIONS
 
-    settings, sources = resolve()
+    settings, sources = resolved.settings, resolved.sources
     if print_registry:
         from bordermon.registry import registry_text
 
@@ -100,10 +102,8 @@ def show_config(as_json: bool, print_registry: bool) -> None:
     if as_json:
         click.echo(jsonlib.dumps({f: {"value": v, "source": src, "env": env} for f, v, src, env, _ in rows}, indent=2))
         return
-    from bordermon.security import from_env
-
-    click.echo(f"config file: {config_file_path() or 'none'}")
-    click.echo(f"kafka security: {from_env().describe()} (BORDERMON_KAFKA_* env; secrets never printed)")
+    click.echo(f"config file: {resolved.config_file or 'none'}")
+    click.echo(f"kafka security: {settings.security.describe()} (BORDERMON_KAFKA_* env; secrets never printed)")
     width = max(len(r[0]) for r in rows)
     for field_name, value, source, env, help_text in rows:
         click.echo(f"{field_name:<{width}}  {value!s:<24} {source:<28} {help_text} [{env}]")
@@ -143,7 +143,7 @@ def worker(log_level: str) -> None:
     from bordermon.logs import logging_config
     from bordermon.registry import load_registry
 
-    settings = load_settings()
+    settings = current_settings()
     registry = load_registry(settings.checkpoints_path)
     partitions = ensure_worker_topics(settings)
     from bordermon.broker import check_port_free
@@ -229,7 +229,7 @@ def replay(
 
     stop = StopFlag().install()
     summary = run_replay(
-        files, load_settings(), None if max_speed else (speed or 1.0), selection=selection, resume=resume, stop=stop
+        files, current_settings(), None if max_speed else (speed or 1.0), selection=selection, resume=resume, stop=stop
     )
     click.echo(summary.line())
     if not quiet and summary.per_checkpoint:
@@ -319,7 +319,7 @@ def simulate(
             fast = parse_rfc3339(fast_until)
         except ValueError:
             raise click.UsageError(f"--fast-until: {fast_until!r} is not an RFC 3339 time with an offset") from None
-    settings = load_settings()
+    settings = current_settings()
     registry = load_registry(settings.checkpoints_path)
     from bordermon.stopping import StopFlag
 
@@ -366,7 +366,7 @@ def record(out: str, max_bytes: int, idle_close: float) -> None:
     from producers.record import Recorder
 
     setup_logging("INFO")
-    click.echo(Recorder(load_settings(), out, max_bytes, idle_close).run())
+    click.echo(Recorder(current_settings(), out, max_bytes, idle_close).run())
 
 
 @cli.command()
@@ -388,9 +388,9 @@ def status(url: str | None, as_json: bool, watch: bool, show_all: bool) -> None:
     from rich.console import Console, Group
     from rich.live import Live
 
-    from bordermon.metricsview import checkpoint_table, fetch_metrics, parse_snapshot, snapshot_json, totals_table
+    from bordermon.shell.liveview import checkpoint_table, fetch_metrics, parse_snapshot, snapshot_json, totals_table
 
-    url = url or f"http://127.0.0.1:{load_settings().web_port}/metrics"
+    url = url or f"http://127.0.0.1:{current_settings().web_port}/metrics"
 
     def snap():  # type: ignore[no-untyped-def]
         try:
@@ -427,7 +427,7 @@ def webhook_log(port: int, host: str) -> None:
       bordermon webhook-log --port 9095 | jq '.notification.alerts[].labels'
     """
     from bordermon.broker import check_port_free
-    from bordermon.webhooklog import serve
+    from bordermon.shell.webhooklog import serve
 
     check_port_free(host, port, "webhook receiver")
     serve(host, port)
@@ -489,13 +489,13 @@ def backtest(files: tuple[str, ...], compare: tuple[str, ...], alerts_out: str |
 
     from rich.console import Console
 
-    from bordermon.backtestview import backtest_table
     from bordermon.logfiles import check_exist, log_lines
     from bordermon.registry import load_registry
+    from bordermon.shell.backtestview import backtest_table
     from streams.backtest import Backtest, run_backtests
 
     check_exist(files)
-    settings = load_settings()
+    settings = current_settings()
     keep = alerts_out is not None
     runs = [
         Backtest(
@@ -557,7 +557,7 @@ def backfill(files: tuple[str, ...], out: str, step: float) -> None:
     from streams.backfill import backfill as run_backfill
 
     check_exist(files)
-    settings = load_settings()
+    settings = current_settings()
     registry = load_registry(settings.checkpoints_path)
     started = time.monotonic()
     samples, times, chunks = run_backfill(registry, log_lines(files, what="backfill"), out, step)
@@ -589,7 +589,7 @@ def report(files: tuple[str, ...], out: str, title: str | None) -> None:
     from dashboards.report import collect, event_span, render, report_step
 
     check_exist(files)
-    settings = load_settings()
+    settings = current_settings()
     registry = load_registry(settings.checkpoints_path)
     started = time.monotonic()
     span = event_span(log_lines(files, what="scanning"))
@@ -636,7 +636,7 @@ def demo(scenario: str, start: str, days: int, speed: float, fast_until: str) ->
       bordermon demo                                  # the 2022 surge, a day a minute
       bordermon demo --start 2022-09-23 --speed 7200  # straight to the worst days
     """
-    from bordermon.demo import run_demo
+    from bordermon.shell.demo import run_demo
     from bordermon.timeutil import parse_rfc3339
     from producers.scenarios import SCENARIOS
 
@@ -646,7 +646,7 @@ def demo(scenario: str, start: str, days: int, speed: float, fast_until: str) ->
         fast = parse_rfc3339(fast_until)
     except ValueError:
         raise click.UsageError(f"--fast-until: {fast_until!r} is not an RFC 3339 time with an offset") from None
-    sys.exit(run_demo(scenario, start, speed, days, fast))
+    sys.exit(run_demo(current_settings(), scenario, start, speed, days, fast))
 
 
 def main() -> None:

@@ -27,18 +27,19 @@ from rich.panel import Panel
 from rich.text import Text
 
 from bordermon.broker import start_broker
+from bordermon.config import Settings, settings_env
 from bordermon.errors import BordermonError
-from bordermon.localmonitoring import alertmanager_command, prometheus_command
-from bordermon.metricsview import (
+from bordermon.shell.liveview import (
     checkpoint_table,
     citizenship_table,
     fetch_metrics,
     latest_event_time,
     parse_snapshot,
 )
+from bordermon.shell.localmonitoring import alertmanager_command, prometheus_command
 from bordermon.timeutil import to_rfc3339
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def port_or_free(preferred: int) -> int:
@@ -110,12 +111,21 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], name: str, log: Path, ti
 
 
 def start_stack(
-    stack: Stack, console: Console, scenario: str, start: str, speed: float, days: int, fast_until: float
+    stack: Stack,
+    settings: Settings,
+    console: Console,
+    scenario: str,
+    start: str,
+    speed: float,
+    days: int,
+    fast_until: float,
 ) -> None:
     """Start every process into `stack` (which stops whatever did start if this fails)."""
     bin_dir = Path(sys.executable).parent
     broker_port, web_port = port_or_free(9092), port_or_free(6066)
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{broker_port}", "BORDERMON_WEB_PORT": str(web_port)}
+    # The children resolve the demo's own settings (this command's flags included), on its ports.
+    env = {**os.environ, **settings_env(settings)}
+    env.update({"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{broker_port}", "BORDERMON_WEB_PORT": str(web_port)})
     env.pop("BORDERMON_ALERTMANAGER_URL", None)
     broker = start_broker("127.0.0.1", broker_port)
     stack.procs.append(("broker", broker))
@@ -170,7 +180,13 @@ def _header(stack: Stack, scenario: str, speed: float, clock: float | None, rate
 
 
 def run_demo(
-    scenario: str, start: str, speed: float, days: int, fast_until: float, console: Console | None = None
+    settings: Settings,
+    scenario: str,
+    start: str,
+    speed: float,
+    days: int,
+    fast_until: float,
+    console: Console | None = None,
 ) -> int:
     console = console or Console()
 
@@ -183,7 +199,7 @@ def run_demo(
     stack = Stack(Path(tempfile.mkdtemp(prefix="bordermon-demo-")))
     last: tuple[float, float] | None = None
     try:
-        start_stack(stack, console, scenario, start, speed, days, fast_until)
+        start_stack(stack, settings, console, scenario, start, speed, days, fast_until)
         with Live(console=console, refresh_per_second=2, screen=False) as live:
             while True:
                 try:
