@@ -40,9 +40,9 @@ from bordermon.kafka import ensure_worker_topics, partition_counts
 from bordermon.registry import Registry
 from bordermon.security import faust_credentials
 from streams.alertmanager import AlertmanagerPusher
-from streams.faustadapter import BatchApp
 from streams.changelog import read_partitions, read_ranges
 from streams.commit import Committer, read_back_delivered
+from streams.faustadapter import BatchApp
 from streams.metrics import StateCollector
 from streams.processor import Forward, Processor, parse_hop_header
 from streams.sender import BatchSender
