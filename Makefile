@@ -37,11 +37,11 @@ test-faults: install install-monitoring
 
 # Throughput, latency, memory, recovery on this machine: 1M events (BENCH_EVENTS), results in bench/results.json.
 bench: install
-	.venv/bin/python bench/run.py
+	.venv/bin/python -m bench.run
 
 # Wait estimates and the overload forecast against the simulator's true waits (bench/README.md).
 accuracy: install
-	.venv/bin/python bench/accuracy.py
+	.venv/bin/python -m bench.accuracy
 
 dashboards: install
 	.venv/bin/python -m dashboards.generate

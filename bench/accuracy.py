@@ -32,12 +32,11 @@ from pathlib import Path
 
 import orjson
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bordermon.observability import QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST
+from bordermon.registry import load_registry
+from streams.processor import Processor
 
-from bordermon.observability import QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST  # noqa: E402
-from bordermon.registry import load_registry  # noqa: E402
-from streams.processor import Processor  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BIN = str(Path(sys.executable).with_name("bordermon"))
 MIN_WAIT_S = 900.0

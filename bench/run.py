@@ -36,15 +36,14 @@ from pathlib import Path
 
 import orjson
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bordermon.config import Settings
+from bordermon.kafka import ensure_worker_topics
+from bordermon.partitioning import partition_for_key
+from harness.metrics import parse_metrics, sample
+from harness.processes import BIN, Broker, Worker, base_env, wait_until
+from producers.faults import bad_lines
 
-from bordermon.config import Settings  # noqa: E402
-from bordermon.kafka import ensure_worker_topics  # noqa: E402
-from bordermon.partitioning import partition_for_key  # noqa: E402
-from producers.faults import bad_lines  # noqa: E402
-from tests.checks import parse_metrics, sample  # noqa: E402
-from tests.integration.harness import BIN, Broker, Worker, base_env, wait_until  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 START = date(2022, 9, 21)
 EVENTS_PER_DAY = 45_000  # the surge's first weeks, to size the simulation
@@ -246,7 +245,7 @@ def settled(worker: Worker) -> bool:
     """No state write in flight: what a drain left behind is durable (the latency probes measure
     steady traffic, not the tail of the drain's changelog)."""
     try:
-        return json.loads(worker.get("/healthz")).get("unsettled", 0) == 0
+        return json.loads(worker.get("/healthz"))["unsettled"] == 0
     except (OSError, ValueError):
         return False
 

@@ -38,12 +38,13 @@ def json_handler() -> logging.Handler:
 QUIET_LIBRARIES = ("kafka", "aiokafka")
 
 
-def setup_logging(level: str = "INFO") -> None:
+def setup_logging(level: str = "INFO", libraries: int = logging.ERROR) -> None:
+    """JSON lines on stderr at `level`; the Kafka clients' own loggers at `libraries`."""
     root = logging.getLogger()
     root.handlers[:] = [json_handler()]
     root.setLevel(level)
     for name in QUIET_LIBRARIES:
-        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(name).setLevel(libraries)
 
 
 def logging_config(level: str = "INFO") -> dict[str, Any]:
@@ -53,4 +54,6 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
         "disable_existing_loggers": False,
         "handlers": {"json": {"()": "bordermon.logs.json_handler"}},
         "root": {"handlers": ["json"], "level": level},
+        # The Kafka clients' retries are noise at INFO; at DEBUG they are what one is looking for.
+        "loggers": {name: {"level": level if level == "DEBUG" else "ERROR"} for name in QUIET_LIBRARIES},
     }

@@ -297,6 +297,8 @@ class Pipeline:
                     "partitions": sorted(self.owned),
                     "processed": self.processed,
                     "counted": self.counted(),
+                    # State writes sent and not yet acknowledged: 0 once everything counted is durable.
+                    "unsettled": self.committer.in_flight,
                 }
             )
 

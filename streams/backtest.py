@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bordermon.events import peek_checkpoint
+from bordermon.observability import QUEUE_OVERLOAD_FORECAST
 from bordermon.registry import Registry
 from streams.local import BATCH, LocalRun
 from streams.state import AlertEvent
@@ -27,22 +28,33 @@ PAGE_REPEAT_SECONDS = 3600.0
 
 @dataclass
 class QueueSummary:
-    """Alert history of one checkpoint and direction under one registry."""
+    """Alert history of one checkpoint and direction under one registry: QueueOverload by severity,
+    and how early QueueOverloadForecast warned of each critical."""
 
     fired: dict[str, int] = field(default_factory=lambda: {"warning": 0, "critical": 0})
     seconds: dict[str, float] = field(default_factory=lambda: {"warning": 0.0, "critical": 0.0})
     pages: int = 0
     leads: list[float] = field(default_factory=list)  # warning fired -> critical fired, seconds
+    forecasts: int = 0
+    forecast_leads: list[float] = field(default_factory=list)  # forecast fired -> critical fired, seconds
     firing_since: dict[str, float] = field(default_factory=dict)
+    forecast_since: float | None = None
 
     def apply(self, alert: AlertEvent) -> None:
         tr, severity = alert.transition, alert.severity
+        if alert.alertname == QUEUE_OVERLOAD_FORECAST:
+            if tr.status == "firing":
+                self.forecasts += 1
+                self.forecast_since = tr.fired_at
+            return  # it resolves when the critical is near or fired; the lead is taken from when it fired
         if tr.status == "firing":
             self.fired[severity] += 1
             self.firing_since[severity] = tr.fired_at
             if severity == "critical":
                 warned = self.firing_since.get("warning")
                 self.leads.append(max(0.0, tr.fired_at - warned) if warned is not None else 0.0)
+                forecast, self.forecast_since = self.forecast_since, None
+                self.forecast_leads.append(max(0.0, tr.fired_at - forecast) if forecast is not None else 0.0)
         else:
             self._close(severity, tr.ends_at if tr.ends_at is not None else tr.fired_at)
 
@@ -59,9 +71,23 @@ class QueueSummary:
         for severity in list(self.firing_since):
             self._close(severity, end if end is not None else self.firing_since[severity])
 
+    def add(self, other: QueueSummary) -> None:
+        """Sum another queue's history into this one (the table's total row)."""
+        for severity in self.fired:
+            self.fired[severity] += other.fired[severity]
+            self.seconds[severity] += other.seconds[severity]
+        self.pages += other.pages
+        self.leads += other.leads
+        self.forecasts += other.forecasts
+        self.forecast_leads += other.forecast_leads
+
     @property
     def median_lead(self) -> float | None:
         return statistics.median(self.leads) if self.leads else None
+
+    @property
+    def median_forecast_lead(self) -> float | None:
+        return statistics.median(self.forecast_leads) if self.forecast_leads else None
 
 
 @dataclass

@@ -122,6 +122,15 @@ class BatchConsumer(AIOKafkaConsumer):
                 self._ack_when_durable(tp, [r.offset for r in fresh], durable)
                 self._read_offset[tp] = fresh[-1].offset
 
+    # Faust 0.15.3 `Consumer.perform_seek` (public, called when partitions are assigned) updates
+    # the read offsets only of partitions that have a committed offset. A partition without one
+    # (the broker lost its offsets: an in-memory broker restarted, a topic recreated) kept its old
+    # read offset, and every new message below it was dropped as already read. After the seek
+    # the committed offsets are the only truth, so the read offsets start from them alone.
+    async def perform_seek(self) -> None:
+        self._read_offset.clear()
+        await super().perform_seek()
+
     # Faust 0.15.3 `_read_offset` (the last offset delivered per partition) and
     # `_buffered_partitions`: the drain's own bookkeeping, kept the same way.
     def _unread(self, tp: TP, batch: list[Any]) -> list[Any]:

@@ -13,43 +13,40 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f}" if seconds else "–"
 
 
-def _lead(summary: QueueSummary | None) -> str:
-    lead = None if summary is None else summary.median_lead
-    return "–" if lead is None else f"{lead / 60:.0f}"
+def _minutes(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds / 60:.0f}"
 
 
 def _cell(summary: QueueSummary | None) -> str:
-    if summary is None or not (summary.fired["warning"] or summary.fired["critical"]):
+    if summary is None or not (summary.fired["warning"] or summary.fired["critical"] or summary.forecasts):
         return "–"
     return (
         f"{summary.fired['warning']} / {summary.fired['critical']}  "
         f"{_hours(summary.seconds['warning'])} / {_hours(summary.seconds['critical'])} h  "
-        f"{summary.pages} pages  lead {_lead(summary)}"
+        f"{summary.pages} pages  lead {_minutes(summary.median_lead)}  "
+        f"forecast {summary.forecasts} lead {_minutes(summary.median_forecast_lead)}"
     )
 
 
 def backtest_table(backtests: Sequence[Backtest]) -> Table:
     table = Table(
         title="QueueOverload over the log: warnings / criticals fired, hours firing (warning / critical), "
-        "pages, median minutes from warning to critical",
+        "pages, median minutes from warning to critical; QueueOverloadForecast fired, median minutes "
+        "from it to the critical",
         title_justify="left",
     )
     table.add_column("checkpoint")
     table.add_column("dir")
     for b in backtests:
         table.add_column(b.name, justify="right")
-    keys = sorted({k for b in backtests for k in b.queues if any(b.queues[k].fired.values())})
+    keys = sorted({k for b in backtests for k, q in b.queues.items() if any(q.fired.values()) or q.forecasts})
     for cid, direction in keys:
         table.add_row(cid, direction, *(_cell(b.queues.get((cid, direction))) for b in backtests))
     totals = []
     for b in backtests:
         total = QueueSummary()
-        for s in b.queues.values():
-            for severity in ("warning", "critical"):
-                total.fired[severity] += s.fired[severity]
-                total.seconds[severity] += s.seconds[severity]
-            total.pages += s.pages
-            total.leads += s.leads
+        for summary in b.queues.values():
+            total.add(summary)
         totals.append(_cell(total))
     table.add_section()
     table.add_row("all", "", *totals, style="bold")

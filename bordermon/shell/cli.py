@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -62,7 +63,9 @@ def cli(
     from bordermon.config import resolve
     from bordermon.logs import setup_logging
 
-    setup_logging("WARNING")  # JSON lines on stderr; long-running commands raise the level to INFO
+    # A one-shot command says what went wrong in one line of its own, so the Kafka clients' retry
+    # errors stay silent; long-running commands call setup_logging("INFO") and hear them again.
+    setup_logging("WARNING", libraries=logging.CRITICAL)
     flags = {
         "bootstrap_servers": bootstrap_servers,
         "checkpoints_path": checkpoints,

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.integration.harness import Broker
+from harness.processes import Broker
 
 
 @pytest.fixture

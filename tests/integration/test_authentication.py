@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import BIN, Broker, base_env
+from harness.processes import BIN, Broker, base_env
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.integration.harness import BIN, base_env, free_port, read_topic, run_cli
+from harness.processes import BIN, base_env, free_port, read_topic, run_cli
 
 pytestmark = pytest.mark.integration
 

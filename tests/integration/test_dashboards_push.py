@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import pytest
 
-from tests.integration.harness import free_port, run_cli
+from harness.processes import free_port, run_cli
 
 pytestmark = pytest.mark.integration
 

@@ -10,10 +10,9 @@ import time
 
 import pytest
 
-from tests.checks import parse_metrics
+from harness.metrics import consumed, parse_metrics
+from harness.processes import BIN, Worker, base_env, run_cli, wait_until
 from tests.fixtures.mixedlog import mixed_log, write_log
-from tests.integration.harness import BIN, Worker, base_env, run_cli, wait_until
-from tests.integration.test_pipeline import consumed
 
 pytestmark = pytest.mark.integration
 PATTERN = re.compile(r"tansu broker|bordermon (worker|simulate)|prometheus-alertmanager|prometheus --config")

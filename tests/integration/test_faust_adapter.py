@@ -15,7 +15,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
-from tests.integration.harness import base_env, wait_until
+from harness.processes import base_env, wait_until
 
 pytestmark = pytest.mark.integration
 APP = Path(__file__).resolve().parents[1] / "fixtures" / "adapter_app.py"

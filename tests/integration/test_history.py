@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 from bordermon.registry import parse_registry
+from harness.metrics import consumed, parse_metrics
+from harness.processes import Service, Worker, base_env, free_port, read_topic, run_cli, wait_until
 from streams.history import sampled_run
 from streams.metrics import StateCollector
-from tests.checks import parse_metrics
 from tests.fixtures.mixedlog import mixed_log, write_log
+from tests.fixtures.oracle import run_oracle
 from tests.fixtures.registry import CHECKPOINTS, REGISTRY
-from tests.integration.harness import Service, Worker, base_env, free_port, read_topic, run_cli, wait_until
-from tests.oracle import run_oracle
 
 pytestmark = pytest.mark.integration
 
@@ -31,11 +31,6 @@ pytestmark = pytest.mark.integration
 def get_json(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=10) as r:
         return json.loads(r.read())
-
-
-def consumed(metrics: dict) -> float:
-    names = ("border_events_accepted_total", "border_events_rejected_total")
-    return sum(sum(metrics.get(name, {}).values()) for name in names)
 
 
 @pytest.fixture

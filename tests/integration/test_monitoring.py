@@ -15,10 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.checks import parse_metrics
-from tests.fixtures.clients import publish_with_librdkafka
-from tests.fixtures.mixedlog import mixed_log, write_log
-from tests.integration.harness import (
+from harness.metrics import consumed, parse_metrics
+from harness.processes import (
     BIN,
     Worker,
     base_env,
@@ -29,7 +27,8 @@ from tests.integration.harness import (
     start_prometheus,
     wait_until,
 )
-from tests.integration.test_pipeline import consumed
+from tests.fixtures.clients import publish_with_librdkafka
+from tests.fixtures.mixedlog import mixed_log, write_log
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

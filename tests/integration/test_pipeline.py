@@ -9,19 +9,14 @@ from collections import Counter
 
 import pytest
 
-from tests.checks import assert_alerts_match, assert_metrics_match, parse_metrics, sample
+from harness.metrics import consumed, parse_metrics, sample
+from harness.processes import Worker, base_env, read_topic, run_cli, wait_until
+from tests.fixtures.checks import assert_alerts_match, assert_metrics_match
 from tests.fixtures.mixedlog import mixed_log, write_log
+from tests.fixtures.oracle import run_oracle
 from tests.fixtures.registry import CHECKPOINTS, REGISTRY
-from tests.integration.harness import Worker, base_env, read_topic, run_cli, wait_until
-from tests.oracle import run_oracle
 
 pytestmark = pytest.mark.integration
-
-
-def consumed(metrics: dict) -> float:
-    acc = sum(v for v in metrics.get("border_events_accepted_total", {}).values())
-    rej = sum(v for v in metrics.get("border_events_rejected_total", {}).values())
-    return acc + rej
 
 
 def test_mixed_log_end_to_end(broker, tmp_path):

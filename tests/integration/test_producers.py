@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.checks import parse_metrics
-from tests.integration.harness import BIN, Broker, Worker, base_env, read_topic, run_cli, wait_until
-from tests.integration.test_pipeline import consumed
+from harness.metrics import consumed, parse_metrics
+from harness.processes import BIN, Broker, Worker, base_env, read_topic, run_cli, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -179,7 +178,7 @@ def test_producer_commands_reject_bad_input_in_one_line(args, message, tmp_path)
 
 
 def test_producers_report_an_unreachable_broker(tmp_path):
-    from tests.integration.harness import free_port
+    from harness.processes import free_port
 
     env = {"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}", "PATH": "/usr/bin:/bin"}
     for args in (["simulate", "--scenario", "baseline", "--kafka"], ["record", "--out", str(tmp_path / "a")]):

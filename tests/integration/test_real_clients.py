@@ -19,13 +19,14 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
-from tests.checks import assert_alerts_match, assert_metrics_match, parse_metrics, sample
+from harness.metrics import consumed, parse_metrics, sample
+from harness.processes import Worker, base_env, read_topic, wait_until
+from tests.fixtures.checks import assert_alerts_match, assert_metrics_match
 from tests.fixtures.clients import publish_with_aiokafka, publish_with_librdkafka
 from tests.fixtures.inprocess import PARTITIONERS
 from tests.fixtures.mixedlog import mixed_log
+from tests.fixtures.oracle import run_oracle
 from tests.fixtures.registry import ALL_CHECKPOINTS, CHECKPOINTS, REGISTRY
-from tests.integration.harness import Worker, base_env, read_topic, wait_until
-from tests.oracle import run_oracle
 
 pytestmark = pytest.mark.integration
 
@@ -46,11 +47,6 @@ def off_home(lines: list[bytes], partitions: int, partitioner: str) -> int:
             key = cid.encode()
             count += place(key, partitions, rng) != home(key, partitions, rng)
     return count
-
-
-def consumed(metrics: dict) -> float:
-    names = ("border_events_accepted_total", "border_events_rejected_total")
-    return sum(sum(metrics.get(name, {}).values()) for name in names)
 
 
 def merged(workers: list[Worker]) -> dict:
@@ -207,7 +203,7 @@ def test_internal_topic_with_another_partition_count_is_recreated_when_empty_ref
     recreated to match border.events, a non-empty one stops the worker with one line."""
     from kafka import KafkaProducer
 
-    from tests.integration.harness import run_cli
+    from harness.processes import run_cli
 
     admin = KafkaAdminClient(bootstrap_servers=broker.address)
     admin.create_topics([NewTopic("border.events", 6, 1), NewTopic("bordermon-repartition", 4, 1)])

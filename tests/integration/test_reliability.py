@@ -14,9 +14,9 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
 from bordermon.registry import load_registry
-from tests.checks import parse_metrics
+from harness.metrics import consumed, parse_metrics
+from harness.processes import BIN, Broker, Worker, base_env, free_port, read_topic, run_cli, wait_until
 from tests.fixtures.mixedlog import mixed_log
-from tests.integration.harness import BIN, Broker, Worker, base_env, free_port, read_topic, run_cli, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -190,8 +190,7 @@ def test_fuzzed_messages_never_crash_the_worker_and_all_are_counted(broker, tmp_
         producer.close()
 
         def counted() -> float:
-            from tests.checks import parse_metrics
-            from tests.integration.test_pipeline import consumed
+            from harness.metrics import consumed, parse_metrics
 
             return consumed(parse_metrics(worker.metrics()))
 
@@ -207,10 +206,11 @@ def test_fuzzed_messages_never_crash_the_worker_and_all_are_counted(broker, tmp_
 
 
 def test_scale_out_three_workers_then_one_leaves_gives_single_worker_results(broker, tmp_path):
-    from tests.checks import assert_metrics_match, parse_metrics
+    from harness.metrics import parse_metrics
+    from tests.fixtures.checks import assert_metrics_match
     from tests.fixtures.mixedlog import mixed_log, write_log
+    from tests.fixtures.oracle import run_oracle
     from tests.fixtures.registry import CHECKPOINTS, REGISTRY
-    from tests.oracle import run_oracle
 
     registry = tmp_path / "registry.yaml"
     registry.write_text(REGISTRY)
@@ -244,7 +244,7 @@ def test_scale_out_three_workers_then_one_leaves_gives_single_worker_results(bro
             return total, twice
 
         def consumed_all(n: int) -> bool:
-            from tests.integration.test_pipeline import consumed
+            from harness.metrics import consumed
 
             return consumed(merged()[0]) == n
 
@@ -264,9 +264,12 @@ def test_scale_out_three_workers_then_one_leaves_gives_single_worker_results(bro
 
 
 def accepted_plus_rejected(worker: Worker) -> int:
-    metrics = parse_metrics(worker.metrics())
-    names = ("border_events_accepted_total", "border_events_rejected_total")
-    return int(sum(sum(metrics.get(name, {}).values()) for name in names))
+    return int(consumed(parse_metrics(worker.metrics())))
+
+
+def settled(worker: Worker) -> bool:
+    """Every state write the worker sent is acknowledged."""
+    return json.loads(worker.get("/healthz"))["unsettled"] == 0
 
 
 @pytest.mark.parametrize("partitions", [8, 4], ids=["topics-recreated", "topics-auto-created-with-4"])
@@ -292,6 +295,9 @@ def test_worker_survives_an_in_memory_broker_restart_and_counts_what_follows(tmp
         worker = Worker(env, tmp_path / "worker.log")
         workers.append(worker)
         wait_until(lambda: accepted_plus_rejected(worker) == len(before), 60, "the first log counted")
+        # Written to the broker before it restarts: a write still pending would land in the new
+        # broker's changelog and bring the old state (and its applied offsets) back.
+        wait_until(lambda: settled(worker), 30, "the first log's state durable")
 
         worker.proc.send_signal(signal.SIGSTOP)
         broker.restart()

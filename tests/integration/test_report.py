@@ -9,9 +9,9 @@ import re
 import orjson
 import pytest
 
+from harness.processes import run_cli
 from producers.faults import bad_lines
 from tests.fixtures.browser import render
-from tests.integration.harness import run_cli
 
 pytestmark = pytest.mark.integration
 

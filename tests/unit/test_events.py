@@ -5,16 +5,7 @@ import pytest
 
 from bordermon.events import Crossing, Rejected, decode_event
 from streams.processor import deadletter_value
-
-GOOD = {
-    "event_id": "e1",
-    "type": "crossing",
-    "checkpoint_id": "syrym",
-    "direction": "in",
-    "ts": "2022-09-21T06:15:00+05:00",
-    "persons": 3,
-    "citizenship": "RU",
-}
+from tests.fixtures.events import GOOD
 
 
 def reason(raw: bytes) -> str:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from bordermon.events import REJECT_REASONS, Rejected, decode_event
 from bordermon.registry import load_registry
 from streams.processor import Processor
-from tests.unit.test_events import GOOD
+from tests.fixtures.events import GOOD
 
 REGISTRY = load_registry()
 scalars = st.one_of(

@@ -14,14 +14,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from bordermon.config import ALERTS_TOPIC, DEADLETTER_TOPIC, EVENTS_TOPIC, REPARTITION_TOPIC
 from bordermon.registry import parse_registry
+from harness.metrics import parse_metrics
 from streams.metrics import StateCollector
 from streams.processor import Processor, home_partition
 from streams.stateformat import StateFormatError, record_key
-from tests.checks import assert_alerts_match, assert_metrics_match, parse_metrics
+from tests.fixtures.checks import assert_alerts_match, assert_metrics_match
 from tests.fixtures.inprocess import InProcessWorker, MemoryBroker, publish
 from tests.fixtures.mixedlog import mixed_log
+from tests.fixtures.oracle import run_oracle
 from tests.fixtures.registry import ALL_CHECKPOINTS, CHECKPOINTS, REGISTRY
-from tests.oracle import run_oracle
 
 
 def exported(proc):

@@ -65,12 +65,12 @@ class Broker:
 
 
 class Worker:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
         self.port = free_port()
         self.env = {**env, "BORDERMON_WEB_PORT": str(self.port)}
         self.log_path = log_path
         self.log = open(log_path, "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen([BIN, "worker"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([BIN, "worker", *args], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def get(self, path: str) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:

@@ -1,0 +1,24 @@
+"""Reading a worker's /metrics (Prometheus text) into plain dicts."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def parse_metrics(text: str) -> dict[str, dict[tuple, float]]:
+    """metric sample name -> {sorted label items: value}."""
+    out: dict[str, dict[tuple, float]] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
+    return out
+
+
+def sample(metrics: dict, name: str, **labels: str) -> float | None:
+    return metrics.get(name, {}).get(tuple(sorted(labels.items())))
+
+
+def consumed(metrics: dict) -> float:
+    """Accepted + rejected messages: every consumed message is exactly one of the two."""
+    names = ("border_events_accepted_total", "border_events_rejected_total")
+    return sum(sum(metrics.get(name, {}).values()) for name in names)
