@@ -36,6 +36,7 @@ from pathlib import Path
 
 import orjson
 
+from bordermon import metrics as catalog
 from bordermon.config import Settings
 from bordermon.kafka import ensure_worker_topics
 from bordermon.partitioning import partition_for_key
@@ -48,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 START = date(2022, 9, 21)
 EVENTS_PER_DAY = 45_000  # the surge's first weeks, to size the simulation
 PROBE = "alimbet"
-PROBE_LANES = f'border_lanes_open{{checkpoint="{PROBE}",direction="in"}} '
+PROBE_LANES = catalog.LANES_OPEN.series + f'{{checkpoint="{PROBE}",direction="in"}} '
 TARGETS = {"pipeline_events_per_s": 30_000, "pipeline_ratio_to_ceiling": 0.20, "replay_events_per_s": 40_000}
 
 
@@ -284,7 +285,9 @@ def latency(
 
     wait_until(lambda: settled(worker), 60, "the drain's state writes to be durable", interval=0.05)
     # A known queue: clear whatever the log left waiting, then one party.
-    queued = int(sample(parse_metrics(worker.metrics()), "border_queue_length", checkpoint=PROBE, direction="in") or 0)
+    queued = int(
+        sample(parse_metrics(worker.metrics()), catalog.QUEUE_LENGTH.series, checkpoint=PROBE, direction="in") or 0
+    )
     for _ in range(queued):
         send("crossing", 0, persons=1, citizenship="KZ")
     send("arrival", 0)
@@ -351,7 +354,7 @@ def rerouted(args: argparse.Namespace, log: Path, live: list[bytes], work: Path,
         workers.append(worker)
         rate, rss = drain(worker, args.events, totals)
         metrics = parse_metrics(worker.metrics())
-        forwarded = sample(metrics, "bordermon_messages_forwarded_total") or 0
+        forwarded = sample(metrics, catalog.MESSAGES_FORWARDED.series) or 0
         results["pipeline_rerouted_events_per_s"] = round(rate)
         results["rerouted_share"] = round(forwarded / args.events, 3)
         results["rerouted_ratio_to_keyed"] = round(rate / results["pipeline_events_per_s"], 3)

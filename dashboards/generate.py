@@ -27,18 +27,32 @@ from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import geomap as gm
 from grafana_foundation_sdk.models import prometheus as pm
 
+from bordermon import metrics as m
+from bordermon.metrics import Metric
+from bordermon.observability import JOB
+from monitoring.rules import CONSUMER_LAG_SUM, EVENTS_ACCEPTED_RATE, EVENTS_REJECTED_RATE
+
 OUT = Path(__file__).parent
 DS = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 CP = 'checkpoint=~"$checkpoint"'
 RATE = "[$__rate_interval]"
+CRITICAL = 'severity="critical"'
+WARNING = 'severity="warning"'
+ALERTING = 'severity=~"warning|critical"'
+
+
+def window_is(window: str) -> str:
+    return f'window="{window}"'
+
+
+def sel(metric: Metric, *matchers: str) -> str:
+    """A metric's series from the catalog, with label matchers."""
+    return metric.series + ("{" + ", ".join(matchers) + "}" if matchers else "")
+
 
 # Wait status per checkpoint: 2 critical firing, 1 warning firing, 0 ok.
-STATUS = (
-    'max by (checkpoint) (2 * border_alerts_firing{severity="critical"} or border_alerts_firing{severity="warning"})'
-)
-
-
-FORECAST_CRITICAL = 'border_queue_overload_forecast_seconds{severity="critical"}'
+STATUS = f"max by (checkpoint) (2 * {sel(m.ALERTS_FIRING, CRITICAL)} or {sel(m.ALERTS_FIRING, WARNING)})"
+FORECAST_CRITICAL = sel(m.OVERLOAD_FORECAST, CRITICAL)
 
 
 def q(
@@ -117,7 +131,8 @@ def overview() -> dashboard.Dashboard:
         .height(12)
         .with_target(
             q(
-                f"max by (checkpoint, name, lat, lon) (border_checkpoint_info * on (checkpoint) group_left {STATUS})",
+                f"max by (checkpoint, name, lat, lon) "
+                f"({m.CHECKPOINT_INFO.series} * on (checkpoint) group_left {STATUS})",
                 instant=True,
                 table_fmt=True,
             )
@@ -158,7 +173,7 @@ def overview() -> dashboard.Dashboard:
         .title("Stayed: net entries since state began (all citizenships)")
         .span(6)
         .height(6)
-        .with_target(q("sum(border_net_flow_cumulative_persons)", "stayed", instant=True))
+        .with_target(q(f"sum({m.NET_FLOW_CUMULATIVE.series})", "stayed", instant=True))
         .unit("short")
         .thresholds(steps((None, "blue")))
     )
@@ -167,7 +182,7 @@ def overview() -> dashboard.Dashboard:
         .title("QueueOverload alerts firing")
         .span(6)
         .height(6)
-        .with_target(q('sum by (severity) (border_alerts_firing{severity=~"warning|critical"})', "{{severity}}"))
+        .with_target(q(f"sum by (severity) ({sel(m.ALERTS_FIRING, ALERTING)})", "{{severity}}"))
         .unit("short")
         .thresholds(steps((None, "green"), (1, "red")))
     )
@@ -177,7 +192,7 @@ def overview() -> dashboard.Dashboard:
         .span(12)
         .height(8)
         .with_target(
-            q("sort_desc(sum by (citizenship) (border_net_flow_cumulative_persons))", "{{citizenship}}", instant=True)
+            q(f"sort_desc(sum by (citizenship) ({m.NET_FLOW_CUMULATIVE.series}))", "{{citizenship}}", instant=True)
         )
         .unit("short")
         .thresholds(steps((None, "blue")))
@@ -190,7 +205,7 @@ def overview() -> dashboard.Dashboard:
             .height(10)
             .with_target(
                 q(
-                    f'sort_desc(sum by (checkpoint) (border_net_flow_persons{{window="{window}"}}))',
+                    f"sort_desc(sum by (checkpoint) ({sel(m.NET_FLOW, window_is(window))}))",
                     "{{checkpoint}}",
                     instant=True,
                 )
@@ -203,7 +218,7 @@ def overview() -> dashboard.Dashboard:
             "Queue length (parties)",
             12,
             9,
-            q("sum by (checkpoint, direction) (border_queue_length) > 0", "{{checkpoint}} {{direction}}"),
+            q(f"sum by (checkpoint, direction) ({m.QUEUE_LENGTH.series}) > 0", "{{checkpoint}} {{direction}}"),
             unit="short",
         )
     )
@@ -215,7 +230,7 @@ def overview() -> dashboard.Dashboard:
         .height(9)
         .with_target(
             q(
-                "max by (checkpoint, direction) (border_queue_wait_estimate_seconds) > 0",
+                f"max by (checkpoint, direction) ({m.WAIT_ESTIMATE.series}) > 0",
                 "{{checkpoint}} {{direction}}",
             )
         )
@@ -233,7 +248,7 @@ def overview() -> dashboard.Dashboard:
         .span(12)
         .height(9)
         .with_target(
-            q("max by (checkpoint, direction) (border_queue_wait_expected_seconds) > 0", "{{checkpoint}} {{direction}}")
+            q(f"max by (checkpoint, direction) ({m.WAIT_EXPECTED.series}) > 0", "{{checkpoint}} {{direction}}")
         )
         .unit("s")
         .min(0)
@@ -262,7 +277,7 @@ def overview() -> dashboard.Dashboard:
         .height(9)
         .with_target(
             q(
-                "topk(10, max by (checkpoint, direction) (border_queue_wait_estimate_seconds))",
+                f"topk(10, max by (checkpoint, direction) ({m.WAIT_ESTIMATE.series}))",
                 instant=True,
                 table_fmt=True,
             )
@@ -276,7 +291,9 @@ def overview() -> dashboard.Dashboard:
         .description("Checkpoints and directions whose alert is firing now (1).")
         .span(12)
         .height(9)
-        .with_target(q("max by (checkpoint, direction, severity) (border_alerts_firing)", instant=True, table_fmt=True))
+        .with_target(
+            q(f"max by (checkpoint, direction, severity) ({m.ALERTS_FIRING.series})", instant=True, table_fmt=True)
+        )
         .with_transformation(
             dm.DataTransformerConfig(
                 id_val="filterByValue",
@@ -302,7 +319,7 @@ def drilldown() -> dashboard.Dashboard:
         dashboard.QueryVariable("checkpoint")
         .label("Checkpoint")
         .datasource(DS)
-        .query("label_values(border_checkpoint_info, checkpoint)")
+        .query(f"label_values({m.CHECKPOINT_INFO.series}, checkpoint)")
         .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(dm.VariableSort.ALPHABETICAL_ASC)
     )
@@ -311,10 +328,10 @@ def drilldown() -> dashboard.Dashboard:
             "Wait: estimated (nominal capacity) vs observed vs expected, against the thresholds",
             24,
             9,
-            q(f"max by (direction) (border_queue_wait_estimate_seconds{{{CP}}})", "estimated {{direction}}"),
-            q(f"max by (direction) (border_queue_wait_observed_seconds{{{CP}}})", "observed {{direction}}", ref="C"),
-            q(f"max by (direction) (border_queue_wait_expected_seconds{{{CP}}})", "expected {{direction}}", ref="D"),
-            q(f"max by (severity) (border_wait_threshold_seconds{{{CP}}})", "{{severity}} threshold", ref="B"),
+            q(f"max by (direction) ({sel(m.WAIT_ESTIMATE, CP)})", "estimated {{direction}}"),
+            q(f"max by (direction) ({sel(m.WAIT_OBSERVED, CP)})", "observed {{direction}}", ref="C"),
+            q(f"max by (direction) ({sel(m.WAIT_EXPECTED, CP)})", "expected {{direction}}", ref="D"),
+            q(f"max by (severity) ({sel(m.WAIT_THRESHOLD, CP)})", "{{severity}} threshold", ref="B"),
             unit="s",
         ).description(
             "estimated: the contract's queue / (lanes × nominal capacity), which QueueOverload uses; observed: "
@@ -326,8 +343,8 @@ def drilldown() -> dashboard.Dashboard:
             "Arrivals vs clearance per hour",
             12,
             8,
-            q(f"sum by (direction) (border_arrivals_per_hour{{{CP}}})", "arriving {{direction}}"),
-            q(f"sum by (direction) (border_queue_clearance_rate_per_hour{{{CP}}})", "cleared {{direction}}", ref="B"),
+            q(f"sum by (direction) ({sel(m.ARRIVALS_RATE, CP)})", "arriving {{direction}}"),
+            q(f"sum by (direction) ({sel(m.CLEARANCE_RATE, CP)})", "cleared {{direction}}", ref="B"),
             unit="short",
         ).description("The queue grows while arrivals exceed clearance; their gap drives the forecast.")
     )
@@ -336,7 +353,10 @@ def drilldown() -> dashboard.Dashboard:
             "Hours until the critical threshold (forecast, capped at 24 h)",
             12,
             8,
-            q(f"min by (direction) (clamp_max({FORECAST_CRITICAL[:-1]}, {CP}}}, 86400)) / 3600", "{{direction}}"),
+            q(
+                f"min by (direction) (clamp_max({sel(m.OVERLOAD_FORECAST, CRITICAL, CP)}, 86400)) / 3600",
+                "{{direction}}",
+            ),
             unit="h",
         ).thresholds(steps((None, "red"), (1.5, "orange"), (6, "green")))
     )
@@ -345,13 +365,13 @@ def drilldown() -> dashboard.Dashboard:
             "Queue (parties)",
             8,
             8,
-            q(f"sum by (direction) (border_queue_length{{{CP}}})", "{{direction}}"),
+            q(f"sum by (direction) ({sel(m.QUEUE_LENGTH, CP)})", "{{direction}}"),
             unit="short",
         )
     )
     d = d.with_panel(
         series(
-            "Lanes open", 8, 8, q(f"sum by (direction) (border_lanes_open{{{CP}}})", "{{direction}}"), unit="short"
+            "Lanes open", 8, 8, q(f"sum by (direction) ({sel(m.LANES_OPEN, CP)})", "{{direction}}"), unit="short"
         ).thresholds(steps((None, "red"), (1, "green")))
     )
     d = d.with_panel(
@@ -359,7 +379,7 @@ def drilldown() -> dashboard.Dashboard:
             "Persons cleared per hour",
             8,
             8,
-            q(f"sum by (direction) (rate(border_crossing_persons_total{{{CP}}}{RATE})) * 3600", "{{direction}}"),
+            q(f"sum by (direction) (rate({sel(m.CROSSING_PERSONS, CP)}{RATE})) * 3600", "{{direction}}"),
             unit="short",
         )
     )
@@ -368,7 +388,7 @@ def drilldown() -> dashboard.Dashboard:
             "Net flow (in − out) over event-time windows",
             12,
             8,
-            q(f"sum by (window) (border_net_flow_persons{{{CP}}})", "{{window}}"),
+            q(f"sum by (window) ({sel(m.NET_FLOW, CP)})", "{{window}}"),
             unit="short",
             minimum=None,
         )
@@ -378,10 +398,8 @@ def drilldown() -> dashboard.Dashboard:
         .title("QueueOverload and its forecast")
         .span(12)
         .height(8)
-        .with_target(q(f"max by (direction, severity) (border_alerts_firing{{{CP}}})", "{{direction}} {{severity}}"))
-        .with_target(
-            q(f"max by (direction) (border_forecast_alerts_firing{{{CP}}})", "{{direction}} forecast", ref="B")
-        )
+        .with_target(q(f"max by (direction, severity) ({sel(m.ALERTS_FIRING, CP)})", "{{direction}} {{severity}}"))
+        .with_target(q(f"max by (direction) ({sel(m.FORECAST_FIRING, CP)})", "{{direction}} forecast", ref="B"))
         .unit("none")
         .thresholds(steps((None, "green"), (1, "red")))
     )
@@ -390,7 +408,7 @@ def drilldown() -> dashboard.Dashboard:
         .title("Latest event time")
         .span(12)
         .height(4)
-        .with_target(q(f"max(border_last_event_timestamp_seconds{{{CP}}}) * 1000", "latest", instant=True))
+        .with_target(q(f"max({sel(m.LAST_EVENT, CP)}) * 1000", "latest", instant=True))
         .unit("dateTimeAsIso")
     )
     d = d.with_panel(
@@ -398,7 +416,7 @@ def drilldown() -> dashboard.Dashboard:
         .title("Persons cleared in total")
         .span(12)
         .height(4)
-        .with_target(q(f"sum by (direction) (border_crossing_persons_total{{{CP}}})", "{{direction}}", instant=True))
+        .with_target(q(f"sum by (direction) ({sel(m.CROSSING_PERSONS, CP)})", "{{direction}}", instant=True))
         .unit("short")
     )
     return d
@@ -410,25 +428,25 @@ def pipeline() -> dashboard.Dashboard:
         "Pipeline health",
         "Is the pipeline keeping up? Throughput, rejects, lag, latency, workers, dead letters.",
     )
+    # Live operations only, so the global rates and the lag read the recording rules; the other
+    # dashboards read raw series because they also serve backfilled history, which has none.
     panels = [
-        ("Events accepted per second by type", 'sum by (type) (rate(border_events_accepted_total[$__rate_interval]))',
-         "{{type}}", "ops"),
-        ("Messages rejected per second by reason",
-         'sum by (reason) (rate(border_events_rejected_total[$__rate_interval]))', "{{reason}}", "ops"),
-        ("Consumer lag (messages)", "sum by (instance, partition) (bordermon_consumer_lag_messages)",
+        ("Events accepted per second by type (5 min)", EVENTS_ACCEPTED_RATE, "{{type}}", "ops"),
+        ("Messages rejected per second by reason (5 min)", EVENTS_REJECTED_RATE, "{{reason}}", "ops"),
+        ("Consumer lag (messages), all workers", CONSUMER_LAG_SUM, "lag", "short"),
+        ("Consumer lag by worker and partition", f"sum by (instance, partition) ({m.CONSUMER_LAG.series})",
          "{{instance}} p{{partition}}", "short"),
         ("Ingest latency p99 (broker append to processed)",
-         "histogram_quantile(0.99, sum by (le) (rate(bordermon_ingest_latency_seconds_bucket[$__rate_interval])))",
-         "p99", "s"),
+         f"histogram_quantile(0.99, sum by (le) (rate({m.INGEST_LATENCY.bucket}{RATE})))", "p99", "s"),
         ("Batch processing time p99",
-         f"histogram_quantile(0.99, sum by (le, instance) (rate(bordermon_batch_duration_seconds_bucket{RATE})))",
+         f"histogram_quantile(0.99, sum by (le, instance) (rate({m.BATCH_DURATION.bucket}{RATE})))",
          "{{instance}}", "s"),
-        ("Workers up", 'up{job="bordermon"}', "{{instance}}", "none"),
-        ("Dead letters in the last hour", "sum by (reason) (increase(border_events_rejected_total[1h]))",
+        ("Workers up", f'up{{job="{JOB}"}}', "{{instance}}", "none"),
+        ("Dead letters in the last hour", f"sum by (reason) (increase({m.EVENTS_REJECTED.series}[1h]))",
          "{{reason}}", "short"),
-        ("Worker memory (RSS)", 'process_resident_memory_bytes{job="bordermon"}', "{{instance}}", "bytes"),
+        ("Worker memory (RSS)", f'process_resident_memory_bytes{{job="{JOB}"}}', "{{instance}}", "bytes"),
         ("Events off their checkpoint's home partition (re-routed; see README, Publishing events)",
-         f"sum by (checkpoint, partitioner) (rate(border_events_off_partition_total{RATE}))",
+         f"sum by (checkpoint, partitioner) (rate({m.EVENTS_OFF_PARTITION.series}{RATE}))",
          "{{checkpoint}} via {{partitioner}}", "ops"),
     ]  # fmt: skip
     for title, expr, legend, unit in panels:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from bordermon import metrics as catalog
+
 
 def parse_metrics(text: str) -> dict[str, dict[tuple, float]]:
     """metric sample name -> {sorted label items: value}."""
@@ -20,5 +22,5 @@ def sample(metrics: dict, name: str, **labels: str) -> float | None:
 
 def consumed(metrics: dict) -> float:
     """Accepted + rejected messages: every consumed message is exactly one of the two."""
-    names = ("border_events_accepted_total", "border_events_rejected_total")
+    names = (catalog.EVENTS_ACCEPTED.series, catalog.EVENTS_REJECTED.series)
     return sum(sum(metrics.get(name, {}).values()) for name in names)

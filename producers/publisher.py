@@ -15,13 +15,13 @@ import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.producer.message_accumulator import BatchBuilder
 
+from bordermon.batches import BatchPacker
 from bordermon.config import EVENTS_TOPIC, Settings
 from bordermon.errors import BordermonError
 from bordermon.kafka import check_reachable, ensure_topics
@@ -69,7 +69,7 @@ class Round:
     """Consecutive input positions `first`.. packed into one batch per partition, sent together."""
 
     first: int
-    batches: dict[int, BatchBuilder] = field(default_factory=dict)
+    packer: BatchPacker
     count: int = 0
     delivered: asyncio.Future[Any] | None = None
 
@@ -111,7 +111,7 @@ class Publisher:
         self.partition = Partitioner(len(partitions))
         self.pacer = Pacer(speed, fast_until=fast_until)
         self.stop = stop or StopFlag()
-        self.open = Round(first=0)
+        self.open = Round(first=0, packer=BatchPacker(self.producer.create_batch))
         self.in_flight: deque[Round] = deque()
         self.sent = 0
         self.next_position = 0
@@ -140,13 +140,9 @@ class Publisher:
             self._submit()  # what is due goes out before the wait
             self._run(self._sleep(wait))
         partition = self.partition(key)
-        batch = self.open.batches.get(partition)
-        if batch is None:
-            batch = self.open.batches[partition] = self.producer.create_batch()
-        if batch.append(key=key, value=value, timestamp=None) is None:  # that partition's batch is full
+        if not self.open.packer.append(partition, key, value):  # that partition's batch is full
             self._submit()
-            batch = self.open.batches[partition] = self.producer.create_batch()
-            batch.append(key=key, value=value, timestamp=None)
+            self.open.packer.append(partition, key, value)
         if self.open.count == 0:
             self.open.first = position
         self.open.count += 1
@@ -160,7 +156,7 @@ class Publisher:
             await asyncio.sleep(min(left, 0.1))
 
     def _submit(self) -> None:
-        current, self.open = self.open, Round(first=self.next_position)
+        current, self.open = self.open, Round(first=self.next_position, packer=BatchPacker(self.producer.create_batch))
         if current.count == 0:
             return
         self.in_flight.append(current)
@@ -188,8 +184,7 @@ class Publisher:
     async def _hand_over(self, current: Round) -> None:
         futures = []
         try:
-            for partition, batch in current.batches.items():
-                batch.close()
+            for partition, batch in current.packer.take_all().items():
                 futures.append(await self.producer.send_batch(batch, EVENTS_TOPIC, partition=partition))
         finally:
             current.delivered = asyncio.gather(*futures)

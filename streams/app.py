@@ -21,12 +21,11 @@ from faust.types import TP
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
-    Counter,
-    Histogram,
     ProcessCollector,
     generate_latest,
 )
 
+from bordermon import metrics as catalog
 from bordermon.config import (
     ALERTS_TOPIC,
     APP_ID,
@@ -43,7 +42,7 @@ from streams.alertmanager import AlertmanagerPusher
 from streams.changelog import read_partitions, read_ranges
 from streams.commit import Committer, read_back_delivered
 from streams.faustadapter import BatchApp
-from streams.metrics import StateCollector
+from streams.metrics import StateCollector, counter, histogram
 from streams.processor import Forward, Processor, parse_hop_header
 from streams.sender import BatchSender
 from streams.stateformat import StateFormatError
@@ -149,38 +148,12 @@ class Pipeline:
         self.registry = CollectorRegistry()
         self.registry.register(StateCollector(self.processor, lambda: self.owned, self._highwater))
         ProcessCollector(registry=self.registry)
-        self.batch_seconds = Histogram(
-            "bordermon_batch_duration_seconds",
-            "Time to process one batch (validation, state, emits)",
-            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-            registry=self.registry,
-        )
-        self.messages = Counter(
-            "bordermon_messages_processed",
-            "border.events messages processed by this worker process",
-            registry=self.registry,
-        )
-        self.forwarded = Counter(
-            "bordermon_messages_forwarded",
-            "border.events messages found off their checkpoint's home partition and forwarded there",
-            registry=self.registry,
-        )
-        self.rerouted_in = Counter(
-            "bordermon_messages_rerouted",
-            "Forwarded messages received from the repartition topic (including re-sent ones skipped)",
-            registry=self.registry,
-        )
-        self.skipped = Counter(
-            "bordermon_messages_skipped",
-            "Re-delivered messages already applied to the recovered state (not counted again)",
-            registry=self.registry,
-        )
-        self.event_lag = Histogram(
-            "bordermon_ingest_latency_seconds",
-            "Broker append time to end of processing",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-            registry=self.registry,
-        )
+        self.batch_seconds = histogram(catalog.BATCH_DURATION, self.registry)
+        self.messages = counter(catalog.MESSAGES_PROCESSED, self.registry)
+        self.forwarded = counter(catalog.MESSAGES_FORWARDED, self.registry)
+        self.rerouted_in = counter(catalog.MESSAGES_REROUTED, self.registry)
+        self.skipped = counter(catalog.MESSAGES_SKIPPED, self.registry)
+        self.event_lag = histogram(catalog.INGEST_LATENCY, self.registry)
         self.pusher: AlertmanagerPusher | None = None
         if settings.alertmanager_url:
             self.pusher = AlertmanagerPusher(

@@ -8,14 +8,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import Metric as Family
+from prometheus_client.registry import Collector, CollectorRegistry
 
+from bordermon import metrics as catalog
 from bordermon.events import DIRECTIONS, EVENT_TYPES, REJECT_REASONS
+from bordermon.metrics import Metric
 from bordermon.partitioning import PARTITIONERS
 from streams.alerts import SEVERITIES
 from streams.processor import Processor
 from streams.state import CheckpointState
+
+
+def counter(metric: Metric, registry: CollectorRegistry) -> Counter:
+    """A worker's own counter, updated as it works (unlike the families computed at scrape time)."""
+    assert metric.kind == "counter", metric.name
+    return Counter(metric.name, metric.help, metric.labels, registry=registry)
+
+
+def histogram(metric: Metric, registry: CollectorRegistry) -> Histogram:
+    assert metric.kind == "histogram", metric.name
+    return Histogram(metric.name, metric.help, metric.labels, buckets=metric.buckets, registry=registry)
+
+
+def family(metric: Metric) -> CounterMetricFamily | GaugeMetricFamily:
+    kind = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily}[metric.kind]
+    return kind(metric.name, metric.help, labels=list(metric.labels))
 
 
 class StateCollector(Collector):
@@ -44,98 +64,32 @@ class StateCollector(Collector):
             if cid not in active and proc.home(cid) in owned:
                 yield CheckpointState(cp)
 
-    def collect(self) -> Iterator[Metric]:
+    def collect(self) -> Iterator[Family]:
         owned = self.owned_partitions()
-        accepted = CounterMetricFamily("border_events_accepted", "Accepted events", labels=["type"])
-        rejected = CounterMetricFamily("border_events_rejected", "Rejected messages", labels=["reason"])
-        persons = CounterMetricFamily("border_crossing_persons", "Persons cleared", labels=["checkpoint", "direction"])
-        net = GaugeMetricFamily(
-            "border_net_flow_persons",
-            "Persons in minus out over (T_c - window, T_c]",
-            labels=["checkpoint", "window"],
-        )
-        cumulative = GaugeMetricFamily(
-            "border_net_flow_cumulative_persons",
-            "Persons in minus out since the worker's state began",
-            labels=["citizenship"],
-        )
-        queue = GaugeMetricFamily("border_queue_length", "Parties waiting", labels=["checkpoint", "direction"])
-        wait = GaugeMetricFamily(
-            "border_queue_wait_estimate_seconds", "Estimated wait", labels=["checkpoint", "direction"]
-        )
-        observed = GaugeMetricFamily(
-            "border_queue_wait_observed_seconds",
-            "Wait of the latest party cleared from a non-empty queue (first in, first out)",
-            labels=["checkpoint", "direction"],
-        )
-        expected = GaugeMetricFamily(
-            "border_queue_wait_expected_seconds",
-            "Expected wait for a party joining now: the queue over the measured clearance rate "
-            "(nominal capacity until enough crossings were seen)",
-            labels=["checkpoint", "direction"],
-        )
-        clearance = GaugeMetricFamily(
-            "border_queue_clearance_rate_per_hour",
-            "Parties the open lanes clear per hour, measured over the last hour while the queue was busy",
-            labels=["checkpoint", "direction"],
-        )
-        forecast = GaugeMetricFamily(
-            "border_queue_overload_forecast_seconds",
-            "Event time until the wait estimate reaches the threshold at current arrival and clearance rates "
-            "(+Inf when the queue is not growing)",
-            labels=["checkpoint", "direction", "severity"],
-        )
-        forecast_firing = GaugeMetricFamily(
-            "border_forecast_alerts_firing",
-            "1 while QueueOverloadForecast fires",
-            labels=["checkpoint", "direction"],
-        )
-        off_partition = CounterMetricFamily(
-            "border_events_off_partition",
-            "Events that arrived off their checkpoint's home (murmur2) partition and were re-routed, "
-            "by the producer partitioner that most likely placed them",
-            labels=["checkpoint", "partitioner"],
-        )
-        lanes = GaugeMetricFamily("border_lanes_open", "Lanes open", labels=["checkpoint", "direction"])
-        firing = GaugeMetricFamily(
-            "border_alerts_firing",
-            "1 while QueueOverload fires",
-            labels=["checkpoint", "direction", "severity"],
-        )
-        last = GaugeMetricFamily(
-            "border_last_event_timestamp_seconds", "Latest accepted event time", labels=["checkpoint"]
-        )
-        threshold = GaugeMetricFamily(
-            "border_wait_threshold_seconds", "QueueOverload thresholds", labels=["checkpoint", "severity"]
-        )
-        by_citizenship_dir = CounterMetricFamily(
-            "border_crossing_persons_by_citizenship",
-            "Persons cleared by citizenship and direction (entered / left)",
-            labels=["citizenship", "direction"],
-        )
-        needed = GaugeMetricFamily(
-            "border_lanes_needed",
-            "Extra lanes that bring the wait under the warning threshold within 2 h at current arrivals",
-            labels=["checkpoint", "direction"],
-        )
-        arrivals = GaugeMetricFamily(
-            "border_arrivals_per_hour",
-            "Parties that joined the queue in the last hour of event time",
-            labels=["checkpoint", "direction"],
-        )
-        events = CounterMetricFamily(
-            "border_checkpoint_events", "Accepted events per checkpoint", labels=["checkpoint"]
-        )
-        lag = GaugeMetricFamily(
-            "bordermon_consumer_lag_messages",
-            "Messages in border.events not yet processed, per owned partition",
-            labels=["partition"],
-        )
-        info = GaugeMetricFamily(
-            "border_checkpoint_info",
-            "Checkpoint registry facts (value 1)",
-            labels=["checkpoint", "name", "region", "mode", "lat", "lon"],
-        )
+        families = {m: family(m) for m in catalog.STATE_METRICS}
+        accepted = families[catalog.EVENTS_ACCEPTED]
+        rejected = families[catalog.EVENTS_REJECTED]
+        persons = families[catalog.CROSSING_PERSONS]
+        net = families[catalog.NET_FLOW]
+        cumulative = families[catalog.NET_FLOW_CUMULATIVE]
+        queue = families[catalog.QUEUE_LENGTH]
+        wait = families[catalog.WAIT_ESTIMATE]
+        observed = families[catalog.WAIT_OBSERVED]
+        expected = families[catalog.WAIT_EXPECTED]
+        clearance = families[catalog.CLEARANCE_RATE]
+        forecast = families[catalog.OVERLOAD_FORECAST]
+        forecast_firing = families[catalog.FORECAST_FIRING]
+        lanes = families[catalog.LANES_OPEN]
+        firing = families[catalog.ALERTS_FIRING]
+        last = families[catalog.LAST_EVENT]
+        threshold = families[catalog.WAIT_THRESHOLD]
+        events = families[catalog.CHECKPOINT_EVENTS]
+        by_citizenship_dir = families[catalog.CROSSING_PERSONS_BY_CITIZENSHIP]
+        arrivals = families[catalog.ARRIVALS_RATE]
+        needed = families[catalog.LANES_NEEDED]
+        lag = families[catalog.CONSUMER_LAG]
+        info = families[catalog.CHECKPOINT_INFO]
+        off_partition = families[catalog.EVENTS_OFF_PARTITION]
 
         accepted_sum = dict.fromkeys(EVENT_TYPES, 0)
         by_citizenship: dict[str, int] = {}
@@ -197,28 +151,4 @@ class StateCollector(Collector):
                 end = self.highwater(p)
                 if ps is not None and end is not None:
                     lag.add_metric([str(p)], max(0, end - (ps.applied + 1)))
-        yield from (
-            accepted,
-            rejected,
-            persons,
-            net,
-            cumulative,
-            queue,
-            wait,
-            observed,
-            expected,
-            clearance,
-            forecast,
-            forecast_firing,
-            lanes,
-            firing,
-            last,
-            threshold,
-            events,
-            by_citizenship_dir,
-            arrivals,
-            needed,
-            lag,
-            info,
-            off_partition,
-        )
+        yield from families.values()

@@ -10,6 +10,17 @@ from dataclasses import dataclass, field
 from prometheus_client.parser import text_string_to_metric_families
 from rich.table import Table
 
+from bordermon import metrics as m
+
+# Series with a checkpoint label go into the per-checkpoint rows, keyed as `key` writes them.
+CHECKPOINT_SERIES = frozenset(metric.series for metric in m.ALL if "checkpoint" in metric.labels)
+ROW_LABELS = ("direction", "window", "severity", "partitioner")
+
+
+def key(metric: m.Metric, *labels: str) -> str:
+    """A row's key for a series and its label values, e.g. `border_queue_length:in`."""
+    return ":".join((metric.series, *labels))
+
 
 @dataclass
 class Snapshot:
@@ -19,6 +30,10 @@ class Snapshot:
     citizenship: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
     processed: float = 0.0
     rows: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+
+
+def key_of(series: str, labels: dict[str, str]) -> str:
+    return ":".join((series, *(labels[k] for k in ROW_LABELS if k in labels)))
 
 
 def fetch_metrics(url: str, timeout: float = 3.0) -> str:
@@ -31,19 +46,18 @@ def parse_snapshot(text: str) -> Snapshot:
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             lb = s.labels
-            if s.name == "border_events_accepted_total":
+            if s.name == m.EVENTS_ACCEPTED.series:
                 snap.accepted[lb["type"]] = s.value
-            elif s.name == "border_events_rejected_total":
+            elif s.name == m.EVENTS_REJECTED.series:
                 snap.rejected[lb["reason"]] = s.value
-            elif s.name == "border_net_flow_cumulative_persons":
+            elif s.name == m.NET_FLOW_CUMULATIVE.series:
                 snap.cumulative[lb["citizenship"]] = s.value
-            elif s.name == "border_crossing_persons_by_citizenship_total":
+            elif s.name == m.CROSSING_PERSONS_BY_CITIZENSHIP.series:
                 snap.citizenship[lb["citizenship"]][lb["direction"]] = s.value
-            elif s.name == "bordermon_messages_processed_total":
+            elif s.name == m.MESSAGES_PROCESSED.series:
                 snap.processed = s.value
-            elif "checkpoint" in lb and s.name.startswith("border_"):
-                suffix = "".join(f":{lb[k]}" for k in ("direction", "window", "severity", "partitioner") if k in lb)
-                snap.rows[lb["checkpoint"]][s.name + suffix] = s.value
+            elif s.name in CHECKPOINT_SERIES:
+                snap.rows[lb["checkpoint"]][key_of(s.name, lb)] = s.value
     return snap
 
 
@@ -65,9 +79,9 @@ def _short(seconds: float | None) -> str:
 
 def _waits(r: dict[str, float], d: str, warn: float, crit: float) -> str:
     """estimated (the contract's, coloured by its thresholds) / observed / expected."""
-    estimated = _wait(r.get(f"border_queue_wait_estimate_seconds:{d}", 0), warn, crit)
-    observed = _short(r.get(f"border_queue_wait_observed_seconds:{d}"))
-    expected = _short(r.get(f"border_queue_wait_expected_seconds:{d}"))
+    estimated = _wait(r.get(key(m.WAIT_ESTIMATE, d), 0), warn, crit)
+    observed = _short(r.get(key(m.WAIT_OBSERVED, d)))
+    expected = _short(r.get(key(m.WAIT_EXPECTED, d)))
     return f"{estimated} [dim]{observed} / {expected}[/]"
 
 
@@ -78,7 +92,7 @@ def _critical_in(r: dict[str, float]) -> str:
     """The nearest forecast of a critical overload that is not there yet."""
     soonest = None
     for d in ("in", "out"):
-        left = r.get(f"border_queue_overload_forecast_seconds:{d}:critical")
+        left = r.get(key(m.OVERLOAD_FORECAST, d, "critical"))
         if left is not None and 0 < left < FORECAST_SHOWN_S and (soonest is None or left < soonest[0]):
             soonest = (left, d)
     return "" if soonest is None else f"{_short(soonest[0])} {soonest[1]}"
@@ -93,23 +107,23 @@ def checkpoint_table(snap: Snapshot, only_active: bool = True) -> Table:
         "alerts", "advice",
     ):  # fmt: skip
         table.add_column(col, justify="left" if col in ("checkpoint", "alerts") else "right")
-    rows = sorted(snap.rows.items(), key=lambda kv: -max(kv[1].get("border_queue_length:in", 0), 0))
+    rows = sorted(snap.rows.items(), key=lambda kv: -max(kv[1].get(key(m.QUEUE_LENGTH, "in"), 0), 0))
     for cid, r in rows:
-        if only_active and "border_last_event_timestamp_seconds" not in r:
+        if only_active and key(m.LAST_EVENT) not in r:
             continue
-        warn = r.get("border_wait_threshold_seconds:warning", math.inf)
-        crit = r.get("border_wait_threshold_seconds:critical", math.inf)
+        warn = r.get(key(m.WAIT_THRESHOLD, "warning"), math.inf)
+        crit = r.get(key(m.WAIT_THRESHOLD, "critical"), math.inf)
         firing = [_alert_state(r, d) for d in ("in", "out")]
         firing = [f for f in firing if f]
         table.add_row(
             cid,
-            f"{r.get('border_lanes_open:in', 0):.0f}/{r.get('border_lanes_open:out', 0):.0f}",
-            f"{r.get('border_queue_length:in', 0):.0f}/{r.get('border_queue_length:out', 0):.0f}",
+            f"{r.get(key(m.LANES_OPEN, 'in'), 0):.0f}/{r.get(key(m.LANES_OPEN, 'out'), 0):.0f}",
+            f"{r.get(key(m.QUEUE_LENGTH, 'in'), 0):.0f}/{r.get(key(m.QUEUE_LENGTH, 'out'), 0):.0f}",
             _waits(r, "in", warn, crit),
             _waits(r, "out", warn, crit),
             _critical_in(r),
-            f"{r.get('border_net_flow_persons:1h', 0):+,.0f}",
-            f"{r.get('border_net_flow_persons:24h', 0):+,.0f}",
+            f"{r.get(key(m.NET_FLOW, '1h'), 0):+,.0f}",
+            f"{r.get(key(m.NET_FLOW, '24h'), 0):+,.0f}",
             " ".join(firing[:3]),
             _advice(r) if firing else "",
         )
@@ -118,23 +132,23 @@ def checkpoint_table(snap: Snapshot, only_active: bool = True) -> Table:
 
 def _alert_state(r: dict[str, float], d: str) -> str:
     """The most severe alert of one direction: CRIT, WARN, or the forecast of a critical (FCST)."""
-    if r.get(f"border_alerts_firing:{d}:critical"):
+    if r.get(key(m.ALERTS_FIRING, d, "critical")):
         return f"[red]CRIT {d}[/]"
-    forecast = "[cyan]+FCST[/]" if r.get(f"border_forecast_alerts_firing:{d}") else ""
-    if r.get(f"border_alerts_firing:{d}:warning"):
+    forecast = "[cyan]+FCST[/]" if r.get(key(m.FORECAST_FIRING, d)) else ""
+    if r.get(key(m.ALERTS_FIRING, d, "warning")):
         return f"[yellow]WARN {d}[/]{forecast}"
     return f"[cyan]FCST {d}[/]" if forecast else ""
 
 
 def _advice(r: dict[str, float]) -> str:
-    parts = [f"+{r[f'border_lanes_needed:{d}']:.0f} lanes {d}" for d in ("in", "out")
-             if r.get(f"border_lanes_needed:{d}")]  # fmt: skip
+    parts = [f"+{r[key(m.LANES_NEEDED, d)]:.0f} lanes {d}" for d in ("in", "out")
+             if r.get(key(m.LANES_NEEDED, d))]  # fmt: skip
     return ", ".join(parts)
 
 
 def latest_event_time(snap: Snapshot) -> float | None:
-    times = [r["border_last_event_timestamp_seconds"] for r in snap.rows.values()
-             if "border_last_event_timestamp_seconds" in r]  # fmt: skip
+    times = [r[key(m.LAST_EVENT)] for r in snap.rows.values()
+             if key(m.LAST_EVENT) in r]  # fmt: skip
     return max(times) if times else None
 
 
@@ -174,23 +188,23 @@ def snapshot_json(snap: Snapshot) -> dict:
     """A stable JSON shape for scripts (`bordermon status --json`)."""
     checkpoints = {}
     for cid, r in sorted(snap.rows.items()):
-        entry: dict = {"last_event_ts": r.get("border_last_event_timestamp_seconds")}
+        entry: dict = {"last_event_ts": r.get(key(m.LAST_EVENT))}
         for d in ("in", "out"):
-            wait = r.get(f"border_queue_wait_estimate_seconds:{d}", 0.0)
+            wait = r.get(key(m.WAIT_ESTIMATE, d), 0.0)
             entry[d] = {
-                "lanes_open": r.get(f"border_lanes_open:{d}"),
-                "queue_length": r.get(f"border_queue_length:{d}"),
+                "lanes_open": r.get(key(m.LANES_OPEN, d)),
+                "queue_length": r.get(key(m.QUEUE_LENGTH, d)),
                 "wait_seconds": None if math.isinf(wait) else wait,
-                "observed_wait_seconds": r.get(f"border_queue_wait_observed_seconds:{d}"),
-                "expected_wait_seconds": _finite(r.get(f"border_queue_wait_expected_seconds:{d}")),
-                "clearance_per_hour": r.get(f"border_queue_clearance_rate_per_hour:{d}"),
-                "critical_forecast_seconds": _finite(r.get(f"border_queue_overload_forecast_seconds:{d}:critical")),
-                "forecast_firing": bool(r.get(f"border_forecast_alerts_firing:{d}")),
-                "persons_total": r.get(f"border_crossing_persons_total:{d}"),
-                "alerts_firing": [s for s in ("warning", "critical") if r.get(f"border_alerts_firing:{d}:{s}")],
+                "observed_wait_seconds": r.get(key(m.WAIT_OBSERVED, d)),
+                "expected_wait_seconds": _finite(r.get(key(m.WAIT_EXPECTED, d))),
+                "clearance_per_hour": r.get(key(m.CLEARANCE_RATE, d)),
+                "critical_forecast_seconds": _finite(r.get(key(m.OVERLOAD_FORECAST, d, "critical"))),
+                "forecast_firing": bool(r.get(key(m.FORECAST_FIRING, d))),
+                "persons_total": r.get(key(m.CROSSING_PERSONS, d)),
+                "alerts_firing": [s for s in ("warning", "critical") if r.get(key(m.ALERTS_FIRING, d, s))],
             }
-        entry["net_flow"] = {w: r.get(f"border_net_flow_persons:{w}") for w in ("15m", "1h", "24h")}
-        prefix = "border_events_off_partition_total:"
+        entry["net_flow"] = {w: r.get(key(m.NET_FLOW, w)) for w in ("15m", "1h", "24h")}
+        prefix = key(m.EVENTS_OFF_PARTITION, "")
         entry["off_partition"] = {k[len(prefix) :]: v for k, v in r.items() if k.startswith(prefix)}
         checkpoints[cid] = entry
     return {

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from bordermon import metrics as catalog
 from harness.metrics import consumed, parse_metrics
 from harness.processes import BIN, Worker, base_env, run_cli, wait_until
 from tests.fixtures.mixedlog import mixed_log, write_log
@@ -110,8 +111,8 @@ def test_status_json_reflects_the_worker(broker, tmp_path):
         metrics = parse_metrics(worker.metrics())
         syrym = data["checkpoints"]["syrym"]
         key = (("checkpoint", "syrym"), ("direction", "in"))
-        assert syrym["in"]["queue_length"] == metrics["border_queue_length"][key]
-        assert syrym["in"]["lanes_open"] == metrics["border_lanes_open"][key]
+        assert syrym["in"]["queue_length"] == metrics[catalog.QUEUE_LENGTH.series][key]
+        assert syrym["in"]["lanes_open"] == metrics[catalog.LANES_OPEN.series][key]
         assert sum(data["accepted"].values()) + sum(data["rejected"].values()) == total
         assert set(syrym["net_flow"]) == {"15m", "1h", "24h"}
         human = run_cli(["status", "--url", f"http://127.0.0.1:{worker.port}/metrics"], env)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bordermon import metrics as catalog
 from bordermon.registry import parse_registry
 from harness.metrics import consumed, parse_metrics
 from harness.processes import Service, Worker, base_env, free_port, read_topic, run_cli, wait_until
@@ -152,8 +153,8 @@ def test_backfill_blocks_answer_with_the_processors_state_at_event_time(tmp_path
         # Between samples Prometheus holds the last sample: a query 30 s after a sample time
         # answers with that sample (within the 5 min lookback).
         mid = picks[2]
-        assert instant(url, "border_queue_length", mid + 30) == {
-            k: v for k, v in expected[mid].items() if k[0] == "border_queue_length"
+        assert instant(url, catalog.QUEUE_LENGTH.series, mid + 30) == {
+            k: v for k, v in expected[mid].items() if k[0] == catalog.QUEUE_LENGTH.series
         }
     finally:
         prom.stop()

@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 
+from bordermon import metrics as catalog
 from harness.metrics import consumed, parse_metrics, sample
 from harness.processes import Worker, base_env, read_topic, run_cli, wait_until
 from tests.fixtures.checks import assert_alerts_match, assert_metrics_match
@@ -43,7 +44,7 @@ def test_mixed_log_end_to_end(broker, tmp_path):
 
         metrics = parse_metrics(worker.metrics())
         assert_metrics_match(metrics, expected, [*CHECKPOINTS, "idle"])
-        assert sample(metrics, "border_lanes_open", checkpoint="idle", direction="in") == 2
+        assert sample(metrics, catalog.LANES_OPEN.series, checkpoint="idle", direction="in") == 2
 
         alerts = [r.value for r in read_topic(broker.address, "border.alerts")]
         assert_alerts_match(alerts, expected)
@@ -86,8 +87,8 @@ def test_kill_9_mid_stream_restart_neither_loses_nor_double_counts(broker, tmp_p
         wait_until(lambda: consumed(parse_metrics(second.metrics())) == len(lines), 60, "all consumed after restart")
         metrics = parse_metrics(second.metrics())
         assert_metrics_match(metrics, expected, [*CHECKPOINTS, "idle"])
-        delivered = sample(metrics, "bordermon_messages_processed_total")
-        skipped = sample(metrics, "bordermon_messages_skipped_total") or 0
+        delivered = sample(metrics, catalog.MESSAGES_PROCESSED.series)
+        skipped = sample(metrics, catalog.MESSAGES_SKIPPED.series) or 0
         applied = delivered - skipped
         print(f"\nreplacement worker: {delivered:.0f} delivered, {skipped:.0f} skipped as already applied")
         assert 0 < applied < len(lines) * 0.7, "the kill must land mid-stream"

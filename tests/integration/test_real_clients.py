@@ -19,6 +19,7 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
+from bordermon import metrics as catalog
 from harness.metrics import consumed, parse_metrics, sample
 from harness.processes import Worker, base_env, read_topic, wait_until
 from tests.fixtures.checks import assert_alerts_match, assert_metrics_match
@@ -83,7 +84,7 @@ def registry_env(broker, tmp_path):
 
 
 def off_partition_total(metrics: dict, partitioner: str) -> float:
-    return sum(v for k, v in metrics.get("border_events_off_partition_total", {}).items()
+    return sum(v for k, v in metrics.get(catalog.EVENTS_OFF_PARTITION.series, {}).items()
                if dict(k)["partitioner"] == partitioner)  # fmt: skip
 
 
@@ -98,7 +99,7 @@ def test_librdkafka_default_partitioner_equals_oracle(broker, registry_env, tmp_
         metrics = parse_metrics(worker.metrics())
         assert_metrics_match(metrics, expected, ALL_CHECKPOINTS)
         assert_outputs_exactly_once(broker.address, expected, lines)
-        forwarded = sample(metrics, "bordermon_messages_forwarded_total")
+        forwarded = sample(metrics, catalog.MESSAGES_FORWARDED.series)
         assert forwarded == off_home(lines, 8, "crc32") > 0
         assert off_partition_total(metrics, "crc32") == forwarded
     finally:
@@ -141,9 +142,9 @@ def test_kill_9_while_rerouted_traffic_flows(broker, registry_env, tmp_path):
         metrics = parse_metrics(second.metrics())
         assert_metrics_match(metrics, expected, ALL_CHECKPOINTS)
         assert_outputs_exactly_once(broker.address, expected, lines)
-        skipped = sample(metrics, "bordermon_messages_skipped_total") or 0
-        forwarded_here = sample(metrics, "bordermon_messages_rerouted_total") or 0
-        delivered = (sample(metrics, "bordermon_messages_processed_total") or 0) + forwarded_here
+        skipped = sample(metrics, catalog.MESSAGES_SKIPPED.series) or 0
+        forwarded_here = sample(metrics, catalog.MESSAGES_REROUTED.series) or 0
+        delivered = (sample(metrics, catalog.MESSAGES_PROCESSED.series) or 0) + forwarded_here
         print(f"\nreplacement: {delivered:.0f} messages delivered, {skipped:.0f} skipped as already applied")
         assert skipped > 0, "the kill must land mid-stream: the replacement finds work already applied"
     finally:
@@ -168,7 +169,7 @@ def test_two_three_two_workers_with_rerouted_traffic(broker, registry_env, tmp_p
         def exported_once() -> bool:
             seen: Counter = Counter()
             for w in workers[1:]:
-                for labels in parse_metrics(w.metrics()).get("border_queue_length", {}):
+                for labels in parse_metrics(w.metrics()).get(catalog.QUEUE_LENGTH.series, {}):
                     seen[labels] += 1
             return bool(seen) and max(seen.values()) == 1
 
@@ -191,8 +192,8 @@ def test_aiokafka_without_keys_counts_every_message(broker, registry_env, tmp_pa
         wait_until(lambda: consumed(parse_metrics(worker.metrics())) == len(lines), 90, "every line counted")
         metrics = parse_metrics(worker.metrics())
         for t in ("arrival", "crossing", "lanes"):
-            assert sample(metrics, "border_events_accepted_total", type=t) == expected.accepted[t]
-        assert sample(metrics, "border_events_rejected_total", reason="malformed") == expected.rejected["malformed"]
+            assert sample(metrics, catalog.EVENTS_ACCEPTED.series, type=t) == expected.accepted[t]
+        assert sample(metrics, catalog.EVENTS_REJECTED.series, reason="malformed") == expected.rejected["malformed"]
         assert off_partition_total(metrics, "no_key") > 0
     finally:
         assert worker.stop() == 0, worker.tail()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
+from bordermon import metrics as catalog
 from dashboards.generate import DASHBOARDS, render
 
 ROOT = Path(__file__).resolve().parents[2] / "dashboards"
@@ -47,8 +48,8 @@ def test_overview_has_the_panels_operations_asked_for():
     types = [p["type"] for p in overview["panels"]]
     assert "geomap" in types
     exprs = " ".join(t["expr"] for p in overview["panels"] for t in p["targets"])
-    for metric in ("border_net_flow_persons", "border_net_flow_cumulative_persons", "border_queue_length",
-                   "border_queue_wait_estimate_seconds", "border_alerts_firing"):  # fmt: skip
+    for metric in (catalog.NET_FLOW.series, catalog.NET_FLOW_CUMULATIVE.series, catalog.QUEUE_LENGTH.series,
+                   catalog.WAIT_ESTIMATE.series, catalog.ALERTS_FIRING.series):  # fmt: skip
         assert metric in exprs
     drill = json.loads((ROOT / "checkpoint.json").read_text())
     assert "checkpoint" in {v["name"] for v in drill["templating"]["list"]}

@@ -12,6 +12,7 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from bordermon import metrics as catalog
 from bordermon.config import ALERTS_TOPIC, DEADLETTER_TOPIC, EVENTS_TOPIC, REPARTITION_TOPIC
 from bordermon.registry import parse_registry
 from harness.metrics import parse_metrics
@@ -83,12 +84,12 @@ def test_scattered_messages_are_all_counted(log, expected, placement):
     worker.run()
     metrics = exported(worker.processor)
     for t in ("arrival", "crossing", "lanes"):
-        assert metrics["border_events_accepted_total"][(("type", t),)] == expected.accepted[t]
+        assert metrics[catalog.EVENTS_ACCEPTED.series][(("type", t),)] == expected.accepted[t]
     for r in ("malformed", "invalid", "unknown_checkpoint", "duplicate"):
-        assert metrics["border_events_rejected_total"][(("reason", r),)] == expected.rejected[r]
+        assert metrics[catalog.EVENTS_REJECTED.series][(("reason", r),)] == expected.rejected[r]
     for (cid, d), persons in expected.persons.items():
-        assert metrics["border_crossing_persons_total"][(("checkpoint", cid), ("direction", d))] == persons
-    off = metrics["border_events_off_partition_total"]
+        assert metrics[catalog.CROSSING_PERSONS.series][(("checkpoint", cid), ("direction", d))] == persons
+    off = metrics[catalog.EVENTS_OFF_PARTITION.series]
     label = "no_key" if placement == "no_key" else "unknown"
     assert {dict(k)["partitioner"] for k in off} <= {label, "crc32", "fnv1a"}  # a random hit may look hashed
     assert sum(v for k, v in off.items() if dict(k)["partitioner"] == label) > 0
@@ -97,7 +98,7 @@ def test_scattered_messages_are_all_counted(log, expected, placement):
 def test_off_partition_counter_names_the_producer_partitioner(log):
     worker = worker_for(log, 8, "crc32")
     worker.run()
-    off = exported(worker.processor)["border_events_off_partition_total"]
+    off = exported(worker.processor)[catalog.EVENTS_OFF_PARTITION.series]
     by_partitioner = Counter()
     for labels, n in off.items():
         by_partitioner[dict(labels)["partitioner"]] += n
@@ -191,9 +192,9 @@ def test_recovered_state_keeps_rates_and_observed_waits(log, expected):
     for p in range(4):
         restored.partition(p)
     after = exported(restored)
-    names = ("border_arrivals_per_hour", "border_lanes_needed", "border_queue_wait_observed_seconds",
-             "border_queue_wait_expected_seconds", "border_queue_clearance_rate_per_hour",
-             "border_queue_overload_forecast_seconds", "border_forecast_alerts_firing")  # fmt: skip
+    names = (catalog.ARRIVALS_RATE.series, catalog.LANES_NEEDED.series, catalog.WAIT_OBSERVED.series,
+             catalog.WAIT_EXPECTED.series, catalog.CLEARANCE_RATE.series,
+             catalog.OVERLOAD_FORECAST.series, catalog.FORECAST_FIRING.series)  # fmt: skip
     for name in names:
         assert after[name] == before[name], name
-    assert any(v > 0 for v in before["border_arrivals_per_hour"].values())
+    assert any(v > 0 for v in before[catalog.ARRIVALS_RATE.series].values())

@@ -1,0 +1,58 @@
+"""The metric catalog (`bordermon.metrics`) is what a worker exports, and it keeps the contract."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from bordermon import metrics as catalog
+from bordermon.registry import parse_registry
+from streams.metrics import StateCollector, counter, histogram
+from streams.processor import Processor
+from tests.fixtures.events import GOOD
+from tests.fixtures.registry import REGISTRY
+
+# CONTRACT.md, "Metrics (minimum set)", written out here as the specification the catalog must keep.
+CONTRACT = {
+    "border_events_accepted_total": ("type",),
+    "border_events_rejected_total": ("reason",),
+    "border_crossing_persons_total": ("checkpoint", "direction"),
+    "border_net_flow_persons": ("checkpoint", "window"),
+    "border_net_flow_cumulative_persons": ("citizenship",),
+    "border_queue_length": ("checkpoint", "direction"),
+    "border_queue_wait_estimate_seconds": ("checkpoint", "direction"),
+    "border_lanes_open": ("checkpoint", "direction"),
+    "border_alerts_firing": ("checkpoint", "direction", "severity"),
+    "border_last_event_timestamp_seconds": ("checkpoint",),
+    "border_queue_wait_observed_seconds": ("checkpoint", "direction"),
+}
+
+
+@pytest.mark.parametrize("series", sorted(CONTRACT))
+def test_the_catalog_keeps_every_contract_metric_with_its_labels(series):
+    (metric,) = [m for m in catalog.ALL if m.series == series]
+    assert metric.labels == CONTRACT[series]
+
+
+def test_a_worker_exports_exactly_the_catalog():
+    processor = Processor(parse_registry(REGISTRY, "test"), partitions=1)
+    events = [{**GOOD, "event_id": f"e{i}", "persons": 1 + i % 3} for i in range(5)]
+    records = [(i, b"syrym", orjson.dumps(e), 0) for i, e in enumerate(events)]
+    processor.process_events(0, records)
+    registry = CollectorRegistry()
+    registry.register(StateCollector(processor, lambda: {0}, lambda _p: 10))
+    for metric in catalog.PROCESS_METRICS:
+        (histogram if metric.kind == "histogram" else counter)(metric, registry)
+    exposition = text_string_to_metric_families(generate_latest(registry).decode())
+    # prometheus_client's own `_created` timestamps are left aside: they are not ours to name.
+    families = {f.name: f for f in exposition if not f.name.endswith("_created")}
+    assert set(families) == {m.name for m in catalog.ALL}
+    for metric in catalog.ALL:
+        family = families[metric.name]
+        assert (family.type, family.documentation) == (metric.kind, metric.help), metric.name
+        for sample in family.samples:
+            if sample.name == metric.series or metric.kind == "histogram":
+                assert set(sample.labels) - {"le"} == set(metric.labels), (metric.name, sample.labels)
+    assert any(s.value == 5 for s in families[catalog.CHECKPOINT_EVENTS.name].samples), "the events were counted"
