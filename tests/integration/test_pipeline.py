@@ -84,7 +84,7 @@ def test_kill_9_mid_stream_restart_neither_loses_nor_double_counts(broker, tmp_p
     second = Worker(env, tmp_path / "worker2.log")
     try:
         second.wait_ready()
-        wait_until(lambda: consumed(parse_metrics(second.metrics())) == len(lines), 60, "all consumed after restart")
+        wait_until(lambda: consumed(parse_metrics(second.metrics())) == len(lines), 120, "all consumed after restart")
         metrics = parse_metrics(second.metrics())
         assert_metrics_match(metrics, expected, [*CHECKPOINTS, "idle"])
         delivered = sample(metrics, catalog.MESSAGES_PROCESSED.series)

@@ -1,0 +1,318 @@
+"""`make bench`, scale section: how cost grows with checkpoints, live ids and workers.
+
+One worker drains N events that all fall inside one day of event time (so every event id is live
+for duplicate detection), on a registry of 2,400 checkpoints and again, the same events, on 24.
+Per run: drain events/s, peak RSS, bytes per live id (peak RSS over an idle worker's, per id),
+one `/metrics` scrape (time, bytes, series), and recovery after `kill -9` with that state (time
+until the replacement is ready with its state rebuilt, and its RSS then). Growth: the same on
+2,400 checkpoints at a quarter, half and all of N. Then two workers on the 2,400-checkpoint log
+against one.
+
+    .venv/bin/python -m bench.scale                 # alone, N = 2,000,000
+    .venv/bin/python -m bench.scale --events 200000 # quick
+
+The results go under "scale" in bench/results.json and the growth plot to bench/scale.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from bordermon.config import Settings
+from bordermon.kafka import ensure_worker_topics
+from harness.metrics import parse_metrics, sample
+from harness.processes import BIN, Broker, Worker, base_env, wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+DAY_START = datetime(2022, 9, 26, tzinfo=UTC).timestamp()
+EVENT_TIME_SPAN = 23 * 3600.0  # inside one day: every id stays live for duplicate detection
+WIDE, NARROW = 2400, 24
+TARGETS = {
+    "wide_ratio_to_narrow": 0.80,  # drain rate on 2,400 checkpoints / on 24
+    "peak_rss_mb": 400.0,  # with N = 2M live ids, also after recovery
+    "scrape_ms": 250.0,  # one /metrics at 2,400 checkpoints
+    "recovery_seconds": 10.0,  # kill -9 to ready, with N = 2M live ids
+}
+
+
+def say(text: str) -> None:
+    print(f"bench: scale: {text}", file=sys.stderr, flush=True)
+
+
+def registry_yaml(checkpoints: int) -> str:
+    """A registry of `checkpoints` road checkpoints (the bundled one's thresholds and lanes)."""
+    lines = ["alerting: {for_minutes: 10, resolve_ratio: 0.8}", "checkpoints:"]
+    for i in range(checkpoints):
+        lat, lon = 40.0 + (i % 60) * 0.2, 50.0 + (i // 60) * 0.5
+        lines.append(
+            f"  - {{id: sc-{i:04d}, name: 'Scale {i}', region: Scale, lat: {lat:.1f}, lon: {lon:.1f}, mode: road, "
+            "lanes: {in: 4, out: 4}, lane_capacity_per_hour: 40, wait_warning_minutes: 120, "
+            "wait_critical_minutes: 360}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_log(events: int, checkpoints: int, path: Path) -> None:
+    """`events` valid, unique events inside one day, spread round-robin over the checkpoints:
+    per checkpoint a party arrives and then crosses, alternating direction, so queues stay short
+    and the cost measured is the ids' and the checkpoints', not a growing queue's."""
+    step = EVENT_TIME_SPAN / events
+    stamps: dict[int, str] = {}
+    with path.open("wb") as out:
+        chunk: list[bytes] = []
+        for i in range(events):
+            cid = f"sc-{i % checkpoints:04d}"
+            round_ = i // checkpoints
+            second = int(DAY_START + i * step)
+            ts = stamps.get(second)
+            if ts is None:
+                stamps.clear()
+                ts = stamps[second] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            event: dict[str, object] = {
+                "event_id": f"{cid}-{i}",
+                "type": "arrival" if round_ % 2 == 0 else "crossing",
+                "checkpoint_id": cid,
+                "direction": "in" if (round_ // 2) % 2 == 0 else "out",
+                "ts": ts,
+            }
+            if event["type"] == "crossing":
+                event.update(persons=1 + i % 3, citizenship=("RU", "KZ", "UZ", "KG")[i % 4])
+            chunk.append(orjson.dumps(event))
+            if len(chunk) == 50_000:
+                out.write(b"\n".join(chunk) + b"\n")
+                chunk = []
+        if chunk:
+            out.write(b"\n".join(chunk) + b"\n")
+
+
+def rss_mb(worker: Worker) -> float:
+    """The worker's resident memory (0 while its HTTP server is not up yet)."""
+    try:
+        text = worker.metrics()
+    except OSError:
+        return 0.0
+    return (sample(parse_metrics(text), "process_resident_memory_bytes") or 0.0) / 2**20
+
+
+def health(worker: Worker) -> dict:
+    try:
+        return json.loads(worker.get("/healthz"))
+    except (OSError, ValueError):
+        return {}
+
+
+def ready(worker: Worker) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/readyz", timeout=5) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def watch_until(
+    done: Callable[[], bool], workers: list[Worker], timeout: float, what: str, interval: float = 0.05
+) -> float:
+    """Wait for `done`, sampling the workers' RSS on the way: the peak (MB, summed over workers)."""
+    deadline, peak, polls = time.monotonic() + timeout, 0.0, 0
+    while not done():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: scale: timed out waiting for {what}")
+        for w in workers:
+            if w.proc.poll() is not None:
+                raise SystemExit(f"bench: scale: a worker exited: {w.tail()}")
+        if polls % 10 == 0:
+            peak = max(peak, sum(rss_mb(w) for w in workers))
+        polls += 1
+        time.sleep(interval)
+    return max(peak, sum(rss_mb(w) for w in workers))
+
+
+def scrape(worker: Worker, times: int = 5) -> dict:
+    """One /metrics scrape as Prometheus makes it: median time, bytes, series."""
+    seconds, body = [], b""
+    for _ in range(times):
+        started = time.perf_counter()
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=30) as r:
+            body = r.read()
+        seconds.append(time.perf_counter() - started)
+    series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+    return {"ms": round(sorted(seconds)[len(seconds) // 2] * 1000, 1), "bytes": len(body), "series": series}
+
+
+def counted(worker: Worker) -> int:
+    return int(health(worker).get("counted", 0))
+
+
+def run(events: int, checkpoints: int, work: Path, recover: bool = True, workers: int = 1) -> dict:
+    """One scale run on a fresh broker; see the module docstring for what it measures."""
+    tag = f"{checkpoints}cp-{events}"
+    registry = work / f"registry-{checkpoints}.yaml"
+    registry.write_text(registry_yaml(checkpoints))
+    log = work / f"log-{tag}.jsonl"
+    if not log.exists():
+        write_log(events, checkpoints, log)
+    broker = Broker()
+    started: list[Worker] = []
+    out: dict[str, object] = {"checkpoints": checkpoints, "live_ids": events, "workers": workers}
+    try:
+        env = {**base_env(broker), "BORDERMON_CHECKPOINTS": str(registry)}
+        ensure_worker_topics(Settings(bootstrap_servers=broker.address))
+        # Members keep one static id each (as containers do); the idle one is the first member.
+        idle = Worker({**env, "BORDERMON_GROUP_INSTANCE_ID": "scale-0"}, work / f"idle-{tag}.log")
+        idle.wait_ready()
+        baseline = rss_mb(idle)
+        idle.stop()
+        subprocess.run([BIN, "replay", str(log), "--max-speed", "-q"], env=env, check=True, capture_output=True)
+        for n in range(workers):
+            member = {**env, "BORDERMON_GROUP_INSTANCE_ID": f"scale-{n}"}
+            started.append(Worker(member, work / f"worker-{tag}-{n}.log"))
+        wait_until(lambda: any(health(w).get("processed", 0) > 0 for w in started), 180, "first event", 0.01)
+        t0, n0 = time.perf_counter(), sum(counted(w) for w in started)
+        peak = watch_until(lambda: sum(counted(w) for w in started) >= events, started, 900, "the drain")
+        rate = (events - n0) / (time.perf_counter() - t0)
+        out.update(
+            drain_events_per_s=round(rate),
+            baseline_rss_mb=round(baseline, 1),
+            peak_rss_mb=round(peak, 1),
+            bytes_per_live_id=round((peak - baseline * workers) * 2**20 / events),
+        )
+        say(f"{tag} x{workers}: {rate:,.0f} events/s, peak RSS {peak:.0f} MB, {out['bytes_per_live_id']} B/id")
+        if workers > 1 or not recover:
+            return out
+        worker = started[0]
+        wait_until(lambda: health(worker).get("unsettled", 1) == 0, 120, "state durable", 0.05)
+        out["scrape"] = scrape(worker)
+        worker.proc.send_signal(signal.SIGKILL)
+        worker.proc.wait()
+        killed = time.perf_counter()
+        replacement = Worker({**env, "BORDERMON_GROUP_INSTANCE_ID": "scale-0"}, work / f"recovered-{tag}.log")
+        started.append(replacement)
+        peak_recovery = watch_until(lambda: ready(replacement), [replacement], 600, "recovery", 0.02)
+        out["recovery_seconds"] = round(time.perf_counter() - killed, 2)
+        out["recovered_rss_mb"] = round(max(peak_recovery, rss_mb(replacement)), 1)
+        out["recovered_exact"] = counted(replacement) == events
+        say(f"{tag}: recovery {out['recovery_seconds']} s, RSS after {out['recovered_rss_mb']} MB, {out['scrape']}")
+        return out
+    finally:
+        for w in started:
+            if w.proc.poll() is None:
+                w.stop()
+        broker.stop()
+
+
+def plot(growth: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ids = [g["live_ids"] / 1e6 for g in growth]
+    fig, (memory, recovery) = plt.subplots(1, 2, figsize=(10, 4))
+    memory.plot(ids, [g["peak_rss_mb"] for g in growth], "o-", label="peak RSS, draining")
+    memory.plot(ids, [g["recovered_rss_mb"] for g in growth], "s--", label="RSS after kill -9 recovery")
+    memory.axhline(TARGETS["peak_rss_mb"], color="red", linewidth=0.8, label="target 400 MB")
+    memory.set(xlabel="live event ids (millions)", ylabel="MB", title="Worker memory, 2,400 checkpoints")
+    memory.legend()
+    recovery.plot(ids, [g["recovery_seconds"] for g in growth], "o-", color="tab:green")
+    recovery.axhline(TARGETS["recovery_seconds"], color="red", linewidth=0.8, label="target 10 s")
+    recovery.set(xlabel="live event ids (millions)", ylabel="seconds", title="kill -9 to ready")
+    recovery.legend()
+    for axis in (memory, recovery):
+        axis.set_ylim(bottom=0)
+        axis.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def scale(events: int, work: Path, plot_path: Path | None) -> dict:
+    """Every scale figure for N = `events` (the growth points are N/4, N/2 and N)."""
+    growth = [run(max(1, events // 4), WIDE, work), run(events // 2, WIDE, work), run(events, WIDE, work)]
+    wide = growth[-1]
+    narrow = run(events, NARROW, work, recover=False)
+    two = run(events, WIDE, work, workers=2)
+    results = {
+        "events": events,
+        "wide": wide,
+        "narrow": narrow,
+        "wide_ratio_to_narrow": round(wide["drain_events_per_s"] / narrow["drain_events_per_s"], 3),
+        "two_workers": two,
+        "two_workers_ratio_to_one": round(two["drain_events_per_s"] / wide["drain_events_per_s"], 3),
+        "growth": growth,
+    }
+    if plot_path is not None:
+        plot(growth, plot_path)
+    return results
+
+
+def met(results: dict) -> dict[str, bool]:
+    wide = results["wide"]
+    return {
+        "wide_ratio_to_narrow": results["wide_ratio_to_narrow"] >= TARGETS["wide_ratio_to_narrow"],
+        "peak_rss_mb": max(wide["peak_rss_mb"], wide["recovered_rss_mb"]) <= TARGETS["peak_rss_mb"],
+        "scrape_ms": wide["scrape"]["ms"] <= TARGETS["scrape_ms"],
+        "recovery_seconds": wide["recovery_seconds"] <= TARGETS["recovery_seconds"],
+        "recovered_exact": wide["recovered_exact"],
+    }
+
+
+def table(results: dict) -> str:
+    wide, narrow, two = results["wide"], results["narrow"], results["two_workers"]
+    checks = met(results)
+
+    def mark(name: str) -> str:
+        return "  met" if checks[name] else "  NOT MET"
+
+    rows = [
+        f"scale: {results['events']:,} events in one day of event time, every id live",
+        f"  drain, 24 checkpoints            {narrow['drain_events_per_s']:>10,} events/s",
+        f"  drain, 2,400 checkpoints         {wide['drain_events_per_s']:>10,} events/s"
+        f"  ratio {results['wide_ratio_to_narrow']}{mark('wide_ratio_to_narrow')}",
+        f"  peak RSS, draining / recovered   {wide['peak_rss_mb']:>10} / {wide['recovered_rss_mb']} MB"
+        f"{mark('peak_rss_mb')}",
+        f"  bytes per live id                {wide['bytes_per_live_id']:>10}  (24 checkpoints: "
+        f"{narrow['bytes_per_live_id']})",
+        f"  /metrics at 2,400 checkpoints    {wide['scrape']['ms']:>10} ms  {wide['scrape']['bytes']:,} bytes  "
+        f"{wide['scrape']['series']:,} series{mark('scrape_ms')}",
+        f"  recovery after kill -9           {wide['recovery_seconds']:>10} s{mark('recovery_seconds')}"
+        f"  exact: {wide['recovered_exact']}",
+        f"  two workers / one                {two['drain_events_per_s']:>10,} events/s  ratio "
+        f"{results['two_workers_ratio_to_one']}",
+    ]
+    for g in results["growth"]:
+        rows.append(
+            f"  growth {g['live_ids']:>9,} ids    RSS {g['peak_rss_mb']:>6} MB, "
+            f"recovered {g['recovered_rss_mb']:>6} MB, {g['bytes_per_live_id']} B/id, "
+            f"recovery {g['recovery_seconds']} s"
+        )
+    return "\n".join(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=2_000_000)
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument("--plot", type=Path, default=ROOT / "bench" / "scale.png")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bordermon-scale-"))
+    results = scale(args.events, work, args.plot)
+    if args.out is not None:
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    return 0 if all(met(results).values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
