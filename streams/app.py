@@ -145,8 +145,10 @@ class Pipeline:
         self.processed = 0
         self.end_offsets: dict[int, int] = {}
 
+        # The state families are rendered by the collector itself (a scrape at thousands of
+        # checkpoints); the registry holds the process metrics and the worker's own counters.
+        self.state_metrics = StateCollector(self.processor, lambda: self.owned, self._highwater)
         self.registry = CollectorRegistry()
-        self.registry.register(StateCollector(self.processor, lambda: self.owned, self._highwater))
         ProcessCollector(registry=self.registry)
         self.batch_seconds = histogram(catalog.BATCH_DURATION, self.registry)
         self.messages = counter(catalog.MESSAGES_PROCESSED, self.registry)
@@ -252,7 +254,8 @@ class Pipeline:
 
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
-            return web.bytes(generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+            body = self.state_metrics.render() + generate_latest(self.registry)
+            return web.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
         @app.page("/readyz")
         async def readyz(web: Any, request: Any) -> Any:

@@ -6,12 +6,14 @@ worker owns, so series for a lost partition disappear and `sum by` over workers 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import ClassVar
 
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.core import Metric as Family
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
 from bordermon import metrics as catalog
 from bordermon.events import DIRECTIONS, EVENT_TYPES, REJECT_REASONS
@@ -36,6 +38,50 @@ def histogram(metric: Metric, registry: CollectorRegistry) -> Histogram:
 def family(metric: Metric) -> CounterMetricFamily | GaugeMetricFamily:
     kind = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily}[metric.kind]
     return kind(metric.name, metric.help, labels=list(metric.labels))
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+class TextFamily:
+    """One metric family written straight to the text exposition format, as `generate_latest`
+    writes it: labels in name order, values as `floatToGoString` prints them."""
+
+    # Label values and numbers repeat across checkpoints and scrapes: format each once.
+    _labels: ClassVar[dict[str, str]] = {}
+    _numbers: ClassVar[dict[float, str]] = {}
+
+    def __init__(self, metric: Metric) -> None:
+        self.series = metric.series
+        self.order = sorted(range(len(metric.labels)), key=metric.labels.__getitem__)
+        self.names = [metric.labels[i] for i in self.order]
+        help_text = metric.help.replace("\\", "\\\\").replace("\n", "\\n")
+        self.lines = [f"# HELP {self.series} {help_text}\n# TYPE {self.series} {metric.kind}\n"]
+
+    def add_metric(self, labels: Sequence[str], value: float) -> None:
+        escaped = self._labels
+        pairs = []
+        for name, i in zip(self.names, self.order, strict=True):
+            label = labels[i]
+            text = escaped.get(label)
+            if text is None:
+                text = _escape(label)
+                if len(escaped) < 100_000:
+                    escaped[label] = text
+            pairs.append(f'{name}="{text}"')
+        number = self._numbers.get(value)
+        if number is None:
+            number = floatToGoString(value)
+            if len(self._numbers) < 10_000:
+                self._numbers[value] = number
+        if pairs:
+            self.lines.append(f"{self.series}{{{','.join(pairs)}}} {number}\n")
+        else:
+            self.lines.append(f"{self.series} {number}\n")
+
+    def text(self) -> str:
+        return "".join(self.lines)
 
 
 class StateCollector(Collector):
@@ -65,8 +111,22 @@ class StateCollector(Collector):
                 yield CheckpointState(cp)
 
     def collect(self) -> Iterator[Family]:
-        owned = self.owned_partitions()
         families = {m: family(m) for m in catalog.STATE_METRICS}
+        self._fill(families)  # type: ignore[arg-type]
+        yield from families.values()
+
+    def render(self) -> bytes:
+        """The same families as `collect`, as Prometheus text, byte for byte what
+        `generate_latest` prints for them, at a fraction of its cost per sample (a scrape at
+        2,400 checkpoints has ~86,000 samples)."""
+        families = {m: TextFamily(m) for m in catalog.STATE_METRICS}
+        self._fill(families)
+        return "".join(f.text() for f in families.values()).encode()
+
+    def _fill(self, families: dict[Metric, TextFamily]) -> None:
+        """Walk the owned state once, adding every sample to its family (Prometheus families or
+        text ones: both have `add_metric(labels, value)`)."""
+        owned = self.owned_partitions()
         accepted = families[catalog.EVENTS_ACCEPTED]
         rejected = families[catalog.EVENTS_REJECTED]
         persons = families[catalog.CROSSING_PERSONS]
@@ -151,4 +211,3 @@ class StateCollector(Collector):
                 end = self.highwater(p)
                 if ps is not None and end is not None:
                     lag.add_metric([str(p)], max(0, end - (ps.applied + 1)))
-        yield from families.values()

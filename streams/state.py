@@ -21,6 +21,7 @@ from bordermon.registry import Checkpoint
 from streams.alerts import SEVERITIES, AlertState, Transition, step
 from streams.estimates import Throughput, seconds_until
 from streams.estimates import wait_seconds as estimated_wait
+from streams.recentids import RecentIds
 from streams.stateformat import (
     AlertRecord,
     CheckpointRecord,
@@ -205,7 +206,7 @@ class CheckpointState:
         self.citizenship_persons: dict[str, dict[str, int]] = {d: {} for d in DIRECTIONS}
         self.off_partition: dict[str, int] = {}
         self.window = NetFlowWindow()
-        self.seen: dict[str, float] = {}
+        self.seen = RecentIds()
         # Persistence of ids and crossings: deltas written so far, and what is not yet written.
         self.next_seq = 0
         self.deltas: dict[int, float] = {}
@@ -226,13 +227,9 @@ class CheckpointState:
 
         The hottest code of the pipeline (once per event): locals over attribute lookups."""
         event_id = event.event_id
-        seen = self.seen
         last = self.last_ts
-        prev = seen.pop(event_id, None)  # re-inserted at the end: the dict stays roughly ts-ordered
-        if prev is not None and prev > (t if last is None or t > last else last) - DEDUP_SECONDS:
-            seen[event_id] = prev
+        if self.seen.check_and_add(event_id, t, (t if last is None or t > last else last) - DEDUP_SECONDS):
             return DUPLICATE
-        seen[event_id] = t
         self.new_ids.append((event_id, t))
         if last is None or t > last:
             self.last_ts = t
@@ -361,12 +358,8 @@ class CheckpointState:
         self.window.prune(self.last_ts)
         for d in self.dirs.values():
             d.prune(self.last_ts)
-        cutoff = self.last_ts - DEDUP_SECONDS
-        seen = self.seen
-        # Ids arrive roughly in ts order; drop from the front until a recent one.
-        for event_id, ts in list(_take_while_old(seen, cutoff)):
-            if seen.get(event_id) == ts:
-                del seen[event_id]
+        # Ids at or before this are dropped when the table is next rebuilt (`RecentIds`).
+        self.seen.horizon = self.last_ts - DEDUP_SECONDS
 
     def wait_seconds(self, direction: str) -> float:
         d = self.dirs[direction]
@@ -412,10 +405,9 @@ class CheckpointState:
         return state
 
     def load_delta(self, delta: DeltaRecord) -> None:
-        seen = self.seen
+        put = self.seen.put
         for event_id, ts in delta.ids:
-            seen.pop(event_id, None)
-            seen[event_id] = ts
+            put(event_id, ts)
         for ts, net in delta.crossings:
             self.window.add(ts, net)
 
@@ -445,7 +437,8 @@ class CheckpointState:
 
     def _compacted(self, partition: int) -> list[Write]:
         """All live ids and crossings as a few bounded deltas (keeps recovery fast)."""
-        ids = list(self.seen.items())
+        horizon = self.seen.horizon
+        ids = [(event_id, ts) for event_id, ts in self.seen.items() if ts > horizon]
         crossings = list(zip(self.window.ts, self.window.net, strict=True))
         newest = self.last_ts if self.last_ts is not None else 0.0
         writes: list[Write] = []
@@ -455,13 +448,6 @@ class CheckpointState:
             self.deltas[self.next_seq] = newest
             self.next_seq += 1
         return writes
-
-
-def _take_while_old(seen: dict[str, float], cutoff: float) -> Iterable[tuple[str, float]]:
-    for event_id, ts in seen.items():
-        if ts > cutoff:
-            return
-        yield event_id, ts
 
 
 class PartitionState:

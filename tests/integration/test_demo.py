@@ -20,7 +20,9 @@ PATTERN = re.compile(r"tansu broker|bordermon (worker|simulate)|prometheus-alert
 
 
 def leftovers() -> set[str]:
-    out = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
+    # -ww: with COLUMNS exported (CI shells do) ps cuts each line to that width, and a long venv
+    # path hides "bordermon worker" from the pattern.
+    out = subprocess.run(["ps", "-ww", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
     return {line.split(None, 2)[0] for line in out.splitlines()
             if PATTERN.search(line) and not line.split()[1].startswith("Z")}  # fmt: skip
 

@@ -12,7 +12,8 @@ from bordermon.registry import parse_registry
 from streams.metrics import StateCollector, counter, histogram
 from streams.processor import Processor
 from tests.fixtures.events import GOOD
-from tests.fixtures.registry import REGISTRY
+from tests.fixtures.mixedlog import mixed_log
+from tests.fixtures.registry import CHECKPOINTS, REGISTRY
 
 # CONTRACT.md, "Metrics (minimum set)", written out here as the specification the catalog must keep.
 CONTRACT = {
@@ -56,3 +57,20 @@ def test_a_worker_exports_exactly_the_catalog():
             if sample.name == metric.series or metric.kind == "histogram":
                 assert set(sample.labels) - {"le"} == set(metric.labels), (metric.name, sample.labels)
     assert any(s.value == 5 for s in families[catalog.CHECKPOINT_EVENTS.name].samples), "the events were counted"
+
+
+def test_the_fast_exposition_is_byte_for_byte_what_prometheus_client_prints():
+    """`/metrics` renders the state families itself (`StateCollector.render`); it must equal
+    generate_latest over the same collector, with awkward label values and numbers included."""
+    registry_text = REGISTRY.replace("name: S,", 'name: "Syrym \\"Mashtakovo\\" \\\\ – Ж",')
+    processor = Processor(parse_registry(registry_text, "test"), partitions=2)
+    lines = mixed_log(CHECKPOINTS, good_count=3000, seed=21)
+    records = [(i, None, line, 0) for i, line in enumerate(lines)]
+    for partition in (0, 1):
+        processor.process_events(partition, records[partition::2])
+    collector = StateCollector(processor, lambda: {0, 1}, lambda p: 5000 + p)
+    registry = CollectorRegistry()
+    registry.register(collector)
+    assert collector.render() == generate_latest(registry)
+    assert b'\\"Mashtakovo\\"' in collector.render(), "the awkward name was exported, escaped"
+    assert b"+Inf" in collector.render() or b"e+" in collector.render(), "special numbers were exported"

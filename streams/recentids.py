@@ -1,0 +1,135 @@
+"""The event ids a checkpoint accepted recently, with their event times: exact, and compact.
+
+Duplicate detection keeps every id of the last 24 h of event time, so this is the worker's
+largest structure: at a busy day's 2,000,000 ids a `dict[str, float]` costs ~180 bytes per id
+(the key string ~60, the float 24, the dict slot ~50-100). Here an id costs ~60-80: an
+open-addressing table in three flat arrays (hash, where the id's bytes are, event time) plus
+the id's UTF-8 bytes in one arena.
+
+Exact, never probabilistic: the hash only finds candidates; an id is "seen" only when its bytes
+equal the stored bytes, so a hash collision (2^-64 per pair with Python's SipHash) costs one
+extra comparison, never a false duplicate. A false duplicate would lose an event; a compact
+filter (Bloom, cuckoo, a bare 64-bit hash) would have that risk, this has none.
+
+Expired ids are not removed one by one: when the table is full it is rebuilt with only the ids
+newer than the horizon the caller last set, in twice their number of slots (amortised O(1)
+per insert).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator
+
+_EMPTY = 0
+_MIN_SLOTS = 8
+_MAX_LOAD = 0.7  # rebuild when this full...
+_REBUILT_LOAD = 0.5  # ...into a table at most this full (35% after growing): ~50% on average
+_LENGTH_BITS = 16  # an id's byte length (ids are at most 128 characters: 512 bytes of UTF-8)
+_LENGTH_MASK = (1 << _LENGTH_BITS) - 1
+
+
+def _key(event_id: str) -> int:
+    """The table key of an id: its str hash (SipHash, 64 bits), never 0 (0 marks an empty slot)."""
+    return hash(event_id) or 1
+
+
+class RecentIds:
+    __slots__ = ("arena", "horizon", "keys", "limit", "mask", "refs", "times", "used")
+
+    def __init__(self, slots: int = _MIN_SLOTS) -> None:
+        self.keys = array("q", bytes(8 * slots))  # hash of the id (never 0), 0 = empty slot
+        self.refs = array("Q", bytes(8 * slots))  # arena offset << 16 | byte length
+        self.times = array("d", bytes(8 * slots))  # event time the id was accepted at
+        self.arena = bytearray()
+        self.mask = slots - 1
+        self.used = 0
+        self.limit = int(slots * _MAX_LOAD)
+        self.horizon = float("-inf")  # ids at or before this event time may be dropped
+
+    def __len__(self) -> int:
+        return self.used
+
+    def _find(self, event_id: str, key: int) -> int:
+        """The slot holding `event_id`, or the empty slot where it would go."""
+        keys, mask = self.keys, self.mask
+        i = key & mask
+        while True:
+            k = keys[i]
+            if k == _EMPTY:
+                return i
+            if k == key:
+                ref = self.refs[i]
+                start = ref >> _LENGTH_BITS
+                if self.arena[start : start + (ref & _LENGTH_MASK)] == event_id.encode():
+                    return i
+            i = (i + 1) & mask
+
+    def get(self, event_id: str) -> float | None:
+        """The event time `event_id` was last accepted at, if it is still held."""
+        i = self._find(event_id, _key(event_id))
+        return None if self.keys[i] == _EMPTY else self.times[i]
+
+    def check_and_add(self, event_id: str, t: float, window_start: float) -> bool:
+        """True (and nothing changed) when `event_id` was accepted after `window_start`;
+        otherwise remember it at event time `t` and return False. One probe sequence."""
+        key = _key(event_id)
+        i = self._find(event_id, key)
+        if self.keys[i] != _EMPTY:
+            if self.times[i] > window_start:
+                return True
+            self.times[i] = t  # seen, but long enough ago: accepted again
+            return False
+        self._insert_at(i, key, event_id.encode(), t)
+        return False
+
+    def put(self, event_id: str, t: float) -> None:
+        """Remember `event_id` at event time `t` (recovery replays the persisted ids with this)."""
+        key = _key(event_id)
+        i = self._find(event_id, key)
+        if self.keys[i] != _EMPTY:
+            self.times[i] = t
+        else:
+            self._insert_at(i, key, event_id.encode(), t)
+
+    def _insert_at(self, i: int, key: int, raw: bytes, t: float) -> None:
+        self.keys[i] = key
+        self.refs[i] = (len(self.arena) << _LENGTH_BITS) | len(raw)
+        self.times[i] = t
+        self.arena += raw
+        self.used += 1
+        if self.used > self.limit:
+            self._rebuild()
+
+    def items(self) -> Iterator[tuple[str, float]]:
+        """(id, event time) of every id held, expired ones included until the next rebuild."""
+        keys, refs, times, arena = self.keys, self.refs, self.times, self.arena
+        for i in range(len(keys)):
+            if keys[i] != _EMPTY:
+                ref = refs[i]
+                start = ref >> _LENGTH_BITS
+                yield arena[start : start + (ref & _LENGTH_MASK)].decode(), times[i]
+
+    def _rebuild(self) -> None:
+        """Keep the ids newer than the horizon, in a table at least twice their number."""
+        keys, refs, times, arena, horizon = self.keys, self.refs, self.times, self.arena, self.horizon
+        live = [i for i in range(len(keys)) if keys[i] != _EMPTY and times[i] > horizon]
+        slots = _MIN_SLOTS
+        while slots * _REBUILT_LOAD < len(live) + 1:
+            slots *= 2
+        fresh = RecentIds(slots)
+        fresh.horizon = horizon
+        new_keys, new_refs, new_times, mask = fresh.keys, fresh.refs, fresh.times, fresh.mask
+        new_arena = bytearray()
+        for i in live:
+            key, ref = keys[i], refs[i]
+            start, length = ref >> _LENGTH_BITS, ref & _LENGTH_MASK
+            j = key & mask
+            while new_keys[j] != _EMPTY:  # every id here is distinct: no comparison needed
+                j = (j + 1) & mask
+            new_keys[j] = key
+            new_refs[j] = (len(new_arena) << _LENGTH_BITS) | length
+            new_times[j] = times[i]
+            new_arena += arena[start : start + length]
+        self.keys, self.refs, self.times, self.arena = new_keys, new_refs, new_times, new_arena
+        self.mask, self.limit, self.used = mask, fresh.limit, len(live)

@@ -1,0 +1,68 @@
+"""The compact id table behind duplicate detection: exact, whatever the hashes do."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from streams import recentids
+from streams.recentids import RecentIds
+
+DAY = 86400.0
+
+
+def test_an_id_is_a_duplicate_within_the_window_and_accepted_again_after_it():
+    ids = RecentIds()
+    assert not ids.check_and_add("a", 100.0, 100.0 - DAY)
+    assert ids.check_and_add("a", 200.0, 200.0 - DAY), "seen 100 s ago"
+    assert ids.get("a") == 100.0, "a duplicate does not move the first sighting"
+    assert not ids.check_and_add("a", 100.0 + DAY + 1, 1.0 + 100.0), "a day later it counts again"
+    assert ids.get("a") == 100.0 + DAY + 1
+    assert ids.get("b") is None
+
+
+def test_it_agrees_with_a_plain_dict_through_growth_rebuilds_and_expiry():
+    rng = random.Random(5)
+    ids, reference = RecentIds(), {}
+    t = 0.0
+    for n in range(60_000):
+        t += rng.uniform(0, 4)
+        event_id = f"cp-{rng.randrange(40_000)}-é" if n % 7 else f"x{n}"
+        window_start = t - DAY
+        expected = reference.get(event_id, -1e18) > window_start
+        assert ids.check_and_add(event_id, t, window_start) is expected, (n, event_id)
+        if not expected:
+            reference[event_id] = t
+        if n % 5000 == 0:
+            ids.horizon = t - DAY  # as CheckpointState.prune sets it
+    held = dict(ids.items())
+    assert all(held[k] == v for k, v in reference.items() if v > ids.horizon), "every live id kept, exactly"
+    assert len(ids) <= len(reference)
+
+
+def test_colliding_hashes_never_make_a_false_duplicate(monkeypatch):
+    monkeypatch.setattr(recentids, "_key", lambda _event_id: 42)  # every id has the same hash
+    ids = RecentIds()
+    names = [f"id-{i}" for i in range(500)]
+    for i, name in enumerate(names):
+        assert not ids.check_and_add(name, float(i), -1.0), name
+    assert all(ids.check_and_add(name, 1000.0, -1.0) for name in names)
+    assert ids.get("id-500") is None
+    assert sorted(ids.items()) == sorted((name, float(i)) for i, name in enumerate(names))
+
+
+@pytest.mark.parametrize("event_id", ["", "ж" * 128, "a\x00b"])
+def test_any_valid_id_round_trips(event_id):
+    ids = RecentIds()
+    ids.put(event_id, 7.0)
+    assert list(ids.items()) == [(event_id, 7.0)]
+    assert ids.check_and_add(event_id, 8.0, 0.0)
+
+
+def test_memory_per_id_is_a_fraction_of_a_dict():
+    ids = RecentIds()
+    for i in range(100_000):
+        ids.put(f"syrym-2022-09-26-{i:07d}", float(i))
+    per_id = (ids.keys.itemsize * len(ids.keys) * 3 + len(ids.arena)) / len(ids)
+    assert per_id < 110, per_id
