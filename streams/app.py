@@ -41,7 +41,7 @@ from bordermon.security import faust_credentials
 from streams.alertmanager import AlertmanagerPusher
 from streams.changelog import read_partitions, read_ranges
 from streams.commit import Committer, read_back_delivered
-from streams.faustadapter import BatchApp
+from streams.faustadapter import CHANGELOG_ONLY_STORE, BatchApp
 from streams.metrics import StateCollector, counter, histogram
 from streams.processor import Forward, Processor, parse_hop_header
 from streams.sender import BatchSender
@@ -82,6 +82,12 @@ def tune_gc() -> None:
     gc.freeze()  # everything loaded so far is permanent: never scan it again
     gc.set_threshold(100_000, 50, 100)
     gc.callbacks.append(_time_gc)
+
+
+def _not_recovered(key: bytes) -> bytes | None:
+    """The worker loads every assigned partition from the changelog when it is assigned
+    (`reconcile`); a partition met before that would count from nothing, so refuse loudly."""
+    raise RuntimeError(f"state read before its partition was recovered ({key!r})")
 
 
 def instance_id(template: str | None) -> str | None:
@@ -128,8 +134,15 @@ class Pipeline:
         self.rerouted = app.topic(
             REPARTITION_TOPIC, key_serializer="raw", value_serializer="raw", partitions=partitions
         )
-        self.table = app.Table(STATE_TABLE, partitions=partitions, key_type=bytes, value_type=bytes, default=None)
-        self.processor = Processor(registry, partitions, get=self._table_get)
+        self.table = app.Table(
+            STATE_TABLE,
+            partitions=partitions,
+            key_type=bytes,
+            value_type=bytes,
+            default=None,
+            store=CHANGELOG_ONLY_STORE,
+        )
+        self.processor = Processor(registry, partitions, get=_not_recovered)
         self.sender = BatchSender(settings.bootstrap_list, settings.security)
         self.committer = Committer(
             self.processor,
@@ -202,16 +215,9 @@ class Pipeline:
                 total += sum(ps.rejected.values()) + sum(sum(cs.accepted.values()) for cs in ps.checkpoints.values())
         return total
 
-    def _table_get(self, key: bytes) -> bytes | None:
-        return self.table.data.get(key)
-
     def _persist(self, partition: int, key: bytes, value: bytes | None) -> asyncio.Future[Any]:
-        """One changelog write, mirrored in the table's local data."""
-        if value is None:
-            self.table.data.pop(key, None)
-            return self.table.send_changelog(partition, key, None, value_serializer="raw")
-        self.table.data[key] = value
-        return self.table.send_changelog(partition, key, value)
+        """One changelog write (the state itself lives parsed in the processor only)."""
+        return self.table.send_changelog(partition, key, value, value_serializer="raw")
 
     def _wire(self) -> None:
         app, table = self.app, self.table
@@ -297,12 +303,16 @@ class Pipeline:
                 data = await loop.run_in_executor(
                     None, read_partitions, self.settings.bootstrap_list, self.settings.security, topic, sorted(assigned)
                 )
+                read = time.monotonic()
                 states = {p: self.processor.load(p, data.get) for p in sorted(assigned)}
+                parsed = time.monotonic()
                 counts = await loop.run_in_executor(
                     None, partition_counts, self.settings, [ALERTS_TOPIC, DEADLETTER_TOPIC]
                 )
                 reader = functools.partial(read_ranges, self.settings.bootstrap_list, self.settings.security)
                 await loop.run_in_executor(None, read_back_delivered, reader, list(states.values()), counts)
+                phases = {"read": read - started, "parse": parsed - read, "read_back": time.monotonic() - parsed}
+                del data  # the parsed state is all that is kept
                 break
             except StateFormatError as exc:  # retrying cannot help: stop with the reason
                 log.error(str(exc))
@@ -323,15 +333,16 @@ class Pipeline:
             log.error(f"{message}; restart the worker", extra={"partitions": partitions})
             await self.app.crash(RuntimeError(message))
             return
-        # The changelog read is the truth for the assigned partitions; anything else is stale.
-        self.table.data.clear()
-        self.table.data.update(data)
         self.processor.state.update(states)
         self.owned = assigned
         self.recovered = True
         log.info(
             "partitions recovered",
-            extra={"partitions": sorted(assigned), "seconds": round(time.monotonic() - started, 3)},
+            extra={
+                "partitions": sorted(assigned),
+                "seconds": round(time.monotonic() - started, 3),
+                **{f"{name}_seconds": round(value, 3) for name, value in phases.items()},
+            },
         )
 
     def _note_misrouted(self, partition: int, forwards: Sequence[Forward]) -> None:

@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import faust
+from faust.stores import STORES
+from faust.stores.memory import Store as MemoryStore
 from faust.transport.consumer import ConsumerT
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
@@ -182,6 +184,45 @@ class BatchConsumer(AIOKafkaConsumer):
             message = self._to_message(tp, record)
             await self.wait_first(self.callback(message), self.suspend_flow.wait())
             self._read_offset[tp] = record.offset
+
+
+class ChangelogOnlyStore(MemoryStore):
+    """A table store that keeps nothing: the worker reads its state from the changelog itself
+    (`streams.commit`, R1) and holds it parsed, once.
+
+    Faust's memory store would keep a second copy of every changelog value (every live event
+    id among them) and, after a restart, first replay the whole changelog into it: measured
+    with 2,400 checkpoints, about half the resident memory and half the recovery time. So this
+    store tells Faust's recovery that it is already at the end of each changelog partition (the
+    partition's end offset, read when partitions are assigned) and drops anything applied.
+    """
+
+    ends: dict[TP, int]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ends = {}
+
+    # Faust 0.15.3 `TableManager.on_rebalance` awaits each table's (so its store's) on_rebalance
+    # before `Recovery.on_rebalance` asks `persisted_offset` for every assigned changelog
+    # partition; recovery replays from there to the end offset - 1 ("offset - 1 logic").
+    async def on_rebalance(self, assigned: Any, revoked: Any, newly_assigned: Any, generation_id: int = 0) -> None:
+        topic = self.table.changelog_topic.get_topic_name()
+        mine = {tp for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
+        highwaters = await self.app.consumer.highwaters(*mine) if mine else {}
+        self.ends = {tp: offset for tp, offset in highwaters.items() if offset is not None}
+
+    def persisted_offset(self, tp: TP) -> int | None:
+        end = self.ends.get(tp)
+        return None if end is None else end - 1
+
+    def apply_changelog_batch(self, batch: Any, to_key: Any, to_value: Any) -> None:
+        return None
+
+
+STORES.aliases["bordermon-changelog"] = f"{__name__}:ChangelogOnlyStore"
+# A host part is needed: Faust tests the URL's truth, and a yarl URL of only a scheme is false.
+CHANGELOG_ONLY_STORE = "bordermon-changelog://local"
 
 
 class BatchApp(faust.App):

@@ -404,12 +404,13 @@ class CheckpointState:
         state.deltas = dict(rec.deltas)
         return state
 
-    def load_delta(self, delta: DeltaRecord) -> None:
-        put = self.seen.put
-        for event_id, ts in delta.ids:
-            put(event_id, ts)
-        for ts, net in delta.crossings:
-            self.window.add(ts, net)
+    def load_deltas(self, deltas: Sequence[DeltaRecord]) -> None:
+        """The persisted deltas, oldest first (a later id's time replaces an earlier one's)."""
+        self.seen.put_many([pair for delta in deltas for pair in delta.ids])
+        add = self.window.add
+        for delta in deltas:
+            for ts, net in delta.crossings:
+                add(ts, net)
 
     def delta_writes(self, partition: int) -> tuple[list[Write], list[Write]]:
         """(writes before the record, tombstones after it) for the ids and crossings accepted since
@@ -541,12 +542,14 @@ def load_partition(partition: int, get: Any, checkpoints: dict[str, Checkpoint])
         if head_raw is None:
             raise StateFormatError(f"state {hkey.decode(errors='replace')} is referenced by its record but missing")
         cs = CheckpointState.from_record(cp, decode(CheckpointRecord, hkey, head_raw))
+        deltas = []
         for seq in sorted(cs.deltas):
             dkey = delta_key(partition, cid, seq)
             delta_raw = get(dkey)
             if delta_raw is None:
                 raise StateFormatError(f"state {dkey.decode(errors='replace')} is referenced by its head but missing")
-            cs.load_delta(decode(DeltaRecord, dkey, delta_raw))
+            deltas.append(decode(DeltaRecord, dkey, delta_raw))
+        cs.load_deltas(deltas)
         cs.prune()
         ps.checkpoints[cid] = cs
     return ps
