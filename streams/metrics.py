@@ -56,29 +56,32 @@ class TextFamily:
         self.series = metric.series
         self.order = sorted(range(len(metric.labels)), key=metric.labels.__getitem__)
         self.names = [metric.labels[i] for i in self.order]
+        self.pieces = [(f'{metric.labels[i]}="', i) for i in self.order]
         help_text = metric.help.replace("\\", "\\\\").replace("\n", "\\n")
         self.lines = [f"# HELP {self.series} {help_text}\n# TYPE {self.series} {metric.kind}\n"]
 
     def add_metric(self, labels: Sequence[str], value: float) -> None:
+        # One comprehension and cached pieces: this runs once per sample (~86,000 at 2,400
+        # checkpoints), and each saved call or f-string is measurable in the scrape time.
         escaped = self._labels
-        pairs = []
-        for name, i in zip(self.names, self.order, strict=True):
-            label = labels[i]
-            text = escaped.get(label)
-            if text is None:
-                text = _escape(label)
-                if len(escaped) < 100_000:
-                    escaped[label] = text
-            pairs.append(f'{name}="{text}"')
-        number = self._numbers.get(value)
-        if number is None:
-            number = floatToGoString(value)
-            if len(self._numbers) < 10_000:
-                self._numbers[value] = number
-        if pairs:
-            self.lines.append(f"{self.series}{{{','.join(pairs)}}} {number}\n")
+        number = self._numbers.get(value) or self._number(value)
+        if self.pieces:
+            body = '",'.join([piece + (escaped.get(labels[i]) or self._label(labels[i])) for piece, i in self.pieces])
+            self.lines.append(f'{self.series}{{{body}"}} {number}\n')
         else:
             self.lines.append(f"{self.series} {number}\n")
+
+    def _label(self, label: str) -> str:
+        text = _escape(label)
+        if len(self._labels) < 100_000:
+            self._labels[label] = text
+        return text
+
+    def _number(self, value: float) -> str:
+        number = floatToGoString(value)
+        if len(self._numbers) < 10_000:
+            self._numbers[value] = number
+        return number
 
     def text(self) -> str:
         return "".join(self.lines)
