@@ -36,6 +36,7 @@ from pathlib import Path
 
 import orjson
 
+from bench import scale
 from bordermon import metrics as catalog
 from bordermon.config import Settings
 from bordermon.kafka import ensure_worker_topics
@@ -399,6 +400,20 @@ def main() -> int:
     parser.add_argument("--cycles", type=int, default=40, help="latency probe cycles (2 metric + 2 alert samples)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     parser.add_argument("--gate", type=float, default=None, help="fail when pipeline/ceiling is below this")
+    parser.add_argument(
+        "--scale-events",
+        type=int,
+        default=int(os.environ.get("BENCH_SCALE_EVENTS", "2000000")),
+        help="live ids in the scale section (bench/scale.py); 0 skips it",
+    )
+    parser.add_argument(
+        "--scale-guard",
+        action="store_true",
+        help="scale section reduced to one drain on 2,400 checkpoints (CI), for --max-bytes-per-id",
+    )
+    parser.add_argument(
+        "--max-bytes-per-id", type=int, default=None, help="fail when the scale drain holds more per live id"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bordermon-bench-"))
@@ -471,8 +486,29 @@ def main() -> int:
             w.stop()
         broker.stop()
     rerouted(args, log, live, work, results)
+    if args.scale_events > 0:
+        if args.scale_guard:
+            results["scale"] = scale.guard(args.scale_events, work)
+        else:
+            results["scale"] = scale.scale(args.scale_events, work, ROOT / "bench" / "scale.png")
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
+    print(table({k: v for k, v in results.items() if k != "scale"}))
+    failed = []
+    if "scale" in results:
+        section: dict = results["scale"]  # type: ignore[assignment]
+        if "growth" in section:
+            print(scale.table(section))
+            failed += [f"scale target {name}" for name, ok in scale.met(section).items() if not ok]
+        held = section["state_bytes_per_live_id"]
+        print(
+            f"scale: {args.scale_events:,} live ids on 2,400 checkpoints: state {held} bytes per id (traced), "
+            f"worker {section['wide']['bytes_per_live_id']} per id over an idle one (RSS)"
+        )
+        if args.max_bytes_per_id is not None and held > args.max_bytes_per_id:
+            print(f"bench: FAILED: {held} bytes per live id > {args.max_bytes_per_id}")
+            return 1
+    if failed:
+        print(f"bench: not met: {', '.join(failed)} (bench/README.md says why)")
     if args.gate is not None and results["pipeline_ratio_to_ceiling"] < args.gate:  # type: ignore[operator]
         print(f"bench: FAILED: pipeline/ceiling {results['pipeline_ratio_to_ceiling']} < gate {args.gate}")
         return 1

@@ -8,21 +8,24 @@ until the replacement is ready with its state rebuilt, and its RSS then). Growth
 2,400 checkpoints at a quarter, half and all of N. Then two workers on the 2,400-checkpoint log
 against one.
 
+    make bench                                      # with the rest: "scale" in bench/results.json
     .venv/bin/python -m bench.scale                 # alone, N = 2,000,000
     .venv/bin/python -m bench.scale --events 200000 # quick
 
-The results go under "scale" in bench/results.json and the growth plot to bench/scale.png.
+The growth plot goes to bench/scale.png (bench/README.md shows it).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -32,8 +35,10 @@ import orjson
 
 from bordermon.config import Settings
 from bordermon.kafka import ensure_worker_topics
+from bordermon.registry import parse_registry
 from harness.metrics import parse_metrics, sample
 from harness.processes import BIN, Broker, Worker, base_env, wait_until
+from streams.processor import Inbound, Processor
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY_START = datetime(2022, 9, 26, tzinfo=UTC).timestamp()
@@ -245,6 +250,8 @@ def scale(events: int, work: Path, plot_path: Path | None) -> dict:
     two = run(events, WIDE, work, workers=2)
     results = {
         "events": events,
+        "state_bytes_per_live_id": state_bytes_per_id(events, WIDE, work),
+        "state_bytes_per_live_id_24_checkpoints": state_bytes_per_id(events, NARROW, work),
         "wide": wide,
         "narrow": narrow,
         "wide_ratio_to_narrow": round(wide["drain_events_per_s"] / narrow["drain_events_per_s"], 3),
@@ -255,6 +262,48 @@ def scale(events: int, work: Path, plot_path: Path | None) -> dict:
     if plot_path is not None:
         plot(growth, plot_path)
     return results
+
+
+def state_bytes_per_id(events: int, checkpoints: int, work: Path) -> int:
+    """Bytes the processor's state holds per live id, traced in process (tracemalloc) after
+    processing the scale log: what duplicate detection, windows and checkpoints cost, without
+    the Kafka buffers and allocator slack that the RSS figure includes. Deterministic: the
+    regression guard."""
+    log = work / f"log-{checkpoints}cp-{events}.jsonl"
+    if not log.exists():
+        write_log(events, checkpoints, log)
+    processor = Processor(parse_registry(registry_yaml(checkpoints), "scale"), 1)
+    now = DAY_START + 2 * 86400.0
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        with log.open("rb") as lines:
+            batch: list[Inbound] = []
+            for offset, line in enumerate(lines):
+                batch.append((offset, None, line.rstrip(b"\n"), 0))
+                if len(batch) == 5_000:
+                    processor.process_events(0, batch, now=now)
+                    processor.state[0].settle()  # what a persisted batch leaves: no pending writes
+                    batch = []
+            processor.process_events(0, batch, now=now)
+            processor.state[0].settle()
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    ids = sum(len(cs.seen) for cs in processor.state[0].checkpoints.values())
+    return round(held / ids)
+
+
+def guard(events: int, work: Path) -> dict:
+    """The reduced bench's part (CI): the state's bytes per live id, and one drain on 2,400
+    checkpoints for the RSS figure."""
+    return {
+        "events": events,
+        "state_bytes_per_live_id": state_bytes_per_id(events, WIDE, work),
+        "wide": run(events, WIDE, work, recover=False),
+    }
 
 
 def met(results: dict) -> dict[str, bool]:
@@ -282,8 +331,10 @@ def table(results: dict) -> str:
         f"  ratio {results['wide_ratio_to_narrow']}{mark('wide_ratio_to_narrow')}",
         f"  peak RSS, draining / recovered   {wide['peak_rss_mb']:>10} / {wide['recovered_rss_mb']} MB"
         f"{mark('peak_rss_mb')}",
-        f"  bytes per live id                {wide['bytes_per_live_id']:>10}  (24 checkpoints: "
+        f"  bytes per live id, RSS           {wide['bytes_per_live_id']:>10}  (24 checkpoints: "
         f"{narrow['bytes_per_live_id']})",
+        f"  bytes per live id, state traced  {results['state_bytes_per_live_id']:>10}  (24 checkpoints: "
+        f"{results['state_bytes_per_live_id_24_checkpoints']})",
         f"  /metrics at 2,400 checkpoints    {wide['scrape']['ms']:>10} ms  {wide['scrape']['bytes']:,} bytes  "
         f"{wide['scrape']['series']:,} series{mark('scrape_ms')}",
         f"  recovery after kill -9           {wide['recovery_seconds']:>10} s{mark('recovery_seconds')}"

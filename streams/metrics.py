@@ -55,7 +55,6 @@ class TextFamily:
     def __init__(self, metric: Metric) -> None:
         self.series = metric.series
         self.order = sorted(range(len(metric.labels)), key=metric.labels.__getitem__)
-        self.names = [metric.labels[i] for i in self.order]
         self.pieces = [(f'{metric.labels[i]}="', i) for i in self.order]
         help_text = metric.help.replace("\\", "\\\\").replace("\n", "\\n")
         self.lines = [f"# HELP {self.series} {help_text}\n# TYPE {self.series} {metric.kind}\n"]
