@@ -29,9 +29,14 @@ _LENGTH_BITS = 16  # an id's byte length (ids are at most 128 characters: 512 by
 _LENGTH_MASK = (1 << _LENGTH_BITS) - 1
 
 
+# The id's str hash (SipHash, 64 bits). A module name, not the builtin, so the collision tests
+# can force every id onto one key (the hot loops below use it inline as `_hash(id) or 1`).
+_hash = hash
+
+
 def _key(event_id: str) -> int:
-    """The table key of an id: its str hash (SipHash, 64 bits), never 0 (0 marks an empty slot)."""
-    return hash(event_id) or 1
+    """The table key of an id, never 0 (0 marks an empty slot)."""
+    return _hash(event_id) or 1
 
 
 class RecentIds:
@@ -74,7 +79,7 @@ class RecentIds:
         """True (and nothing changed) when `event_id` was accepted after `window_start`;
         otherwise remember it at event time `t` and return False. One probe sequence."""
         # `_find` inlined: this runs once per event, and the calls were a third of its cost.
-        key = hash(event_id) or 1
+        key = _hash(event_id) or 1
         keys, mask = self.keys, self.mask
         raw = event_id.encode()
         i = key & mask
@@ -109,7 +114,7 @@ class RecentIds:
         keys, refs, times, arena, mask = self.keys, self.refs, self.times, self.arena, self.mask
         used = self.used
         for event_id, t in pairs:
-            key = hash(event_id) or 1  # `_key`, inlined: this loop runs once per id at recovery
+            key = _hash(event_id) or 1  # `_key`, inlined: this loop runs once per id at recovery
             raw = event_id.encode()
             i = key & mask
             while True:

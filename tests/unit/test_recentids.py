@@ -42,7 +42,7 @@ def test_it_agrees_with_a_plain_dict_through_growth_rebuilds_and_expiry():
 
 
 def test_colliding_hashes_never_make_a_false_duplicate(monkeypatch):
-    monkeypatch.setattr(recentids, "_key", lambda _event_id: 42)  # every id has the same hash
+    monkeypatch.setattr(recentids, "_hash", lambda _event_id: 42)  # every id has the same hash
     ids = RecentIds()
     names = [f"id-{i}" for i in range(500)]
     for i, name in enumerate(names):
@@ -50,6 +50,12 @@ def test_colliding_hashes_never_make_a_false_duplicate(monkeypatch):
     assert all(ids.check_and_add(name, 1000.0, -1.0) for name in names)
     assert ids.get("id-500") is None
     assert sorted(ids.items()) == sorted((name, float(i)) for i, name in enumerate(names))
+    assert len({ids.keys[i] for i in range(len(ids.keys)) if ids.keys[i]}) == 1, "the ids really collided"
+    loaded = RecentIds()  # recovery's bulk load, same keys
+    loaded.put_many([(name, float(i)) for i, name in enumerate(names)] + [("id-7", 99.0)])
+    assert sorted(loaded.items()) == sorted(
+        (name, 99.0 if name == "id-7" else float(i)) for i, name in enumerate(names)
+    )
 
 
 @pytest.mark.parametrize("event_id", ["", "ж" * 128, "a\x00b"])
