@@ -26,7 +26,7 @@ class BatchPacker:
         self,
         partition: int,
         key: bytes | None,
-        value: bytes,
+        value: bytes | None,
         timestamp: int | None = None,
         headers: Headers | None = None,
     ) -> bool:

@@ -36,7 +36,7 @@ R2. Read back border.deadletter and border.alerts from each partition's out mark
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -45,14 +45,15 @@ import orjson
 from bordermon.config import ALERTS_TOPIC, DEADLETTER_TOPIC, REPARTITION_TOPIC
 from streams.processor import BatchResult, Processor, alert_identity, deadletter_identity
 from streams.sender import OutRecord
-from streams.state import PartitionState
+from streams.state import PartitionState, Write
 
 HOP_HEADER = "bordermon-hop"  # on forwarded events: source partition, offset, likely partitioner
 WRITER_HEADER = "bordermon-writer"  # on dead letters and alerts: partition, applied, hop applied
 OUTPUT_TOPICS = (DEADLETTER_TOPIC, ALERTS_TOPIC)
 
-# Persist one changelog write: (partition, key, value or None) -> a future for its delivery.
-Persist = Callable[[int, bytes, bytes | None], "asyncio.Future[Any]"]
+# Persist a partition's changelog writes, in order: (partition, [(key, value or None)]) ->
+# futures for their delivery (queued when it returns, so the next call's writes follow them).
+Persist = Callable[[int, list[Write]], Awaitable[list["asyncio.Future[Any]"]]]
 
 
 def acknowledge_when_durable(
@@ -211,7 +212,7 @@ class Committer:
             # Where these batches' outputs landed: the scan start of a later record's read-back.
             for marks in job.marks:
                 self.processor.note_out_marks(p, {topic: f.result().offset for topic, f in marks.items()})
-            durable = [self.persist(p, key, value) for key, value in writes]  # step 3, in batch order
+            durable = await self.persist(p, writes) if writes else []  # step 3, in batch order
             issued.set_result(None)
             if durable:
                 await asyncio.gather(*durable)

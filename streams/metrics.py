@@ -6,7 +6,7 @@ worker owns, so series for a lost partition disappear and `sum by` over workers 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import ClassVar
 
 from prometheus_client import Counter, Histogram
@@ -70,6 +70,15 @@ class TextFamily:
         else:
             self.lines.append(f"{self.series} {number}\n")
 
+    def add_labelled(self, body: str, labels: Sequence[str], value: float) -> None:
+        """`add_metric` with the label pairs already written (`body`, in label-name order): the
+        walk writes a checkpoint's and a direction's pairs once for all their families."""
+        number = self._numbers.get(value) or self._number(value)
+        self.lines.append(f"{self.series}{{{body}}} {number}\n")
+
+    def escaped(self, label: str) -> str:
+        return self._labels.get(label) or self._label(label)
+
     def _label(self, label: str) -> str:
         text = _escape(label)
         if len(self._labels) < 100_000:
@@ -84,6 +93,22 @@ class TextFamily:
 
     def text(self) -> str:
         return "".join(self.lines)
+
+
+class CollectedFamily:
+    """A prometheus_client family in the walk that `TextFamily` takes part in (`collect`)."""
+
+    def __init__(self, metric: Metric) -> None:
+        self.family = family(metric)
+
+    def add_metric(self, labels: Sequence[str], value: float) -> None:
+        self.family.add_metric(labels, value)
+
+    def add_labelled(self, body: str, labels: Sequence[str], value: float) -> None:
+        self.family.add_metric(labels, value)
+
+    def escaped(self, label: str) -> str:
+        return label
 
 
 class StateCollector(Collector):
@@ -113,9 +138,9 @@ class StateCollector(Collector):
                 yield CheckpointState(cp)
 
     def collect(self) -> Iterator[Family]:
-        families = {m: family(m) for m in catalog.STATE_METRICS}
-        self._fill(families)  # type: ignore[arg-type]
-        yield from families.values()
+        families = {m: CollectedFamily(m) for m in catalog.STATE_METRICS}
+        self._fill(families)
+        yield from (f.family for f in families.values())
 
     def render(self) -> bytes:
         """The same families as `collect`, as Prometheus text, byte for byte what
@@ -125,9 +150,11 @@ class StateCollector(Collector):
         self._fill(families)
         return "".join(f.text() for f in families.values()).encode()
 
-    def _fill(self, families: dict[Metric, TextFamily]) -> None:
-        """Walk the owned state once, adding every sample to its family (Prometheus families or
-        text ones: both have `add_metric(labels, value)`)."""
+    def _fill(self, families: Mapping[Metric, TextFamily | CollectedFamily]) -> None:
+        """Walk the owned state once, adding every sample to its family (text ones for a scrape,
+        prometheus_client ones for `collect`). Label pairs are written in label-name order, as
+        the exposition format has them; the byte-for-byte test against generate_latest holds
+        the walk to it."""
         owned = self.owned_partitions()
         accepted = families[catalog.EVENTS_ACCEPTED]
         rejected = families[catalog.EVENTS_REJECTED]
@@ -165,29 +192,32 @@ class StateCollector(Collector):
             for d, tally in cs.citizenship_persons.items():
                 for c, n in tally.items():
                     by_cit_dir[(c, d)] = by_cit_dir.get((c, d), 0) + n
+            c = f'checkpoint="{queue.escaped(cid)}"'
             for d in DIRECTIONS:
                 ds = cs.dirs[d]
-                persons.add_metric([cid, d], cs.persons[d])
-                queue.add_metric([cid, d], ds.length)
-                wait.add_metric([cid, d], cs.wait_seconds(d))
-                observed.add_metric([cid, d], ds.observed_wait)
-                expected.add_metric([cid, d], cs.expected_wait_seconds(d))
-                clearance.add_metric([cid, d], cs.clearance_per_lane(d) * ds.lanes)
-                forecast_firing.add_metric([cid, d], 1.0 if ds.forecast.firing else 0.0)
-                lanes.add_metric([cid, d], ds.lanes)
+                cd, labels = f'{c},direction="{d}"', [cid, d]
+                persons.add_labelled(cd, labels, cs.persons[d])
+                queue.add_labelled(cd, labels, ds.length)
+                wait.add_labelled(cd, labels, cs.wait_seconds(d))
+                observed.add_labelled(cd, labels, ds.observed_wait)
+                expected.add_labelled(cd, labels, cs.expected_wait_seconds(d))
+                clearance.add_labelled(cd, labels, cs.clearance_per_lane(d) * ds.lanes)
+                forecast_firing.add_labelled(cd, labels, 1.0 if ds.forecast.firing else 0.0)
+                lanes.add_labelled(cd, labels, ds.lanes)
                 for sev in SEVERITIES:
-                    firing.add_metric([cid, d, sev], 1.0 if ds.alerts[sev].firing else 0.0)
-                    forecast.add_metric([cid, d, sev], cs.forecast_seconds(d, sev))
+                    cds = f'{cd},severity="{sev}"'
+                    firing.add_labelled(cds, [cid, d, sev], 1.0 if ds.alerts[sev].firing else 0.0)
+                    forecast.add_labelled(cds, [cid, d, sev], cs.forecast_seconds(d, sev))
                 rate, extra = cs.advice(d)
-                arrivals.add_metric([cid, d], rate)
-                needed.add_metric([cid, d], extra)
+                arrivals.add_labelled(cd, labels, rate)
+                needed.add_labelled(cd, labels, extra)
             for name, value in cs.net_flows().items():
-                net.add_metric([cid, name], value)
+                net.add_labelled(f'{c},window="{name}"', [cid, name], value)
             if cs.last_ts is not None:
-                last.add_metric([cid], cs.last_ts)
+                last.add_labelled(c, [cid], cs.last_ts)
             for sev in SEVERITIES:
-                threshold.add_metric([cid, sev], cs.cp.threshold_seconds(sev))
-            events.add_metric([cid], sum(cs.accepted.values()))
+                threshold.add_labelled(f'{c},severity="{sev}"', [cid, sev], cs.cp.threshold_seconds(sev))
+            events.add_labelled(c, [cid], sum(cs.accepted.values()))
             for partitioner in PARTITIONERS:
                 if partitioner in cs.off_partition:
                     off_partition.add_metric([cid, partitioner], cs.off_partition[partitioner])

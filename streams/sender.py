@@ -18,7 +18,7 @@ from bordermon.partitioning import Partitioner
 from bordermon.security import KafkaSecurity, client_options
 
 # partition (None: Kafka's default partitioner), key, value, headers, timestamp in ms (None: now)
-OutRecord = tuple[int | None, bytes | None, bytes, Headers, int | None]
+OutRecord = tuple[int | None, bytes | None, bytes | None, Headers, int | None]  # value None: a tombstone
 
 
 class BatchSender:
