@@ -22,6 +22,8 @@ from __future__ import annotations
 import math
 from collections import deque
 
+from streams.windows import SortedTimes
+
 WINDOW_SECONDS = 3600.0
 MIN_CLEARED = 8
 MIN_LANE_HOURS = 0.25
@@ -33,7 +35,7 @@ class Throughput:
     __slots__ = ("busy", "busy_lanes", "busy_since", "cleared")
 
     def __init__(self) -> None:
-        self.cleared: deque[float] = deque()  # crossings that cleared a party from a non-empty queue
+        self.cleared = SortedTimes()  # crossings that cleared a party from a non-empty queue
         self.busy: deque[tuple[float, float, int]] = deque()  # closed busy spans (start, end, lanes)
         self.busy_since: float | None = None  # the queue is non-empty since then ...
         self.busy_lanes = 0  # ... with this many lanes open
@@ -41,7 +43,7 @@ class Throughput:
     def observe(self, t: float, before: int, after: int, lanes: int) -> None:
         """After an event at t took the queue from `before` to `after` parties with `lanes` open."""
         if before > 0 and after < before:
-            self.cleared.append(t)
+            self.cleared.add(t)
         if self.busy_since is not None and (after == 0 or lanes != self.busy_lanes):
             self.busy.append((self.busy_since, max(t, self.busy_since), self.busy_lanes))
             self.busy_since = None
@@ -51,9 +53,8 @@ class Throughput:
     def prune(self, now: float) -> None:
         """Drop what no window ending at `now` or later can reach (results never depend on when)."""
         cutoff = now - WINDOW_SECONDS
-        cleared, busy = self.cleared, self.busy
-        while cleared and cleared[0] <= cutoff:
-            cleared.popleft()
+        self.cleared.prune(cutoff)
+        busy = self.busy
         while busy and busy[0][1] <= cutoff:
             busy.popleft()
 
@@ -71,7 +72,7 @@ class Throughput:
     def rate_per_lane(self, now: float) -> float | None:
         """Parties one lane clears per hour while busy, or None when too little was seen."""
         low = now - WINDOW_SECONDS
-        cleared = sum(1 for t in self.cleared if low < t <= now)
+        cleared = self.cleared.count_in(low, now)
         hours = self.lane_hours(now)
         if cleared < MIN_CLEARED or hours < MIN_LANE_HOURS:
             return None

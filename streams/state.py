@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -37,7 +37,7 @@ from streams.stateformat import (
     record_key,
     unpack_times,
 )
-from streams.windows import LONGEST, WINDOWS, NetFlowWindow
+from streams.windows import LONGEST, WINDOWS, NetFlowWindow, SortedTimes
 
 DEDUP_SECONDS = 86400.0
 ADVICE_HORIZON_HOURS = 2.0
@@ -72,17 +72,6 @@ def wait_estimate_seconds(queue: int, lanes: int, capacity_per_hour: float) -> f
     return queue / (lanes * capacity_per_hour) * 3600.0
 
 
-def count_since(times: Iterable[float], cutoff: float) -> int:
-    """Entries after `cutoff`. Counted, not taken from a length, so the answer does not depend on
-    when the deque was last pruned (pruning only ever drops entries at or before a cutoff)."""
-    return sum(1 for t in times if t > cutoff)
-
-
-def prune_before(times: deque[float], cutoff: float) -> None:
-    while times and times[0] <= cutoff:
-        times.popleft()
-
-
 @dataclass(slots=True)
 class DirectionState:
     lanes: int
@@ -92,7 +81,7 @@ class DirectionState:
     observed_wait: float = 0.0
     alerts: dict[str, AlertState] = field(default_factory=lambda: {s: AlertState() for s in SEVERITIES})
     # Arrivals within the rate window (event time), and the measured throughput.
-    arrivals: deque[float] = field(default_factory=deque)
+    arrivals: SortedTimes = field(default_factory=SortedTimes)
     throughput: Throughput = field(default_factory=Throughput)
     forecast: AlertState = field(default_factory=AlertState)  # QueueOverloadForecast
     engaged: bool = False  # some alert is pending or firing (derived from `alerts` and `forecast`)
@@ -102,10 +91,10 @@ class DirectionState:
         return len(self.queue)
 
     def arrivals_per_hour(self, now: float) -> float:
-        return count_since(self.arrivals, now - RATE_WINDOW_SECONDS) * 3600.0 / RATE_WINDOW_SECONDS
+        return self.arrivals.count_after(now - RATE_WINDOW_SECONDS) * 3600.0 / RATE_WINDOW_SECONDS
 
     def prune(self, now: float) -> None:
-        prune_before(self.arrivals, now - RATE_WINDOW_SECONDS)
+        self.arrivals.prune(now - RATE_WINDOW_SECONDS)
         self.throughput.prune(now)
 
     def note_engagement(self) -> None:
@@ -120,8 +109,8 @@ class DirectionState:
             queue=pack_times(self.queue),
             observed_wait=self.observed_wait,
             alerts={s: AlertRecord(a.pending_since, a.fired_at) for s, a in self.alerts.items()},
-            arrivals=pack_times(self.arrivals),
-            cleared=pack_times(tp.cleared),
+            arrivals=self.arrivals.times.tobytes(),
+            cleared=tp.cleared.times.tobytes(),
             busy=list(tp.busy),
             busy_since=tp.busy_since,
             busy_lanes=tp.busy_lanes,
@@ -131,7 +120,7 @@ class DirectionState:
     @classmethod
     def from_record(cls, rec: DirectionRecord) -> DirectionState:
         tp = Throughput()
-        tp.cleared = deque(unpack_times(rec.cleared))
+        tp.cleared = SortedTimes.of(unpack_times(rec.cleared))
         tp.busy = deque(tuple(span) for span in rec.busy)  # type: ignore[misc]
         tp.busy_since, tp.busy_lanes = rec.busy_since, rec.busy_lanes
         state = cls(
@@ -139,7 +128,7 @@ class DirectionState:
             queue=deque(unpack_times(rec.queue)),
             observed_wait=rec.observed_wait,
             alerts={s: AlertState(a.pending_since, a.fired_at) for s, a in rec.alerts.items()},
-            arrivals=deque(unpack_times(rec.arrivals)),
+            arrivals=SortedTimes.of(unpack_times(rec.arrivals)),
             throughput=tp,
             forecast=AlertState(rec.forecast.pending_since, rec.forecast.fired_at),
         )
@@ -256,7 +245,7 @@ class CheckpointState:
         else:
             self.accepted["arrival"] += 1
             d.queue.append(t)
-            d.arrivals.append(t)
+            d.arrivals.add(t)
         queued, lanes = len(d.queue), d.lanes
         d.throughput.observe(t, before, queued, lanes)
         # Fast path: with no alert pending or firing, a wait under every resolve level and under the

@@ -9,7 +9,8 @@ millions.
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_right
+from bisect import bisect_right, insort
+from collections.abc import Iterator
 
 WINDOWS: dict[str, float] = {"15m": 900.0, "1h": 3600.0, "24h": 86400.0}
 LONGEST = max(WINDOWS.values())
@@ -51,3 +52,50 @@ class NetFlowWindow:
 
     def __len__(self) -> int:
         return len(self.ts)
+
+
+class SortedTimes:
+    """Event times kept sorted in a flat array, for counts over a window in O(log n).
+
+    A busy queue sees thousands of arrivals an hour and the forecast asks for the last hour's
+    count on every event: counting a deque took a tenth of a backtest's time. Counts depend only
+    on the times, never on when entries were pruned.
+    """
+
+    __slots__ = ("times",)
+
+    def __init__(self, times: array[float] | None = None) -> None:
+        self.times = array("d") if times is None else times
+
+    @classmethod
+    def of(cls, times: array[float]) -> SortedTimes:
+        """From persisted times (sorted when written; sorted again if they were not)."""
+        if any(times[i] > times[i + 1] for i in range(len(times) - 1)):
+            times = array("d", sorted(times))
+        return cls(times)
+
+    def add(self, t: float) -> None:
+        times = self.times
+        if not times or t >= times[-1]:
+            times.append(t)
+        else:
+            insort(times, t)
+
+    def count_in(self, low: float, high: float) -> int:
+        """Times in (low, high]."""
+        return bisect_right(self.times, high) - bisect_right(self.times, low)
+
+    def count_after(self, low: float) -> int:
+        return len(self.times) - bisect_right(self.times, low)
+
+    def prune(self, cutoff: float) -> None:
+        """Drop the times at or before `cutoff`."""
+        cut = bisect_right(self.times, cutoff)
+        if cut:
+            del self.times[:cut]
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(self.times)
