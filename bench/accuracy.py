@@ -35,6 +35,7 @@ import orjson
 from bordermon.observability import QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST
 from bordermon.registry import load_registry
 from streams.processor import Processor
+from streams.recentids import PlainIds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,7 +57,7 @@ def simulate(out: Path, seed: int) -> None:
 
 def run(log: Path) -> tuple[dict, list[dict]]:
     """Figures shown at each arrival, per queue, and every alert transition, from one pass."""
-    processor = Processor(load_registry(None), 1)
+    processor = Processor(load_registry(None), 1, ids=PlainIds)  # in process: speed over memory
     shown: dict[tuple[str, str], tuple[list[float], list[tuple[float, float, float]]]] = defaultdict(lambda: ([], []))
     transitions: list[dict] = []
     crossings: list[tuple[str, str, float, float]] = []

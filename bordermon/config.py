@@ -38,7 +38,7 @@ class Settings:
     replication_factor: int = 1
     # Tansu completes a group join after ~half the rebalance timeout, so keep it short.
     rebalance_timeout: float = 6.0
-    batch_max: int = 20_000  # bench/README.md, scale: +14% on 2,400 checkpoints (fewer per-checkpoint steps per event)
+    batch_max: int = 5000
     delivery_timeout: float = 120.0
     fetch_max_wait: float = 0.05
     group_instance_id: str | None = None

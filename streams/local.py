@@ -13,6 +13,7 @@ from itertools import repeat
 
 from bordermon.registry import Registry
 from streams.processor import BatchResult, Processor
+from streams.recentids import PlainIds
 
 BATCH = 5000
 PRUNE_EVERY = 10
@@ -20,7 +21,7 @@ PRUNE_EVERY = 10
 
 class LocalRun:
     def __init__(self, registry: Registry, now: float | None = None) -> None:
-        self.processor = Processor(registry, 1)
+        self.processor = Processor(registry, 1, ids=PlainIds)  # a run over a log: speed over memory
         self.now = now
         self.offset = 0
         self.batches = 0

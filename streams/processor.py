@@ -33,6 +33,7 @@ from bordermon.events import UNKNOWN_CHECKPOINT, Rejected, decode_timed, peek_ch
 from bordermon.partitioning import PARTITIONERS, likely_partitioner, partition_for_key
 from bordermon.registry import Registry
 from streams.alertmessages import AlertMessage
+from streams.recentids import IdSetFactory, RecentIds
 from streams.state import AlertEvent, CheckpointState, PartitionState, Write, load_partition
 
 # (offset, key, value, broker timestamp in ms) of a border.events record.
@@ -133,8 +134,9 @@ def alert_identity(tid: str) -> tuple[Any, ...]:
 class Processor:
     """Owns the in-memory state of the partitions this worker has processed or recovered."""
 
-    def __init__(self, registry: Registry, partitions: int, get: Any = None) -> None:
+    def __init__(self, registry: Registry, partitions: int, get: Any = None, ids: IdSetFactory = RecentIds) -> None:
         self.registry = registry
+        self.ids = ids  # how each checkpoint holds its recent ids (`streams.recentids`)
         self.partitions = partitions
         self.state: dict[int, PartitionState] = {}
         self._get = get or (lambda _key: None)
@@ -150,7 +152,7 @@ class Processor:
 
     def load(self, partition: int, get: Any = None) -> PartitionState:
         """Rebuild a partition's state from the changelog (its record, heads and deltas)."""
-        return load_partition(partition, get or self._get, self.registry.checkpoints)
+        return load_partition(partition, get or self._get, self.registry.checkpoints, self.ids)
 
     def drop(self, partitions: Iterable[int]) -> None:
         for p in partitions:
@@ -258,7 +260,7 @@ class Processor:
                 continue
             cs = ps.checkpoints.get(cid)
             if cs is None:
-                cs = ps.checkpoints[cid] = CheckpointState(self.registry[cid])
+                cs = ps.checkpoints[cid] = CheckpointState(self.registry[cid], self.ids)
             ps.touched.add(cid)
             cs.note_off_partition(PARTITIONERS[code], n)
         ps.forget_delivered_when_passed()
@@ -267,7 +269,7 @@ class Processor:
     def _checkpoint(self, ps: PartitionState, cid: str) -> CheckpointState:
         cs = ps.checkpoints.get(cid)
         if cs is None:
-            cs = ps.checkpoints[cid] = CheckpointState(self.registry[cid])
+            cs = ps.checkpoints[cid] = CheckpointState(self.registry[cid], self.ids)
         ps.touched.add(cid)
         return cs
 
@@ -285,7 +287,7 @@ class Processor:
     ) -> None:
         cs = ps.checkpoints.get(cid)
         if cs is None:
-            cs = ps.checkpoints[cid] = CheckpointState(self.registry[cid])
+            cs = ps.checkpoints[cid] = CheckpointState(self.registry[cid], self.ids)
         ps.touched.add(cid)
         outcome = cs.apply(event, t)
         if not outcome:

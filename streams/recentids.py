@@ -19,7 +19,8 @@ per insert).
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
 
 _EMPTY = 0
 _MIN_SLOTS = 8
@@ -182,3 +183,59 @@ class RecentIds:
             new_arena += arena[start : start + length]
         self.keys, self.refs, self.times, self.arena = new_keys, new_refs, new_times, new_arena
         self.mask, self.limit, self.used = mask, fresh.limit, len(live)
+
+
+class IdSet(Protocol):
+    """What a checkpoint's duplicate detection needs of its ids (RecentIds or PlainIds)."""
+
+    horizon: float
+
+    def __len__(self) -> int: ...
+    def get(self, event_id: str) -> float | None: ...
+    def check_and_add(self, event_id: str, t: float, window_start: float) -> bool: ...
+    def put_many(self, pairs: Sequence[tuple[str, float]]) -> None: ...
+    def items(self) -> Iterator[tuple[str, float]]: ...
+
+
+class PlainIds:
+    """`RecentIds`' contract in a dict: about three times the memory per id and several times
+    faster to probe. For in-process runs over a log (backtest, backfill, report, accuracy),
+    which hold a day of ids briefly; a worker holds them for good and uses `RecentIds`."""
+
+    __slots__ = ("horizon", "limit", "times")
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self.horizon = float("-inf")
+        self.limit = 1024
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def get(self, event_id: str) -> float | None:
+        return self.times.get(event_id)
+
+    def check_and_add(self, event_id: str, t: float, window_start: float) -> bool:
+        seen = self.times.get(event_id)
+        if seen is not None and seen > window_start:
+            return True
+        self.times[event_id] = t
+        if len(self.times) > self.limit:
+            self._drop_expired()
+        return False
+
+    def put_many(self, pairs: Sequence[tuple[str, float]]) -> None:
+        self.times.update(pairs)
+        if len(self.times) > self.limit:
+            self._drop_expired()
+
+    def items(self) -> Iterator[tuple[str, float]]:
+        return iter(self.times.items())
+
+    def _drop_expired(self) -> None:
+        horizon = self.horizon
+        self.times = {k: v for k, v in self.times.items() if v > horizon}
+        self.limit = max(1024, 2 * len(self.times))
+
+
+IdSetFactory = Callable[[], IdSet]

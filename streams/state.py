@@ -21,7 +21,7 @@ from bordermon.registry import Checkpoint
 from streams.alerts import SEVERITIES, AlertState, Transition, step
 from streams.estimates import Throughput, seconds_until
 from streams.estimates import wait_seconds as estimated_wait
-from streams.recentids import RecentIds
+from streams.recentids import IdSetFactory, RecentIds
 from streams.stateformat import (
     AlertRecord,
     CheckpointRecord,
@@ -180,7 +180,7 @@ class CheckpointState:
         "window",
     )
 
-    def __init__(self, cp: Checkpoint) -> None:
+    def __init__(self, cp: Checkpoint, ids: IdSetFactory = RecentIds) -> None:
         self.cp = cp
         # For the fast path of `apply`: the lane capacity, and the lowest wait at which any
         # alert can start or stay (the lowest resolve level, or the forecast's floor).
@@ -195,7 +195,7 @@ class CheckpointState:
         self.citizenship_persons: dict[str, dict[str, int]] = {d: {} for d in DIRECTIONS}
         self.off_partition: dict[str, int] = {}
         self.window = NetFlowWindow()
-        self.seen = RecentIds()
+        self.seen = ids()
         # Persistence of ids and crossings: deltas written so far, and what is not yet written.
         self.next_seq = 0
         self.deltas: dict[int, float] = {}
@@ -380,8 +380,8 @@ class CheckpointState:
         )
 
     @classmethod
-    def from_record(cls, cp: Checkpoint, rec: CheckpointRecord) -> CheckpointState:
-        state = cls(cp)
+    def from_record(cls, cp: Checkpoint, rec: CheckpointRecord, ids: IdSetFactory = RecentIds) -> CheckpointState:
+        state = cls(cp, ids)
         state.last_ts = rec.last_ts
         state.dirs = {d: DirectionState.from_record(v) for d, v in rec.dirs.items()}
         state.accepted.update(rec.accepted)
@@ -509,7 +509,9 @@ class PartitionState:
         )
 
 
-def load_partition(partition: int, get: Any, checkpoints: dict[str, Checkpoint]) -> PartitionState:
+def load_partition(
+    partition: int, get: Any, checkpoints: dict[str, Checkpoint], ids: IdSetFactory = RecentIds
+) -> PartitionState:
     """Rebuild a partition's state from the changelog (`get(key) -> value | None`); state of a
     checkpoint no longer in the registry is kept on disk but not loaded."""
     ps = PartitionState(partition)
@@ -530,7 +532,7 @@ def load_partition(partition: int, get: Any, checkpoints: dict[str, Checkpoint])
         head_raw = get(hkey)
         if head_raw is None:
             raise StateFormatError(f"state {hkey.decode(errors='replace')} is referenced by its record but missing")
-        cs = CheckpointState.from_record(cp, decode(CheckpointRecord, hkey, head_raw))
+        cs = CheckpointState.from_record(cp, decode(CheckpointRecord, hkey, head_raw), ids)
         deltas = []
         for seq in sorted(cs.deltas):
             dkey = delta_key(partition, cid, seq)

@@ -7,13 +7,14 @@ import random
 import pytest
 
 from streams import recentids
-from streams.recentids import RecentIds
+from streams.recentids import PlainIds, RecentIds
 
 DAY = 86400.0
 
 
-def test_an_id_is_a_duplicate_within_the_window_and_accepted_again_after_it():
-    ids = RecentIds()
+@pytest.mark.parametrize("kind", [RecentIds, PlainIds])
+def test_an_id_is_a_duplicate_within_the_window_and_accepted_again_after_it(kind):
+    ids = kind()
     assert not ids.check_and_add("a", 100.0, 100.0 - DAY)
     assert ids.check_and_add("a", 200.0, 200.0 - DAY), "seen 100 s ago"
     assert ids.get("a") == 100.0, "a duplicate does not move the first sighting"
@@ -22,9 +23,10 @@ def test_an_id_is_a_duplicate_within_the_window_and_accepted_again_after_it():
     assert ids.get("b") is None
 
 
-def test_it_agrees_with_a_plain_dict_through_growth_rebuilds_and_expiry():
+@pytest.mark.parametrize("kind", [RecentIds, PlainIds])
+def test_it_agrees_with_a_plain_dict_through_growth_rebuilds_and_expiry(kind):
     rng = random.Random(5)
-    ids, reference = RecentIds(), {}
+    ids, reference = kind(), {}
     t = 0.0
     for n in range(60_000):
         t += rng.uniform(0, 4)
