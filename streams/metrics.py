@@ -7,7 +7,6 @@ worker owns, so series for a lost partition disappear and `sum by` over workers 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import ClassVar
 
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -44,52 +43,55 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
+# Label values and numbers repeat across checkpoints and scrapes: format each once (bounded).
+_LABEL_TEXT: dict[str, str] = {}
+_NUMBER_TEXT: dict[float, str] = {}
+
+
+def label_text(value: str) -> str:
+    """A label value escaped for the text exposition format."""
+    text = _LABEL_TEXT.get(value)
+    if text is None:
+        text = _escape(value)
+        if len(_LABEL_TEXT) < 100_000:
+            _LABEL_TEXT[value] = text
+    return text
+
+
+def number_text(value: float) -> str:
+    """A sample value as `generate_latest` prints it."""
+    text = _NUMBER_TEXT.get(value)
+    if text is None:
+        text = floatToGoString(value)
+        if len(_NUMBER_TEXT) < 10_000:
+            _NUMBER_TEXT[value] = text
+    return text
+
+
 class TextFamily:
     """One metric family written straight to the text exposition format, as `generate_latest`
     writes it: labels in name order, values as `floatToGoString` prints them."""
 
-    # Label values and numbers repeat across checkpoints and scrapes: format each once.
-    _labels: ClassVar[dict[str, str]] = {}
-    _numbers: ClassVar[dict[float, str]] = {}
-
     def __init__(self, metric: Metric) -> None:
         self.series = metric.series
-        self.order = sorted(range(len(metric.labels)), key=metric.labels.__getitem__)
-        self.pieces = [(f'{metric.labels[i]}="', i) for i in self.order]
+        order = sorted(range(len(metric.labels)), key=metric.labels.__getitem__)
+        self.pieces = [(f'{metric.labels[i]}="', i) for i in order]
         help_text = metric.help.replace("\\", "\\\\").replace("\n", "\\n")
         self.lines = [f"# HELP {self.series} {help_text}\n# TYPE {self.series} {metric.kind}\n"]
 
     def add_metric(self, labels: Sequence[str], value: float) -> None:
-        # One comprehension and cached pieces: this runs once per sample (~86,000 at 2,400
-        # checkpoints), and each saved call or f-string is measurable in the scrape time.
-        escaped = self._labels
-        number = self._numbers.get(value) or self._number(value)
-        if self.pieces:
-            body = '",'.join([piece + (escaped.get(labels[i]) or self._label(labels[i])) for piece, i in self.pieces])
-            self.lines.append(f'{self.series}{{{body}"}} {number}\n')
-        else:
-            self.lines.append(f"{self.series} {number}\n")
+        if not self.pieces:
+            self.lines.append(f"{self.series} {number_text(value)}\n")
+            return
+        body = '",'.join([piece + label_text(labels[i]) for piece, i in self.pieces])
+        self.add_labelled(body + '"', labels, value)
 
     def add_labelled(self, body: str, labels: Sequence[str], value: float) -> None:
         """`add_metric` with the label pairs already written (`body`, in label-name order): the
-        walk writes a checkpoint's and a direction's pairs once for all their families."""
-        number = self._numbers.get(value) or self._number(value)
+        walk writes a checkpoint's and a direction's pairs once for all their families. Runs once
+        per sample (~86,000 at 2,400 checkpoints): the cache is read inline."""
+        number = _NUMBER_TEXT.get(value) or number_text(value)
         self.lines.append(f"{self.series}{{{body}}} {number}\n")
-
-    def escaped(self, label: str) -> str:
-        return self._labels.get(label) or self._label(label)
-
-    def _label(self, label: str) -> str:
-        text = _escape(label)
-        if len(self._labels) < 100_000:
-            self._labels[label] = text
-        return text
-
-    def _number(self, value: float) -> str:
-        number = floatToGoString(value)
-        if len(self._numbers) < 10_000:
-            self._numbers[value] = number
-        return number
 
     def text(self) -> str:
         return "".join(self.lines)
@@ -106,9 +108,6 @@ class CollectedFamily:
 
     def add_labelled(self, body: str, labels: Sequence[str], value: float) -> None:
         self.family.add_metric(labels, value)
-
-    def escaped(self, label: str) -> str:
-        return label
 
 
 class StateCollector(Collector):
@@ -192,7 +191,7 @@ class StateCollector(Collector):
             for d, tally in cs.citizenship_persons.items():
                 for c, n in tally.items():
                     by_cit_dir[(c, d)] = by_cit_dir.get((c, d), 0) + n
-            c = f'checkpoint="{queue.escaped(cid)}"'
+            c = f'checkpoint="{label_text(cid)}"'
             for d in DIRECTIONS:
                 ds = cs.dirs[d]
                 cd, labels = f'{c},direction="{d}"', [cid, d]

@@ -99,15 +99,6 @@ class RecentIds:
                     return False
             i = (i + 1) & mask
 
-    def put(self, event_id: str, t: float) -> None:
-        """Remember `event_id` at event time `t` (recovery replays the persisted ids with this)."""
-        key = _key(event_id)
-        i = self._find(event_id, key)
-        if self.keys[i] != _EMPTY:
-            self.times[i] = t
-        else:
-            self._insert_at(i, key, event_id.encode(), t)
-
     def put_many(self, pairs: Sequence[tuple[str, float]]) -> None:
         """`put` for each (id, event time) in order: recovery loads a checkpoint's persisted ids
         at once, into a table sized for all of them (no rebuild on the way)."""

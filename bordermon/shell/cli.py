@@ -17,6 +17,10 @@ from bordermon.errors import BordermonError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# The event logs a command reads (JSON lines, gzip or not): replay, backtest, backfill, report.
+log_files = click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+
+
 def resume_option(help_text: str) -> Callable[[F], F]:
     """--resume N, shared by the publishing commands (they print N when stopped or failing)."""
     return click.option("--resume", type=click.IntRange(min=0), default=0, metavar="N", help=help_text)
@@ -178,7 +182,7 @@ def worker(log_level: str) -> None:
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@log_files
 @click.option(
     "--speed",
     type=click.FloatRange(min=0, min_open=True),
@@ -461,7 +465,7 @@ def dashboards_push(grafana_url: str, folder_uid: str) -> None:
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@log_files
 @click.option(
     "--compare",
     "compare",
@@ -531,7 +535,7 @@ def backtest(files: tuple[str, ...], compare: tuple[str, ...], alerts_out: str |
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@log_files
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Directory for the TSDB blocks.")
 @click.option(
     "--step",
@@ -571,7 +575,7 @@ def backfill(files: tuple[str, ...], out: str, step: float) -> None:
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@log_files
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
 @click.option("--title", default=None, help="Page title [the log's file name and period].")
 def report(files: tuple[str, ...], out: str, title: str | None) -> None:

@@ -111,18 +111,24 @@ def arrivals_then_crossings(first: int, count: int, kind: str) -> list[str]:
     return lines
 
 
-def test_queue_overload_pages_through_alertmanager_and_resolves(broker, tmp_path):
-    hook_port = free_port()
-    hook_out = tmp_path / "webhook.jsonl"
-    hook_file = open(hook_out, "wb")  # noqa: SIM115 - closed in finally
-    hook = subprocess.Popen([BIN, "webhook-log", "--port", str(hook_port)], stdout=hook_file, stderr=subprocess.DEVNULL)
+def shipped_config_for_tests(hook_port: int) -> dict:
+    """The shipped Alertmanager config, with second-scale grouping and every webhook receiver
+    pointed at the local webhook log (routes, receivers and inhibitions as shipped)."""
     config = yaml.safe_load((ROOT / "monitoring/alertmanager/alertmanager.yml").read_text())
     for route in [config["route"], *config["route"]["routes"]]:
         route.update(group_wait="1s", group_interval="1s", repeat_interval="1h")
     for receiver in config["receivers"]:
         for hook_cfg in receiver.get("webhook_configs", []):
-            path = urllib.parse.urlparse(hook_cfg["url"]).path
-            hook_cfg["url"] = f"http://127.0.0.1:{hook_port}{path}"
+            hook_cfg["url"] = f"http://127.0.0.1:{hook_port}{urllib.parse.urlparse(hook_cfg['url']).path}"
+    return config
+
+
+def test_queue_overload_pages_through_alertmanager_and_resolves(broker, tmp_path):
+    hook_port = free_port()
+    hook_out = tmp_path / "webhook.jsonl"
+    hook_file = open(hook_out, "wb")  # noqa: SIM115 - closed in finally
+    hook = subprocess.Popen([BIN, "webhook-log", "--port", str(hook_port)], stdout=hook_file, stderr=subprocess.DEVNULL)
+    config = shipped_config_for_tests(hook_port)
     am, am_url = start_alertmanager(tmp_path, yaml.safe_dump(config))
     env = base_env(broker, BORDERMON_ALERTMANAGER_URL=am_url, BORDERMON_ALERTMANAGER_REPUSH_SECONDS="2")
     worker = Worker(env, tmp_path / "worker.log")
@@ -201,12 +207,7 @@ def test_forecast_opens_a_ticket_first_and_is_inhibited_once_the_overload_pages(
     hook_out = tmp_path / "webhook.jsonl"
     hook_file = open(hook_out, "wb")  # noqa: SIM115 - closed in finally
     hook = subprocess.Popen([BIN, "webhook-log", "--port", str(hook_port)], stdout=hook_file, stderr=subprocess.DEVNULL)
-    config = yaml.safe_load((ROOT / "monitoring/alertmanager/alertmanager.yml").read_text())
-    for route in [config["route"], *config["route"]["routes"]]:
-        route.update(group_wait="1s", group_interval="1s", repeat_interval="1h")
-    for receiver in config["receivers"]:
-        for hook_cfg in receiver.get("webhook_configs", []):
-            hook_cfg["url"] = f"http://127.0.0.1:{hook_port}{urllib.parse.urlparse(hook_cfg['url']).path}"
+    config = shipped_config_for_tests(hook_port)
     am, am_url = start_alertmanager(tmp_path, yaml.safe_dump(config))
     env = base_env(broker, BORDERMON_ALERTMANAGER_URL=am_url, BORDERMON_ALERTMANAGER_REPUSH_SECONDS="2")
     worker = Worker(env, tmp_path / "worker.log")

@@ -63,14 +63,14 @@ def test_colliding_hashes_never_make_a_false_duplicate(monkeypatch):
 @pytest.mark.parametrize("event_id", ["", "ж" * 128, "a\x00b"])
 def test_any_valid_id_round_trips(event_id):
     ids = RecentIds()
-    ids.put(event_id, 7.0)
+    ids.put_many([(event_id, 7.0)])
     assert list(ids.items()) == [(event_id, 7.0)]
     assert ids.check_and_add(event_id, 8.0, 0.0)
 
 
 def test_memory_per_id_is_a_fraction_of_a_dict():
     ids = RecentIds()
-    for i in range(100_000):
-        ids.put(f"syrym-2022-09-26-{i:07d}", float(i))
+    for i in range(100_000):  # the worker's path: grown by rebuilds, not presized
+        assert not ids.check_and_add(f"syrym-2022-09-26-{i:07d}", float(i), float("-inf"))
     per_id = (ids.keys.itemsize * len(ids.keys) * 3 + len(ids.arena)) / len(ids)
     assert per_id < 110, per_id
