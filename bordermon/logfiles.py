@@ -5,10 +5,10 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import zlib
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
+from isal import igzip, isal_zlib
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
@@ -28,7 +28,9 @@ def open_log(path: str) -> tuple[BinaryIO, BinaryIO]:
         raise BordermonError(f"{path}: is a directory")
     head = raw.peek(2)[:2] if isinstance(raw, io.BufferedReader) else b""
     if head == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw, mode="rb"), raw  # type: ignore[return-value]
+        # ISA-L's inflate: 2.7x zlib's on our logs (0.26 s against 0.70 s for the 2022 scenario's
+        # 460 MB), a third of the reading cost of a backtest that reads a log once per process.
+        return igzip.GzipFile(fileobj=raw, mode="rb"), raw  # type: ignore[return-value]
     return raw, raw
 
 
@@ -50,7 +52,7 @@ def iter_lines(reader: BinaryIO, path: str) -> Iterator[bytes]:
             rest = lines.pop()
             for line in lines:
                 yield line[:-1] if line.endswith(b"\r") else line
-    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, isal_zlib.error) as exc:
         raise BordermonError(f"{path}: cannot read: {exc}") from None
     if rest:
         yield rest  # a last line without a terminator, verbatim

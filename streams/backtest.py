@@ -8,13 +8,16 @@ warning firing to the critical.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import statistics
 import zlib
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from multiprocessing.connection import Connection
 
+from bordermon.errors import BordermonError
 from bordermon.events import peek_checkpoint
 from bordermon.observability import QUEUE_OVERLOAD_FORECAST
 from bordermon.registry import Registry
@@ -162,17 +165,12 @@ def shard_of(line: bytes, shards: int, plan: dict[str, int]) -> int:
     return zlib.crc32(cid.encode("utf-8", "surrogatepass")) % shards if shard is None else shard
 
 
-def _run_shard(
-    lines: Iterable[bytes], backtests: Sequence[Backtest], shard: int, shards: int
-) -> tuple[int, list[Backtest]]:
-    plan = plan_shards(backtests[0].registry, shards)
+def _run_in_process(lines: Iterable[bytes], backtests: Sequence[Backtest]) -> tuple[int, list[Backtest]]:
     count = 0
     numbers: list[int] = []
     chunk: list[bytes] = []
     for number, line in enumerate(lines):
         count = number + 1
-        if shards > 1 and shard_of(line, shards, plan) != shard:
-            continue
         numbers.append(number)
         chunk.append(line)
         if len(chunk) >= BATCH:
@@ -185,15 +183,51 @@ def _run_shard(
     return count, [b.finish() for b in backtests]
 
 
-def _child(
-    read: Callable[[bool], Iterable[bytes]], backtests: Sequence[Backtest], shard: int, shards: int, out: Any
-) -> None:
+def _shard_worker(inbox: Connection, backtests: Sequence[Backtest], outbox: Connection) -> None:
+    """A shard's process: feed the backtests the batches the reader sends (line numbers, then the
+    lines joined by newlines; an empty message ends), then send the results back."""
     try:
-        out.send(_run_shard(read(False), backtests, shard, shards))
-    except BaseException as exc:  # the parent reports it; a child must not die silently
-        out.send(exc)
+        while numbers := inbox.recv_bytes():
+            lines = inbox.recv_bytes().split(b"\n")
+            offsets = array("q", numbers).tolist()
+            for b in backtests:
+                b.feed(offsets, lines)
+        outbox.send([b.finish() for b in backtests])
+    except BaseException as exc:  # the reader reports it; a shard must not die silently
+        outbox.send(exc)
     finally:
-        out.close()
+        outbox.close()
+
+
+class _Outbox:
+    """The lines bound for one shard's process, sent a batch at a time (a line never holds a
+    newline: the reader split on them, so joining with newlines is lossless)."""
+
+    __slots__ = ("conn", "lines", "numbers")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.numbers = array("q")
+        self.lines: list[bytes] = []
+
+    def send(self) -> None:
+        self.conn.send_bytes(self.numbers.tobytes())
+        self.conn.send_bytes(b"\n".join(self.lines))
+        self.numbers = array("q")
+        self.lines = []
+
+    def close(self) -> None:
+        if self.lines:
+            self.send()
+        self.conn.send_bytes(b"")
+        self.conn.close()
+
+
+def _answer(from_shard: Connection) -> list[Backtest] | BaseException:
+    try:
+        return from_shard.recv()
+    except EOFError:
+        return BordermonError("a backtest process ended without an answer (killed, or out of memory?)")
 
 
 def run_backtests(
@@ -201,27 +235,50 @@ def run_backtests(
 ) -> tuple[int, list[Backtest]]:
     """Run every backtest over the lines `read(progress)` yields; return (lines, results).
 
-    With `shards` > 1 the checkpoints are split between that many processes (forked: each reads
-    the logs itself; this one shows the progress). The results, and the order of the alerts by
-    line number, are those of one process."""
+    With `shards` > 1 this process reads the logs once (with the progress bar) and routes each
+    line by checkpoint to one of `shards` forked processes that run the backtests: reading and
+    routing a line costs a tenth of processing it, so the reader fits beside the shards (each
+    shard reading the whole log itself cost a quarter of the time). The results, and the order
+    of the alerts by line number, are those of one process."""
     if shards <= 1:
-        return _run_shard(read(True), backtests, 0, 1)
+        return _run_in_process(read(True), backtests)
     context = multiprocessing.get_context("fork")
+    plan = plan_shards(backtests[0].registry, shards)
+    outboxes: list[_Outbox] = []
     children = []
-    for shard in range(1, shards):
-        receive, send = context.Pipe(duplex=False)
-        child = context.Process(target=_child, args=(read, backtests, shard, shards, send), daemon=True)
-        child.start()
-        send.close()
-        children.append((child, receive))
     try:
-        count, merged = _run_shard(read(True), backtests, 0, shards)
-        for child, receive in children:
-            answer = receive.recv()
-            if isinstance(answer, BaseException):
-                raise answer
-            for mine, theirs in zip(merged, answer[1], strict=True):
+        for _ in range(shards):
+            inbox, to_shard = context.Pipe(duplex=False)
+            from_shard, outbox = context.Pipe(duplex=False)
+            child = context.Process(target=_shard_worker, args=(inbox, backtests, outbox), daemon=True)
+            child.start()
+            inbox.close()
+            outbox.close()
+            outboxes.append(_Outbox(to_shard))
+            children.append((child, from_shard))
+        count = 0
+        try:
+            for count, line in enumerate(read(True), start=1):
+                box = outboxes[shard_of(line, shards, plan)]
+                box.numbers.append(count - 1)
+                box.lines.append(line)
+                if len(box.lines) >= BATCH:
+                    box.send()
+            for box in outboxes:
+                box.close()
+        except (BrokenPipeError, ConnectionResetError):
+            for box in outboxes:  # a shard failed (its answer says why); the others end early
+                with contextlib.suppress(OSError):
+                    box.conn.send_bytes(b"")
+        answers = [_answer(from_shard) for _, from_shard in children]
+        failures = [a for a in answers if isinstance(a, BaseException)]
+        if failures:
+            raise next((f for f in failures if not isinstance(f, EOFError)), failures[0])
+        merged: list[Backtest] = answers[0]  # type: ignore[assignment]
+        for answer in answers[1:]:
+            for mine, theirs in zip(merged, answer, strict=True):  # type: ignore[arg-type]
                 mine.merge(theirs)
+        for child, _ in children:
             child.join()
     finally:
         for child, _ in children:

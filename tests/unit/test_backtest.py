@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bordermon.observability import QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST
 from bordermon.registry import parse_registry
 from streams.alerts import Transition
-from streams.backtest import PAGE_REPEAT_SECONDS, QueueSummary
+from streams.backtest import PAGE_REPEAT_SECONDS, Backtest, QueueSummary, run_backtests
 from streams.state import AlertEvent
-from tests.fixtures.registry import REGISTRY
+from tests.fixtures.mixedlog import mixed_log
+from tests.fixtures.registry import CHECKPOINTS, REGISTRY
 
 CHECKPOINT = parse_registry(REGISTRY, "test")["syrym"]
 
@@ -45,3 +48,36 @@ def test_a_critical_without_a_forecast_has_no_forecast_lead_and_open_alerts_clos
     total.add(summary)
     total.add(summary)
     assert total.fired["critical"] == 4 and total.median_forecast_lead == 300.0
+
+
+NOW = 1_700_000_000.0  # the wall clock the runs validate against (no event is in its future)
+
+
+def backtests(cls: type[Backtest] = Backtest) -> list[Backtest]:
+    return [cls("shipped", parse_registry(REGISTRY, "test"), now=NOW, keep_alerts=True)]
+
+
+def test_shards_give_the_results_of_one_process():
+    lines = b"\n".join(mixed_log(CHECKPOINTS, good_count=20_000, seed=7)).split(b"\n")  # as a log reads
+    count, (one,) = run_backtests(lambda _progress: iter(lines), backtests(), shards=1)
+    assert count == len(lines) and one.alerts and one.rejected, "the log pages and has bad lines"
+    for shards in (2, 3):
+        count, (sharded,) = run_backtests(lambda _progress: iter(lines), backtests(), shards=shards)
+        assert count == len(lines)
+        assert sharded.alerts == one.alerts, f"{shards} shards: the same transitions in the same order"
+        assert sharded.queues == one.queues
+        assert (sharded.accepted, sharded.rejected) == (one.accepted, one.rejected)
+
+
+class FailingBacktest(Backtest):
+    def feed(self, numbers: list[int], lines: list[bytes]) -> None:
+        if b"syrym" in b"".join(lines):
+            raise ValueError("boom in a shard")
+        super().feed(numbers, lines)
+
+
+@pytest.mark.timeout(60)
+def test_a_failing_shard_fails_the_run_with_its_error_and_nothing_hangs():
+    lines = mixed_log(CHECKPOINTS, good_count=60_000, seed=7)  # more than the pipes hold
+    with pytest.raises(ValueError, match="boom in a shard"):
+        run_backtests(lambda _progress: iter(lines), backtests(FailingBacktest), shards=2)

@@ -1,5 +1,8 @@
 import gzip
 
+import pytest
+
+from bordermon.errors import BordermonError
 from bordermon.logfiles import iter_lines, open_log
 from producers.publisher import Pacer
 from producers.replay import key_and_time
@@ -21,6 +24,23 @@ def test_lines_are_verbatim_including_blank_and_crlf(tmp_path):
                 b"\xff\xfe",
                 b"last-without-newline",
             ]
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (lambda data: data[: len(data) // 2], "ended before the end-of-stream marker"),
+        (lambda data: data[:20] + bytes(b ^ 0x5A for b in data[20:60]) + data[60:], ""),
+        (lambda data: data[:-8] + b"\0" * 8, ""),  # CRC and length wrong
+    ],
+    ids=["truncated", "corrupt-deflate", "bad-trailer"],
+)
+def test_a_damaged_gzip_log_is_one_clear_error(tmp_path, damage, why):
+    path = tmp_path / "damaged.jsonl.gz"
+    path.write_bytes(damage(gzip.compress(VALID + b"\n" + bytes(range(256)) * 64)))
+    reader, handle = open_log(str(path))
+    with handle, reader, pytest.raises(BordermonError, match=f"damaged.jsonl.gz: cannot read: .*{why}"):
+        list(iter_lines(reader, str(path)))
 
 
 def test_key_comes_from_any_parsed_object_time_only_from_valid_events():
