@@ -6,7 +6,7 @@ import gzip
 import io
 import os
 from collections.abc import Iterator, Sequence
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from isal import igzip, isal_zlib
 from rich.console import Console
@@ -15,6 +15,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, 
 from bordermon.errors import BordermonError
 
 GZIP_MAGIC = b"\x1f\x8b"
+# What ISA-L raises on a corrupt deflate stream (its stub calls the class an instance).
+_INFLATE_ERROR = cast(type[Exception], isal_zlib.error)
 
 
 def open_log(path: str) -> tuple[BinaryIO, BinaryIO]:
@@ -52,7 +54,7 @@ def iter_lines(reader: BinaryIO, path: str) -> Iterator[bytes]:
             rest = lines.pop()
             for line in lines:
                 yield line[:-1] if line.endswith(b"\r") else line
-    except (OSError, EOFError, gzip.BadGzipFile, isal_zlib.error) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, _INFLATE_ERROR) as exc:
         raise BordermonError(f"{path}: cannot read: {exc}") from None
     if rest:
         yield rest  # a last line without a terminator, verbatim
