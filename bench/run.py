@@ -136,18 +136,14 @@ def drain(worker: Worker, events: int, progress: Callable[[Worker], int] | None 
     progress = progress or processed
     wait_until(lambda: processed(worker) > 0, 120, "first message processed", interval=0.01)
     t0, n0 = time.perf_counter(), progress(worker)
-    peak_rss, polls, n = 0.0, 0, n0
+    n = n0
     while n < events:
-        if polls % 25 == 0:
-            peak_rss = max(peak_rss, sample(parse_metrics(worker.metrics()), "process_resident_memory_bytes") or 0.0)
-        polls += 1
         time.sleep(0.01)
         n = progress(worker)
         if worker.proc.poll() is not None:
             raise SystemExit(f"bench: the worker exited: {worker.tail()}")
     rate = (n - n0) / (time.perf_counter() - t0)
-    peak_rss = max(peak_rss, sample(parse_metrics(worker.metrics()), "process_resident_memory_bytes") or 0.0)
-    return rate, peak_rss / 2**20
+    return rate, worker.memory_mb("VmHWM")
 
 
 class Background(threading.Thread):

@@ -36,7 +36,6 @@ import orjson
 from bordermon.config import Settings
 from bordermon.kafka import ensure_worker_topics
 from bordermon.registry import parse_registry
-from harness.metrics import parse_metrics, sample
 from harness.processes import BIN, Broker, Worker, base_env, wait_until
 from streams.processor import Inbound, Processor
 
@@ -47,7 +46,7 @@ WIDE, NARROW = 2400, 24
 TARGETS = {
     "wide_ratio_to_narrow": 0.80,  # drain rate on 2,400 checkpoints / on 24
     "peak_rss_mb": 400.0,  # with N = 2M live ids, also after recovery
-    "scrape_ms": 250.0,  # one /metrics at 2,400 checkpoints
+    "scrape_ms": 250.0,  # one /metrics at 2,400 checkpoints, every one changed since the last
     "recovery_seconds": 10.0,  # kill -9 to ready, with N = 2M live ids
 }
 
@@ -102,15 +101,6 @@ def write_log(events: int, checkpoints: int, path: Path) -> None:
             out.write(b"\n".join(chunk) + b"\n")
 
 
-def rss_mb(worker: Worker) -> float:
-    """The worker's resident memory (0 while its HTTP server is not up yet)."""
-    try:
-        text = worker.metrics()
-    except OSError:
-        return 0.0
-    return (sample(parse_metrics(text), "process_resident_memory_bytes") or 0.0) / 2**20
-
-
 def health(worker: Worker) -> dict:
     try:
         return json.loads(worker.get("/healthz"))
@@ -129,31 +119,37 @@ def ready(worker: Worker) -> bool:
 def watch_until(
     done: Callable[[], bool], workers: list[Worker], timeout: float, what: str, interval: float = 0.05
 ) -> float:
-    """Wait for `done`, sampling the workers' RSS on the way: the peak (MB, summed over workers)."""
-    deadline, peak, polls = time.monotonic() + timeout, 0.0, 0
+    """Wait for `done` while the workers live; their peak RSS then (MB, summed: each one's
+    kernel high-water mark, exact where sampling could miss a short peak)."""
+    deadline = time.monotonic() + timeout
     while not done():
         if time.monotonic() > deadline:
             raise SystemExit(f"bench: scale: timed out waiting for {what}")
         for w in workers:
             if w.proc.poll() is not None:
                 raise SystemExit(f"bench: scale: a worker exited: {w.tail()}")
-        if polls % 10 == 0:
-            peak = max(peak, sum(rss_mb(w) for w in workers))
-        polls += 1
         time.sleep(interval)
-    return max(peak, sum(rss_mb(w) for w in workers))
+    return sum(w.memory_mb("VmHWM") for w in workers)
 
 
 def scrape(worker: Worker, times: int = 5) -> dict:
-    """One /metrics scrape as Prometheus makes it: median time, bytes, series."""
+    """`/metrics` as Prometheus fetches it. The first scrape after the drain writes every
+    checkpoint (all changed since the last scrape: the worst case, the one the target is for);
+    the next ones find nothing changed and reuse each checkpoint's text (their median)."""
     seconds, body = [], b""
-    for _ in range(times):
+    for _ in range(1 + times):
         started = time.perf_counter()
         with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=30) as r:
             body = r.read()
         seconds.append(time.perf_counter() - started)
     series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
-    return {"ms": round(sorted(seconds)[len(seconds) // 2] * 1000, 1), "bytes": len(body), "series": series}
+    unchanged = sorted(seconds[1:])[times // 2]
+    return {
+        "ms": round(seconds[0] * 1000, 1),
+        "unchanged_ms": round(unchanged * 1000, 1),
+        "bytes": len(body),
+        "series": series,
+    }
 
 
 def counted(worker: Worker) -> int:
@@ -177,7 +173,7 @@ def run(events: int, checkpoints: int, work: Path, recover: bool = True, workers
         # Members keep one static id each (as containers do); the idle one is the first member.
         idle = Worker({**env, "BORDERMON_GROUP_INSTANCE_ID": "scale-0"}, work / f"idle-{tag}.log")
         idle.wait_ready()
-        baseline = rss_mb(idle)
+        baseline = idle.memory_mb()
         idle.stop()
         subprocess.run([BIN, "replay", str(log), "--max-speed", "-q"], env=env, check=True, capture_output=True)
         for n in range(workers):
@@ -206,7 +202,7 @@ def run(events: int, checkpoints: int, work: Path, recover: bool = True, workers
         started.append(replacement)
         peak_recovery = watch_until(lambda: ready(replacement), [replacement], 600, "recovery", 0.02)
         out["recovery_seconds"] = round(time.perf_counter() - killed, 2)
-        out["recovered_rss_mb"] = round(max(peak_recovery, rss_mb(replacement)), 1)
+        out["recovered_rss_mb"] = round(peak_recovery, 1)
         out["recovered_exact"] = counted(replacement) == events
         say(f"{tag}: recovery {out['recovery_seconds']} s, RSS after {out['recovered_rss_mb']} MB, {out['scrape']}")
         return out
@@ -343,6 +339,8 @@ def table(results: dict) -> str:
         f"{results['state_bytes_per_live_id_24_checkpoints']})",
         f"  /metrics at 2,400 checkpoints    {wide['scrape']['ms']:>10} ms  {wide['scrape']['bytes']:,} bytes  "
         f"{wide['scrape']['series']:,} series{mark('scrape_ms')}",
+        f"    the same, nothing changed      {wide['scrape'].get('unchanged_ms', '-'):>10} ms  (each checkpoint's "
+        "text reused)",
         f"  recovery after kill -9           {wide['recovery_seconds']:>10} s{mark('recovery_seconds')}"
         f"  exact: {wide['recovered_exact']}",
         (

@@ -79,6 +79,19 @@ class Worker:
     def metrics(self) -> str:
         return self.get("/metrics")
 
+    def memory_mb(self, field: str = "VmRSS") -> float:
+        """Resident memory from the kernel (`VmRSS` now, `VmHWM` its peak since the start), MB; 0
+        once the process is gone. Read from /proc, not from a /metrics scrape: sampling memory
+        must not cost the worker a scrape (at 2,400 checkpoints one is ~86,000 samples)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as status:
+                for line in status:
+                    if line.startswith(field + ":"):
+                        return int(line.split()[1]) / 1024  # kB
+        except OSError:
+            pass
+        return 0.0
+
     def wait_ready(self, timeout: float = 60) -> None:
         def ready() -> bool:
             if self.proc.poll() is not None:

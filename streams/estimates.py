@@ -32,16 +32,19 @@ MIN_LANE_HOURS = 0.25
 class Throughput:
     """Busy lane-time and clearances of one queue over the last hour of event time."""
 
-    __slots__ = ("busy", "busy_lanes", "busy_since", "cleared")
+    __slots__ = ("busy", "busy_lanes", "busy_since", "cleared", "events", "memo")
 
     def __init__(self) -> None:
         self.cleared = SortedTimes()  # crossings that cleared a party from a non-empty queue
         self.busy: deque[tuple[float, float, int]] = deque()  # closed busy spans (start, end, lanes)
         self.busy_since: float | None = None  # the queue is non-empty since then ...
         self.busy_lanes = 0  # ... with this many lanes open
+        self.events = 0  # observed so far: with `now`, what `rate_per_lane` depends on
+        self.memo: tuple[float, int, float | None] | None = None  # (now, events, rate) last computed
 
     def observe(self, t: float, before: int, after: int, lanes: int) -> None:
         """After an event at t took the queue from `before` to `after` parties with `lanes` open."""
+        self.events += 1
         if before > 0 and after < before:
             self.cleared.add(t)
         if self.busy_since is not None and (after == 0 or lanes != self.busy_lanes):
@@ -70,7 +73,19 @@ class Throughput:
         return total / 3600.0
 
     def rate_per_lane(self, now: float) -> float | None:
-        """Parties one lane clears per hour while busy, or None when too little was seen."""
+        """Parties one lane clears per hour while busy, or None when too little was seen.
+
+        Remembered until the next event or another `now`: a scrape asks for it four times per
+        queue, and `lane_hours` walks every busy span of the hour (thousands on a queue that
+        empties between arrivals)."""
+        memo = self.memo
+        if memo is not None and memo[0] == now and memo[1] == self.events:
+            return memo[2]
+        rate = self._rate_per_lane(now)
+        self.memo = (now, self.events, rate)
+        return rate
+
+    def _rate_per_lane(self, now: float) -> float | None:
         low = now - WINDOW_SECONDS
         cleared = self.cleared.count_in(low, now)
         hours = self.lane_hours(now)

@@ -255,6 +255,14 @@ class CheckpointState:
             return NO_ALERTS
         return self._evaluate_alerts(direction, d, t)
 
+    def version(self) -> tuple[int, int]:
+        """Moves whenever anything exported from this state may have: every change goes through
+        `apply`, which counts the event it accepts, or `note_off_partition`; `prune` drops only
+        what no exported window reaches. Both counts only grow, so a state rebuilt from the
+        changelog has a version of its own unless it is the same state. A scrape re-renders a
+        checkpoint only when this moved."""
+        return sum(self.accepted.values()), sum(self.off_partition.values())
+
     def note_off_partition(self, partitioner: str, count: int = 1) -> None:
         self.off_partition[partitioner] = self.off_partition.get(partitioner, 0) + count
 

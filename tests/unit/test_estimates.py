@@ -101,3 +101,34 @@ def test_forecast_resolves_when_the_queue_stops_growing():
         c = Crossing(event_id=f"x{i}", checkpoint_id="syrym", direction="in", ts=ts, persons=1, citizenship="RU")
         resolved += cs.apply(c, t)
     assert [a.transition.status for a in resolved if a.alertname == "QueueOverloadForecast"] == ["resolved"]
+
+
+def test_the_remembered_rate_is_always_the_one_computed_afresh():
+    """`rate_per_lane` remembers its answer until the next event or another `now`: at every
+    step it equals the rate of a throughput rebuilt from the same spans (as a restore does)."""
+    import random
+
+    rng = random.Random(11)
+    tp, t, queue, lanes = Throughput(), 0.0, 0, 2
+    probe = 0.0  # a `now` asked again after events: the remembered answer must not outlive them
+    for i in range(3000):
+        if i % 50 == 0:
+            probe = t + 2000.0
+        t += rng.uniform(0, 40)
+        before = queue
+        kind = rng.random()
+        if kind < 0.5:
+            queue += 1
+        elif kind < 0.95:
+            queue = max(0, queue - 1)
+        else:
+            lanes = rng.choice([1, 2, 3])
+        tp.observe(t, before, queue, lanes)
+        for now in (probe,) if i // 25 % 2 else (t, t):  # runs of the same `now` across events
+            fresh = Throughput()
+            fresh.cleared, fresh.busy = tp.cleared, tp.busy
+            fresh.busy_since, fresh.busy_lanes = tp.busy_since, tp.busy_lanes
+            assert tp.rate_per_lane(now) == fresh.rate_per_lane(now)
+        if rng.random() < 0.05:
+            tp.prune(t)
+    assert tp.rate_per_lane(t) is not None, "the queue was busy enough to be measured"

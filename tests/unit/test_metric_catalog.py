@@ -74,3 +74,50 @@ def test_the_fast_exposition_is_byte_for_byte_what_prometheus_client_prints():
     assert collector.render() == generate_latest(registry)
     assert b'\\"Mashtakovo\\"' in collector.render(), "the awkward name was exported, escaped"
     assert b"+Inf" in collector.render() or b"e+" in collector.render(), "special numbers were exported"
+
+
+def test_a_scrape_reuses_a_checkpoints_text_only_while_its_state_is_unchanged():
+    """`render` keeps each checkpoint's text between scrapes; every change in between (events,
+    re-routed events, lanes, partitions gained or lost, an idle checkpoint's first event) must
+    show in the next scrape exactly as a fresh `generate_latest` has it."""
+    processor = Processor(parse_registry(REGISTRY, "test"), partitions=2)
+    owned = {0, 1}
+    collector = StateCollector(processor, lambda: set(owned), lambda p: 9000 + p)
+    registry = CollectorRegistry()
+    registry.register(collector)
+    lines = mixed_log(CHECKPOINTS, good_count=4000, seed=3)
+    records = [(i, None, line, 0) for i, line in enumerate(lines)]
+    scrapes = []
+
+    def scrape() -> bytes:
+        body = collector.render()
+        assert body == generate_latest(registry), f"scrape {len(scrapes)} differs from a fresh one"
+        scrapes.append(body)
+        return body
+
+    scrape()  # nothing yet: every checkpoint idle
+    processor.process_events(0, records[:1000:2])
+    scrape()
+    assert scrape() == scrapes[-1], "nothing changed: the same text"
+    processor.process_events(1, records[1:3000:2])  # other checkpoints, first events included
+    scrape()
+    forwards = processor.process_events(0, records[1000:3000:2]).forwards
+    assert forwards, "the keyless records include some off their home partition"
+    for i, f in enumerate(forwards):
+        processor.process_rerouted(f.partition, [(i, f.key, f.value, 0, f.header)])
+    body = scrape()
+    assert b"border_events_off_partition_total{" in body
+    # The same event sent again off its home: counted as re-routed, rejected there as a duplicate.
+    again = processor.process_events(0, [(10**6, None, forwards[0].value, 0)]).forwards[0]
+    rejected = processor.process_rerouted(again.partition, [(len(forwards), again.key, again.value, 0, again.header)])
+    assert rejected.deadletters, "a duplicate: nothing accepted, only the re-routed count moved"
+    scrape()
+    owned.discard(1)  # partition 1 revoked
+    assert b'checkpoint="kairak"' not in scrape() or processor.home("kairak") == 0
+    owned.add(1)
+    scrape()
+    lanes = {"event_id": "lanes-x", "type": "lanes", "checkpoint_id": "syrym", "direction": "in",
+             "ts": "2022-09-25T00:00:00Z", "lanes_open": 9}  # fmt: skip
+    processor.process_events(processor.home("syrym"), [(10**6, None, orjson.dumps(lanes), 0)])
+    assert b'border_lanes_open{checkpoint="syrym",direction="in"} 9.0' in scrape()
+    assert len(set(scrapes)) >= 6, "the scrapes saw the state change"
