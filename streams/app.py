@@ -46,7 +46,7 @@ from streams.faustadapter import CHANGELOG_ONLY_STORE, BatchApp
 from streams.metrics import StateCollector, counter, histogram
 from streams.processor import Forward, Processor, parse_hop_header
 from streams.sender import BatchSender
-from streams.state import Write
+from streams.state import PartitionState, Write
 from streams.stateformat import StateFormatError
 
 log = logging.getLogger("bordermon.worker")
@@ -320,7 +320,10 @@ class Pipeline:
                     None, read_partitions, self.settings.bootstrap_list, self.settings.security, topic, sorted(assigned)
                 )
                 read = time.monotonic()
-                states = {p: self.processor.load(p, data.get) for p in sorted(assigned)}
+                # In a thread as well: at 2M ids the parse takes seconds, and the event loop must
+                # stay free for a rebalance callback (it waits for the loop: a member held here
+                # longer than the rebalance timeout is dropped from the group) and for /readyz.
+                states = await loop.run_in_executor(None, self._parse_state, data, sorted(assigned))
                 parsed = time.monotonic()
                 counts = await loop.run_in_executor(
                     None, partition_counts, self.settings, [ALERTS_TOPIC, DEADLETTER_TOPIC]
@@ -361,6 +364,9 @@ class Pipeline:
                 **{f"{name}_seconds": round(value, 3) for name, value in phases.items()},
             },
         )
+
+    def _parse_state(self, data: dict[bytes, bytes], partitions: list[int]) -> dict[int, PartitionState]:
+        return {p: self.processor.load(p, data.get) for p in partitions}
 
     def _note_misrouted(self, partition: int, forwards: Sequence[Forward]) -> None:
         """Log once per checkpoint and likely producer partitioner: on-call's lead to the producer."""

@@ -132,3 +132,19 @@ def test_the_remembered_rate_is_always_the_one_computed_afresh():
         if rng.random() < 0.05:
             tp.prune(t)
     assert tp.rate_per_lane(t) is not None, "the queue was busy enough to be measured"
+
+
+def test_busy_lane_hours_are_each_span_clipped_to_the_hour():
+    import random
+
+    rng = random.Random(4)
+    tp = Throughput()
+    t = 0.0
+    for _ in range(2000):  # spans a little out of order, as late events make them
+        start = t + rng.uniform(-30, 60)
+        tp.busy.append((start, start + rng.uniform(0, 120), rng.randint(1, 4)))
+        t += 45
+    for now in (0.0, 1800.0, t / 2, t - 10, t + 5000, t + 10_000):
+        low = now - 3600.0
+        expected = sum(max(0.0, min(e, now) - max(s, low)) * lanes for s, e, lanes in tp.busy) / 3600.0
+        assert tp.lane_hours(now) == expected, now  # the same arithmetic, the same floats
