@@ -25,6 +25,26 @@ def hangup_as_terminate() -> None:
     signal.signal(signal.SIGHUP, _terminate_self)
 
 
+class Stopped(KeyboardInterrupt):
+    """A stop signal raised where the program is, as Ctrl-C raises KeyboardInterrupt: `finally`
+    blocks run, so child processes are stopped and files closed instead of left behind."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, frame: FrameType | None) -> None:
+    raise Stopped(signum)
+
+
+def stop_by_exception() -> None:
+    """For commands that run to completion (backtest, backfill, report): SIGTERM, and SIGHUP
+    through `hangup_as_terminate`, interrupt them as Ctrl-C does. Without it the default action
+    ended the process at once and left a backtest's shard processes running."""
+    signal.signal(signal.SIGTERM, _raise_stopped)
+
+
 class StopFlag:
     def __init__(self) -> None:
         self.requested: str | None = None

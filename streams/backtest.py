@@ -194,7 +194,8 @@ def _shard_worker(inbox: Connection, backtests: Sequence[Backtest], outbox: Conn
                 b.feed(offsets, lines)
         outbox.send([b.finish() for b in backtests])
     except BaseException as exc:  # the reader reports it; a shard must not die silently
-        outbox.send(exc)
+        with contextlib.suppress(OSError):  # unless the reader is gone (stopped): nobody to tell
+            outbox.send(exc)
     finally:
         outbox.close()
 

@@ -494,6 +494,10 @@ def backtest(files: tuple[str, ...], compare: tuple[str, ...], alerts_out: str |
     """
     import time
 
+    from bordermon.stopping import stop_by_exception
+
+    stop_by_exception()
+
     from rich.console import Console
 
     from bordermon.logfiles import check_exist, log_lines
@@ -559,6 +563,10 @@ def backfill(files: tuple[str, ...], out: str, step: float) -> None:
     """
     import time
 
+    from bordermon.stopping import stop_by_exception
+
+    stop_by_exception()
+
     from bordermon.logfiles import check_exist, log_lines
     from bordermon.registry import load_registry
     from streams.backfill import backfill as run_backfill
@@ -590,6 +598,10 @@ def report(files: tuple[str, ...], out: str, title: str | None) -> None:
       bordermon report surge.jsonl.gz --out surge.html
     """
     import time
+
+    from bordermon.stopping import stop_by_exception
+
+    stop_by_exception()
 
     from bordermon.logfiles import check_exist, log_lines
     from bordermon.registry import load_registry
@@ -657,19 +669,23 @@ def demo(scenario: str, start: str, days: int, speed: float, fast_until: str) ->
 
 
 def main() -> None:
-    from bordermon.stopping import hangup_as_terminate
+    from bordermon.stopping import Stopped, hangup_as_terminate
 
     hangup_as_terminate()  # a closed terminal stops every command as SIGTERM does
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.Abort:
+    except click.Abort as exc:
+        if isinstance(exc.__cause__, Stopped):  # click turns any KeyboardInterrupt into Abort
+            fail(f"stopped by {exc.__cause__}", 128 + exc.__cause__.signum)
         fail("aborted", 130)
     except click.ClickException as exc:
         fail(exc.format_message().replace("\n", " "))
     except BordermonError as exc:
         fail(str(exc))
+    except Stopped as exc:
+        fail(f"stopped by {exc}", 128 + exc.signum)
     except KeyboardInterrupt:
         fail("interrupted", 130)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import signal
 import subprocess
 import time
 import urllib.parse
@@ -19,7 +20,7 @@ import pytest
 from bordermon import metrics as catalog
 from bordermon.registry import parse_registry
 from harness.metrics import consumed, parse_metrics
-from harness.processes import Service, Worker, base_env, free_port, read_topic, run_cli, wait_until
+from harness.processes import BIN, Service, Worker, base_env, free_port, read_topic, run_cli, wait_until
 from streams.history import sampled_run
 from streams.metrics import StateCollector
 from tests.fixtures.mixedlog import mixed_log, write_log
@@ -190,3 +191,32 @@ def test_retention_counts_from_the_newest_block_so_2022_needs_a_long_retention(t
             assert bool(found) == survives, (name, found)
         finally:
             prom.stop()
+
+
+def children_of(pid: int) -> set[int]:
+    try:
+        return {int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+    except OSError:
+        return set()
+
+
+def test_a_stopped_backtest_stops_its_shard_processes_and_says_so(tmp_path):
+    """SIGTERM (and a closed terminal, which becomes SIGTERM) mid-run: exit 143 with one line,
+    and the processes that ran the rules end with it (the default action left them running)."""
+    log = tmp_path / "long.jsonl"
+    with log.open("w") as out:  # long enough to be stopped in the middle
+        for i in range(1_500_000):
+            ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1_663_718_400 + i // 20))
+            out.write(f'{{"event_id":"e{i}","type":"arrival","checkpoint_id":"syrym","direction":"in","ts":"{ts}"}}\n')
+    proc = subprocess.Popen([BIN, "backtest", str(log)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: len(children_of(proc.pid)) >= 2, 30, "the shard processes")
+        shards = children_of(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "bordermon: error: stopped by SIGTERM"
+    wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in shards), 10, "the shards to end")
