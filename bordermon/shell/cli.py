@@ -37,6 +37,16 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
+def fail_at_once(message: str, code: int = 2) -> NoReturn:
+    """`fail` for a stopped Faust worker: exit without the interpreter's shutdown, during which
+    Faust's consumer thread, still running, printed tracebacks after the reason (the reason must
+    be the last line on-call reads)."""
+    click.echo(f"bordermon: error: {message}", err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="bordermon")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML config file.")
@@ -174,10 +184,10 @@ def worker(log_level: str) -> None:
         # count under it (a reset in-memory broker auto-creates them with its default): say so.
         now = ensure_topics(settings)
         if now != partitions:
-            raise BordermonError(
+            fail_at_once(
                 f"border.events has {now} partitions, this worker started with {partitions} "
                 "(the broker was reset?): restart the worker"
-            ) from None
+            )
         raise
 
 
