@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -19,6 +20,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # The event logs a command reads (JSON lines, gzip or not): replay, backtest, backfill, report.
 log_files = click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+
+
+def runs_to_completion(command: F) -> F:
+    """For commands that run over logs to the end (backtest, backfill, report): SIGTERM and a
+    closed terminal interrupt them as Ctrl-C does (`bordermon.stopping.stop_by_exception`)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from bordermon.stopping import stop_by_exception
+
+        stop_by_exception()
+        return command(*args, **kwargs)
+
+    return run  # type: ignore[return-value]
 
 
 def resume_option(help_text: str) -> Callable[[F], F]:
@@ -490,6 +505,7 @@ def dashboards_push(grafana_url: str, folder_uid: str) -> None:
     default=None,
     help="Write every alert transition of the effective registry as JSON lines (the border.alerts messages).",
 )
+@runs_to_completion
 def backtest(files: tuple[str, ...], compare: tuple[str, ...], alerts_out: str | None) -> None:
     """Run the pipeline's rules over event logs in process (no broker), per registry.
 
@@ -503,10 +519,6 @@ def backtest(files: tuple[str, ...], compare: tuple[str, ...], alerts_out: str |
       bordermon backtest surge.jsonl.gz --compare stricter.yaml --alerts-out alerts.jsonl
     """
     import time
-
-    from bordermon.stopping import stop_by_exception
-
-    stop_by_exception()
 
     from rich.console import Console
 
@@ -558,6 +570,7 @@ def backtest(files: tuple[str, ...], compare: tuple[str, ...], alerts_out: str |
     show_default=True,
     help="Seconds of event time between samples.",
 )
+@runs_to_completion
 def backfill(files: tuple[str, ...], out: str, step: float) -> None:
     """Write Prometheus TSDB blocks of the pipeline's metrics at event time.
 
@@ -572,10 +585,6 @@ def backfill(files: tuple[str, ...], out: str, step: float) -> None:
       prometheus --storage.tsdb.path=history/ --storage.tsdb.retention.time=100y
     """
     import time
-
-    from bordermon.stopping import stop_by_exception
-
-    stop_by_exception()
 
     from bordermon.logfiles import check_exist, log_lines
     from bordermon.registry import load_registry
@@ -596,6 +605,7 @@ def backfill(files: tuple[str, ...], out: str, step: float) -> None:
 @log_files
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
 @click.option("--title", default=None, help="Page title [the log's file name and period].")
+@runs_to_completion
 def report(files: tuple[str, ...], out: str, title: str | None) -> None:
     """Write one self-contained HTML page about event logs (no network needed to view it).
 
@@ -608,10 +618,6 @@ def report(files: tuple[str, ...], out: str, title: str | None) -> None:
       bordermon report surge.jsonl.gz --out surge.html
     """
     import time
-
-    from bordermon.stopping import stop_by_exception
-
-    stop_by_exception()
 
     from bordermon.logfiles import check_exist, log_lines
     from bordermon.registry import load_registry
@@ -694,8 +700,6 @@ def main() -> None:
         fail(exc.format_message().replace("\n", " "))
     except BordermonError as exc:
         fail(str(exc))
-    except Stopped as exc:
-        fail(f"stopped by {exc}", 128 + exc.signum)
     except KeyboardInterrupt:
         fail("interrupted", 130)
 
