@@ -522,7 +522,7 @@ def backtest(files: tuple[str, ...], compare: tuple[str, ...], alerts_out: str |
 
     from rich.console import Console
 
-    from bordermon.logfiles import check_exist, log_lines
+    from bordermon.logfiles import check_exist, log_blocks
     from bordermon.registry import load_registry
     from bordermon.shell.backtestview import backtest_table
     from streams.backtest import Backtest, run_backtests
@@ -541,7 +541,7 @@ def backtest(files: tuple[str, ...], compare: tuple[str, ...], alerts_out: str |
     except OSError as exc:
         raise BordermonError(f"{alerts_out}: {exc.strerror or exc}") from None
     started = time.monotonic()
-    read = lambda progress: log_lines(files, what="backtest", show=progress)  # noqa: E731
+    read = lambda progress: log_blocks(files, what="backtest", show=progress)  # noqa: E731
     try:
         count, runs = run_backtests(read, runs, shards=os.cpu_count() or 1)
         if out is not None:

@@ -57,12 +57,17 @@ def backtests(cls: type[Backtest] = Backtest) -> list[Backtest]:
     return [cls("shipped", parse_registry(REGISTRY, "test"), now=NOW, keep_alerts=True)]
 
 
+def blocks(lines: list[bytes], size: int) -> list[list[bytes]]:
+    return [lines[i : i + size] for i in range(0, len(lines), size)]
+
+
 def test_shards_give_the_results_of_one_process():
     lines = b"\n".join(mixed_log(CHECKPOINTS, good_count=20_000, seed=7)).split(b"\n")  # as a log reads
-    count, (one,) = run_backtests(lambda _progress: iter(lines), backtests(), shards=1)
+    count, (one,) = run_backtests(lambda _progress: blocks(lines, 5_000), backtests(), shards=1)
     assert count == len(lines) and one.alerts and one.rejected, "the log pages and has bad lines"
+    # Blocks of 37 lines: some with a bad line (routed line by line), most without (in one decode).
     for shards in (2, 3):
-        count, (sharded,) = run_backtests(lambda _progress: iter(lines), backtests(), shards=shards)
+        count, (sharded,) = run_backtests(lambda _progress: blocks(lines, 37), backtests(), shards=shards)
         assert count == len(lines)
         assert sharded.alerts == one.alerts, f"{shards} shards: the same transitions in the same order"
         assert sharded.queues == one.queues
@@ -80,4 +85,4 @@ class FailingBacktest(Backtest):
 def test_a_failing_shard_fails_the_run_with_its_error_and_nothing_hangs():
     lines = mixed_log(CHECKPOINTS, good_count=60_000, seed=7)  # more than the pipes hold
     with pytest.raises(ValueError, match="boom in a shard"):
-        run_backtests(lambda _progress: iter(lines), backtests(FailingBacktest), shards=2)
+        run_backtests(lambda _progress: blocks(lines, 1_000), backtests(FailingBacktest), shards=2)
