@@ -42,6 +42,7 @@ class Settings:
     delivery_timeout: float = 120.0
     fetch_max_wait: float = 0.05
     group_instance_id: str | None = None
+    session_timeout: float | None = None  # `session_timeout_for`: by membership when unset
     state_flush_interval: float = 0.1
     data_dir: str | None = None
     security: KafkaSecurity = field(default_factory=KafkaSecurity)
@@ -56,6 +57,25 @@ class Settings:
     @property
     def bootstrap_list(self) -> list[str]:
         return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+
+
+# How long the group coordinator waits without a heartbeat before it drops a member. A dynamic
+# member's is short: a dead worker's partitions move on after it. A static member's must outlast
+# its own join and sync: the embedded broker (Tansu 0.6) holds a static member's join for about
+# half the session timeout and its sync 3 s, and does not count the sync as contact, so the first
+# heartbeat comes ~S/2 + 4 s after the last contact. At 6 s two members started together looped
+# (the later one dropped after every sync, both rejoining: 4 runs in 6); 12 s leaves 2 s to spare
+# and costs ~3 s more per group join on Tansu. Apache Kafka counts the sync; compose and
+# Kubernetes set a 20 s rebalance timeout, which the session timeout never goes below.
+DYNAMIC_SESSION_TIMEOUT = 6.0
+STATIC_SESSION_TIMEOUT = 12.0
+
+
+def session_timeout_for(settings: Settings) -> float:
+    if settings.session_timeout is not None:
+        return settings.session_timeout
+    floor = STATIC_SESSION_TIMEOUT if settings.group_instance_id else DYNAMIC_SESSION_TIMEOUT
+    return max(settings.rebalance_timeout, floor)
 
 
 @dataclass(frozen=True)
@@ -91,6 +111,9 @@ OPTIONS = (
            "longest a worker's idle fetch waits for new events (s); bounds live latency"),
     Option("group_instance_id", "BORDERMON_GROUP_INSTANCE_ID", str,
            "static membership id ({hostname} expands): a restarted worker takes over at once"),
+    Option("session_timeout", "BORDERMON_SESSION_TIMEOUT", float,
+           f"consumer group session timeout (s) [{STATIC_SESSION_TIMEOUT:g} with a static membership id, "
+           f"else {DYNAMIC_SESSION_TIMEOUT:g}]"),
     Option("state_flush_interval", "BORDERMON_STATE_FLUSH_INTERVAL", float,
            "a partition's state is written at most this often (s); its offsets are committed after"),
     Option("data_dir", "BORDERMON_DATA_DIR", str,

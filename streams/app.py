@@ -35,6 +35,7 @@ from bordermon.config import (
     REPARTITION_TOPIC,
     STATE_TABLE,
     Settings,
+    session_timeout_for,
 )
 from bordermon.kafka import ensure_worker_topics, partition_counts
 from bordermon.registry import Registry
@@ -124,7 +125,7 @@ class Pipeline:
             table_standby_replicas=0,
             consumer_auto_offset_reset="earliest",
             broker_rebalance_timeout=settings.rebalance_timeout,
-            broker_session_timeout=max(settings.rebalance_timeout, 6.0),
+            broker_session_timeout=session_timeout_for(settings),
             broker_heartbeat_interval=1.0,
             broker_commit_every=10_000,
             broker_commit_interval=1.0,

@@ -263,6 +263,28 @@ def test_scale_out_three_workers_then_one_leaves_gives_single_worker_results(bro
             w.stop()
 
 
+def test_two_static_members_started_together_form_one_generation_and_process(broker, tmp_path):
+    """Static membership ids, as containers have, on the embedded broker: with a 6 s session
+    the member that joined a moment later was dropped right after each sync (the broker holds
+    a static member's join and sync and does not count the sync as contact) and the two
+    rejoined forever, processing nothing (2 runs in 3 looped)."""
+    lines = hour_of_events(2_000)
+    log = tmp_path / "hour.jsonl"
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    env = base_env(broker)
+    assert run_cli(["replay", str(log), "--max-speed", "-q"], env).returncode == 0
+    workers = [Worker({**env, "BORDERMON_GROUP_INSTANCE_ID": f"member-{i}"}, tmp_path / f"w{i}.log") for i in (0, 1)]
+    try:
+        wait_until(lambda: sum(accepted_plus_rejected(w) for w in workers) == len(lines), 90, "every event counted")
+        for i in (0, 1):
+            log_lines = (tmp_path / f"w{i}.log").read_text().splitlines()
+            generations = [line for line in log_lines if "generation id" in line]
+            assert len(generations) <= 2, f"member {i} kept rejoining: {generations}"
+    finally:
+        for w in workers:
+            w.stop()
+
+
 def accepted_plus_rejected(worker: Worker) -> int:
     return int(consumed(parse_metrics(worker.metrics())))
 

@@ -50,3 +50,15 @@ def test_every_command_has_help_with_examples():
         assert result.returncode == 0, name
         assert "Example" in result.stdout, f"{name} --help has no example"
     assert "Example" in bordermon("dashboards", "push", "--help").stdout
+
+
+def test_static_members_get_a_session_that_outlasts_the_embedded_brokers_join_and_sync():
+    from dataclasses import replace
+
+    from bordermon.config import DEFAULTS, session_timeout_for
+
+    assert session_timeout_for(DEFAULTS) == 6.0, "a dead dynamic member is noticed quickly"
+    static = replace(DEFAULTS, group_instance_id="bordermon-{hostname}")
+    assert session_timeout_for(static) == 12.0
+    assert session_timeout_for(replace(static, rebalance_timeout=20.0)) == 20.0, "never below the rebalance timeout"
+    assert session_timeout_for(replace(static, session_timeout=45.0)) == 45.0, "BORDERMON_SESSION_TIMEOUT wins"
