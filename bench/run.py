@@ -453,6 +453,14 @@ def main() -> int:
         background: Background = probes["background"]
         for name, replacement_env in (("recovery_seconds", env), ("recovery_seconds_dynamic_membership", dynamic)):
             current = workers[-1]
+            if replacement_env is dynamic:
+                # What dies must be a dynamic member too: a static member's session is longer
+                # (`bordermon.config.session_timeout_for`), and the group waits out the dead one's.
+                current.proc.send_signal(signal.SIGKILL)
+                current.proc.wait()
+                current = Worker(dynamic, work / f"worker{len(workers) + 1}.log")
+                workers.append(current)
+                wait_until(lambda w=current: processed(w) > args.rate, 180, "a dynamic member at work", interval=0.05)
             current.proc.send_signal(signal.SIGKILL)
             current.proc.wait()
             started = time.perf_counter()
