@@ -342,7 +342,7 @@ def rerouted(args: argparse.Namespace, log: Path, live: list[bytes], work: Path,
     broker = Broker()
     workers: list[Worker] = []
     try:
-        env = {**base_env(broker), "BORDERMON_GROUP_INSTANCE_ID": "bench-{hostname}"}
+        env = base_env(broker)  # no membership id: this group is all dynamic members
         # The topics as a worker creates them (8 partitions), then the whole log, then the worker:
         # its drain is timed as in the keyed run.
         ensure_worker_topics(Settings(bootstrap_servers=broker.address))
@@ -358,6 +358,10 @@ def rerouted(args: argparse.Namespace, log: Path, live: list[bytes], work: Path,
         results["rerouted_peak_rss_mb"] = round(rss, 1)
         say(f"re-routed: {rate:,.0f} events/s ({results['rerouted_share']:.0%} took the hop)")
         probes = latency(broker.address, worker, live, args.rate, args.cycles, off_home=True)
+        # A dynamic member killed while traffic flows: the group waits out its session timeout.
+        recovery = kill_and_replace(workers, env, work / "rerouted-worker2.log", args.rate)
+        results["recovery_seconds_dynamic_membership"] = recovery
+        say(f"recovery_seconds_dynamic_membership {recovery} s")
         probes["background"].stop()
         results["rerouted_latency_background_events_per_s"] = round(probes["achieved"])
         results["metric_latency_rerouted_ms"] = percentiles(probes["metric"])
@@ -368,6 +372,21 @@ def rerouted(args: argparse.Namespace, log: Path, live: list[bytes], work: Path,
         for w in workers:
             w.stop()
         broker.stop()
+
+
+def kill_and_replace(workers: list[Worker], env: dict[str, str], log: Path, rate: int) -> float:
+    """kill -9 the last worker, start a replacement: seconds to its first processed event. It
+    then works a second of traffic before the caller goes on."""
+    current = workers[-1]
+    current.proc.send_signal(signal.SIGKILL)
+    current.proc.wait()
+    started = time.perf_counter()
+    replacement = Worker(env, log)
+    workers.append(replacement)
+    wait_until(lambda: processed(replacement) > 0, 180, "replacement processing", interval=0.01)
+    seconds = round(time.perf_counter() - started, 2)
+    wait_until(lambda: processed(replacement) > rate, 60, "replacement at work", interval=0.05)
+    return seconds
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -423,8 +442,7 @@ def main() -> int:
     results["simulate_events_per_s"] = round(SIMULATED["events"] / max(SIMULATED["seconds"], 1e-9))
     workers: list[Worker] = []
     try:
-        dynamic = base_env(broker)
-        env = {**dynamic, "BORDERMON_GROUP_INSTANCE_ID": "bench-{hostname}"}
+        env = {**base_env(broker), "BORDERMON_GROUP_INSTANCE_ID": "bench-{hostname}"}
         started = time.perf_counter()
         subprocess.run([BIN, "replay", str(log), "--max-speed", "-q"], env=env, check=True, capture_output=True)
         results["replay_events_per_s"] = round(args.events / (time.perf_counter() - started))
@@ -447,30 +465,15 @@ def main() -> int:
         results["alert_latency_ms"] = percentiles(probes["alert"])
         say(f"latency: metric {results['metric_latency_ms']}, alert {results['alert_latency_ms']}")
 
-        # Recovery: kill -9 while the background traffic still flows; a replacement takes over.
-        # First with static membership (the same instance id, as a restarted container has), then
-        # without it, where the group waits out the dead member's session timeout.
+        # Recovery: kill -9 while the background traffic still flows; a replacement with the same
+        # static membership id (as a restarted container has) takes over. Twice: the state must
+        # stay exact through both. (Without an id: the re-routed run, its group all dynamic.)
         background: Background = probes["background"]
-        for name, replacement_env in (("recovery_seconds", env), ("recovery_seconds_dynamic_membership", dynamic)):
-            current = workers[-1]
-            if replacement_env is dynamic:
-                # What dies must be a dynamic member too: a static member's session is longer
-                # (`bordermon.config.session_timeout_for`), and the group waits out the dead one's.
-                current.proc.send_signal(signal.SIGKILL)
-                current.proc.wait()
-                current = Worker(dynamic, work / f"worker{len(workers) + 1}.log")
-                workers.append(current)
-                wait_until(lambda w=current: processed(w) > args.rate, 180, "a dynamic member at work", interval=0.05)
-            current.proc.send_signal(signal.SIGKILL)
-            current.proc.wait()
-            started = time.perf_counter()
-            replacement = Worker(replacement_env, work / f"worker{len(workers) + 1}.log")
-            workers.append(replacement)
-            wait_until(lambda w=replacement: processed(w) > 0, 180, "replacement processing", interval=0.01)
-            results[name] = round(time.perf_counter() - started, 2)
-            say(f"{name} {results[name]} s")
-            # It works mid-stream (a second of background traffic) before the next kill.
-            wait_until(lambda w=replacement: processed(w) > args.rate, 60, "replacement at work", interval=0.05)
+        for kill in (1, 2):
+            recovery = kill_and_replace(workers, env, work / f"worker{len(workers) + 1}.log", args.rate)
+            if kill == 1:
+                results["recovery_seconds"] = recovery
+                say(f"recovery_seconds {recovery} s")
         background.stop()
         last = workers[-1]
         on_topic, _ = asyncio.run(read_all(broker.address))
