@@ -129,31 +129,3 @@ def peek_checkpoint(raw: bytes | None) -> str | None:
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
         return None
     return cid if type(cid) is str else None
-
-
-class _CheckpointText(msgspec.Struct):
-    checkpoint_id: str | None = None
-
-
-_checkpoints_only: Final = msgspec.json.Decoder(_CheckpointText)
-
-
-def peek_checkpoints(lines: list[bytes]) -> list[str | None]:
-    """`peek_checkpoint` of each line; in one partial decode of them all when that is safe (a
-    quarter of the cost), line by line otherwise.
-
-    Safe: every line starts with `{` and ends with `}` (the `}\\n{` count proves it, lines hold
-    no newline), and the newline-delimited decode succeeds with one value per line. No value can
-    then span lines: at a line's end a parser still inside a value is in a string (a raw newline
-    there fails the decode) or after a value in an open container, where the next line's `{`
-    fails it too; and a line holding two values would make one value too many."""
-    if lines:
-        block = b"\n".join(lines)
-        if block[:1] == b"{" and block[-1:] == b"}" and block.count(b"}\n{") == len(lines) - 1:
-            try:
-                found = _checkpoints_only.decode_lines(block)
-            except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
-                found = []
-            if len(found) == len(lines):
-                return [f.checkpoint_id for f in found]
-    return [peek_checkpoint(line) for line in lines]

@@ -19,7 +19,7 @@ from itertools import compress
 from multiprocessing.connection import Connection
 
 from bordermon.errors import BordermonError
-from bordermon.events import peek_checkpoints
+from bordermon.events import peek_checkpoint
 from bordermon.observability import QUEUE_OVERLOAD_FORECAST
 from bordermon.registry import Registry
 from streams.local import BATCH, LocalRun
@@ -171,9 +171,10 @@ class Routes(dict[str | None, int]):
         return zlib.crc32(str(cid).encode("utf-8", "surrogatepass")) % self.shards
 
     def of(self, lines: list[bytes]) -> list[int]:
-        """The shard of each line (routing a block in C: a line at a time cost the reader more
-        than reading)."""
-        return list(map(self.__getitem__, peek_checkpoints(lines)))
+        """The shard of each line, a block at a time through `map` (a Python loop per line cost
+        the reader a quarter of its time; a newline-delimited decode of the whole block instead
+        of one partial decode per line measured no faster)."""
+        return list(map(self.__getitem__, map(peek_checkpoint, lines)))
 
 
 def _run_in_process(blocks: Iterable[list[bytes]], backtests: Sequence[Backtest]) -> tuple[int, list[Backtest]]:

@@ -6,7 +6,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bordermon.events import REJECT_REASONS, Rejected, decode_event, peek_checkpoint, peek_checkpoints
+from bordermon.events import REJECT_REASONS, Rejected, decode_event
 from bordermon.registry import load_registry
 from streams.processor import Processor
 from tests.fixtures.events import GOOD
@@ -85,40 +85,3 @@ def test_processor_accounts_for_every_message(values):
     result = proc.process_events(0, [(i, None, v, 0) for i, v in enumerate(values)])
     accepted = sum(sum(cs.accepted.values()) for cs in proc.partition(0).checkpoints.values())
     assert accepted + len(result.deadletters) == len(values) == result.processed
-
-
-# Pieces that, cut and joined at random, make lines that split a value over two lines, hold two
-# values, or hide a checkpoint_id in a string or a nested object: the block decode must agree
-# with the line-by-line one on every line, or fall back to it.
-LINE_PIECES = [
-    b'{"checkpoint_id":"a"}',
-    b'{"checkpoint_id":"b","x":{"checkpoint_id":"c"}}',
-    b'{"checkpoint_id":',
-    b'"d"}',
-    b"{",
-    b"}",
-    b'{"x":"}',
-    b'{"x":[1,',
-    b"2]}",
-    b" ",
-    b"\r",
-    b'{"checkpoint_id":7}',
-    b'{"checkpoint\\u005fid":"e"}',
-    b"\xff",
-    b"[1]",
-    b"",
-]
-
-
-@settings(max_examples=500, deadline=None)
-@given(st.lists(st.lists(st.sampled_from(LINE_PIECES), max_size=4).map(b"".join), max_size=12))
-def test_checkpoints_of_a_block_are_those_of_its_lines(lines):
-    assert peek_checkpoints(lines) == [peek_checkpoint(line) for line in lines]
-
-
-def test_a_value_split_over_lines_and_two_values_on_one_line_are_not_miscounted():
-    # Same number of values as lines, yet not line by line: the block must not be trusted.
-    lines = [b'{"checkpoint_id":"a","x":{', b'"y":1}}', b'{"checkpoint_id":"b"} {"checkpoint_id":"c"}']
-    assert peek_checkpoints(lines) == [None, None, None]
-    clean = [b'{"checkpoint_id":"a"}', b'{"x":1}', b'{"checkpoint_id":"b","checkpoint_id":"c"}']
-    assert peek_checkpoints(clean) == [peek_checkpoint(line) for line in clean] == ["a", None, "c"]
