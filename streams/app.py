@@ -9,6 +9,7 @@ partition, which is what lets state move with its partition between workers.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ctypes
 import functools
 import gc
@@ -41,7 +42,7 @@ from bordermon.kafka import ensure_worker_topics, partition_counts
 from bordermon.registry import Registry
 from bordermon.security import faust_credentials
 from streams.alertmanager import AlertmanagerPusher
-from streams.changelog import read_partitions, read_ranges
+from streams.changelog import read_partitions, read_ranges, still_ending_with
 from streams.commit import Committer, read_back_delivered
 from streams.faustadapter import CHANGELOG_ONLY_STORE, BatchApp
 from streams.metrics import StateCollector, counter, histogram
@@ -49,6 +50,7 @@ from streams.processor import Forward, Processor, parse_hop_header
 from streams.sender import BatchSender
 from streams.state import PartitionState, Write
 from streams.stateformat import StateFormatError
+from streams.warmstart import Prefetched, hint_path, prefetch_in_background, previously_owned, remember_owned
 
 log = logging.getLogger("bordermon.worker")
 
@@ -171,6 +173,8 @@ class Pipeline:
         self.crashing: asyncio.Future[Any] | None = None
         self.processed = 0
         self.end_offsets: dict[int, int] = {}
+        self.owned_note = hint_path(settings.worker_data_dir, instance_id(settings.group_instance_id))
+        self.prefetch: concurrent.futures.Future[Prefetched] | None = None
 
         # The state families are rendered by the collector itself (a scrape at thousands of
         # checkpoints); the registry holds the process metrics and the worker's own counters.
@@ -191,6 +195,54 @@ class Pipeline:
                 settings.alertmanager_repush_seconds,
             )
         self._wire()
+
+    def begin_warm_start(self) -> None:
+        """Start rebuilding the state of the partitions this static member owned last, while it
+        joins the group (`streams.warmstart`); nothing for a dynamic member or a first start."""
+        if self.owned_note is None:
+            return
+        partitions = previously_owned(self.owned_note)
+        if partitions:
+            self.prefetch = prefetch_in_background(functools.partial(self._prefetch, partitions))
+
+    def _prefetch(self, partitions: list[int]) -> Prefetched:
+        started = time.monotonic()
+        topic = self.table.changelog_topic.get_topic_name()
+        if ensure_worker_topics(self.settings, topic) != self.processor.partitions:
+            return Prefetched()  # the partition count changed: `reconcile` stops the worker
+        snapshot = read_partitions(self.settings.bootstrap_list, self.settings.security, topic, partitions)
+        states = self._parse_state(snapshot.data, partitions)
+        log.info("state prefetched", extra={"partitions": partitions, "seconds": round(time.monotonic() - started, 3)})
+        return Prefetched(states, snapshot.last)
+
+    async def _warm_states(self, assigned: set[int], topic: str) -> dict[int, PartitionState]:
+        """The prefetched states of assigned partitions whose changelog nobody wrote to since."""
+        if self.prefetch is None:
+            return {}
+        prefetched = await asyncio.wrap_future(self.prefetch)
+        self.prefetch = None  # a guess for the first assignment only
+        candidates = prefetched.candidates(assigned)
+        if not candidates:
+            return {}
+        loop = asyncio.get_running_loop()
+        try:
+            unchanged = await loop.run_in_executor(
+                None, still_ending_with, self.settings.bootstrap_list, self.settings.security, topic, candidates
+            )
+        except Exception as exc:  # the normal read follows, with its retries
+            log.warning("warm start check failed; reading state", extra={"error": repr(exc)})
+            return {}
+        if stale := sorted(candidates.keys() - unchanged):
+            log.info("prefetched state was overtaken by later writes; reading it again", extra={"partitions": stale})
+        return {p: prefetched.states[p] for p in unchanged}
+
+    def _note_owned(self, partitions: set[int]) -> None:
+        if self.owned_note is None:
+            return
+        try:
+            remember_owned(self.owned_note, partitions)
+        except OSError as exc:  # only the next start's warm start is lost
+            log.warning("cannot note the owned partitions", extra={"path": str(self.owned_note), "error": repr(exc)})
 
     def _highwater(self, partition: int) -> int | None:
         return self.end_offsets.get(partition)
@@ -314,25 +366,33 @@ class Pipeline:
         started = time.monotonic()
         topic = self.table.changelog_topic.get_topic_name()
         loop = asyncio.get_running_loop()
+        warm = await self._warm_states(assigned, topic)
+        checked = time.monotonic()
+        rest = sorted(assigned - warm.keys())
         for attempt in range(1, RECONCILE_ATTEMPTS + 1):
             try:
                 partitions = await loop.run_in_executor(None, ensure_worker_topics, self.settings, topic)
-                data = await loop.run_in_executor(
-                    None, read_partitions, self.settings.bootstrap_list, self.settings.security, topic, sorted(assigned)
+                snapshot = await loop.run_in_executor(
+                    None, read_partitions, self.settings.bootstrap_list, self.settings.security, topic, rest
                 )
                 read = time.monotonic()
                 # In a thread as well: at 2M ids the parse takes seconds, and the event loop must
                 # stay free for a rebalance callback (it waits for the loop: a member held here
                 # longer than the rebalance timeout is dropped from the group) and for /readyz.
-                states = await loop.run_in_executor(None, self._parse_state, data, sorted(assigned))
+                states = {**await loop.run_in_executor(None, self._parse_state, snapshot.data, rest), **warm}
                 parsed = time.monotonic()
                 counts = await loop.run_in_executor(
                     None, partition_counts, self.settings, [ALERTS_TOPIC, DEADLETTER_TOPIC]
                 )
                 reader = functools.partial(read_ranges, self.settings.bootstrap_list, self.settings.security)
                 await loop.run_in_executor(None, read_back_delivered, reader, list(states.values()), counts)
-                phases = {"read": read - started, "parse": parsed - read, "read_back": time.monotonic() - parsed}
-                del data  # the parsed state is all that is kept
+                phases = {
+                    "warm_check": checked - started,
+                    "read": read - checked,
+                    "parse": parsed - read,
+                    "read_back": time.monotonic() - parsed,
+                }
+                del snapshot  # the parsed state is all that is kept
                 release_freed_memory()
                 break
             except StateFormatError as exc:  # retrying cannot help: stop with the reason
@@ -357,10 +417,12 @@ class Pipeline:
         self.processor.state.update(states)
         self.owned = assigned
         self.recovered = True
+        self._note_owned(assigned)
         log.info(
             "partitions recovered",
             extra={
                 "partitions": sorted(assigned),
+                "prefetched": sorted(warm),
                 "seconds": round(time.monotonic() - started, 3),
                 **{f"{name}_seconds": round(value, 3) for name, value in phases.items()},
             },

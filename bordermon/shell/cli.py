@@ -188,6 +188,7 @@ def worker(log_level: str) -> None:
 
     pipeline = Pipeline(settings, registry, partitions)
     tune_gc()
+    pipeline.begin_warm_start()
     try:
         faust.Worker(
             pipeline.app, loglevel=log_level, quiet=True, logging_config=logging_config(log_level)

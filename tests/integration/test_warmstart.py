@@ -1,0 +1,105 @@
+"""Warm start against the embedded broker: when a prefetched changelog partition may be reused."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+
+from bordermon.config import CHANGELOG_TOPIC, Settings
+from bordermon.kafka import ensure_topics
+from harness.metrics import consumed, parse_metrics
+from harness.processes import Worker, base_env, run_cli, wait_until
+from streams.changelog import read_partitions, still_ending_with
+from tests.fixtures.checks import assert_metrics_match
+from tests.fixtures.mixedlog import mixed_log, write_log
+from tests.fixtures.oracle import run_oracle
+from tests.fixtures.registry import CHECKPOINTS, REGISTRY
+
+pytestmark = pytest.mark.integration
+
+TOPIC = "warm-start-check"
+
+
+def produce(address: str, records: list[tuple[int, bytes, bytes]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=address)
+    for partition, key, value in records:
+        producer.send(TOPIC, key=key, value=value, partition=partition)
+    producer.flush()
+    producer.close()
+
+
+def create_topic(address: str) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=address)
+    admin.create_topics([NewTopic(TOPIC, 3, 1)])
+    admin.close()
+
+
+def test_a_partition_is_reused_only_while_its_log_still_ends_with_the_record_read_last(broker):
+    bootstrap, security = [broker.address], Settings(bootstrap_servers=broker.address).security
+    create_topic(broker.address)
+    produce(broker.address, [(0, b"a", b"1"), (0, b"b", b"2"), (1, b"a", b"3")])
+    snapshot = read_partitions(bootstrap, security, TOPIC, [0, 1, 2])
+    assert snapshot.data == {b"a": b"3", b"b": b"2"}
+    assert snapshot.last == {0: (1, b"b", b"2"), 1: (0, b"a", b"3")}  # 2 is empty: no record to match
+    assert still_ending_with(bootstrap, security, TOPIC, snapshot.last) == {0, 1}
+
+    produce(broker.address, [(1, b"a", b"3")])  # a later write, even of the same value
+    assert still_ending_with(bootstrap, security, TOPIC, snapshot.last) == {0}
+
+    # A reset log: deleted and written again, with another record where the last one was.
+    admin = KafkaAdminClient(bootstrap_servers=broker.address)
+    admin.delete_topics([TOPIC])
+    wait_until(lambda: TOPIC not in admin.list_topics(), 30, "topic deleted")
+    admin.close()
+    create_topic(broker.address)
+    produce(broker.address, [(0, b"a", b"1"), (0, b"c", b"9")])
+    assert still_ending_with(bootstrap, security, TOPIC, snapshot.last) == set()
+
+
+def recovered(log_text: str) -> dict:
+    records = [json.loads(line) for line in log_text.splitlines() if '"partitions recovered"' in line]
+    assert records, log_text[-2000:]
+    return records[-1]
+
+
+def test_a_static_member_killed_mid_stream_is_replaced_from_state_prefetched_during_its_join(broker, tmp_path):
+    """The replacement reads its partitions' state while the broker holds its join, and ends
+    with what the oracle computes: nothing lost, nothing counted twice."""
+    lines = mixed_log(CHECKPOINTS, good_count=10_000, seed=11)
+    log = tmp_path / "mixed.jsonl"
+    write_log(str(log), lines)
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(REGISTRY)
+    expected = run_oracle(lines, REGISTRY, time.time())
+    env = base_env(
+        broker,
+        BORDERMON_CHECKPOINTS=str(registry),
+        BORDERMON_BATCH_MAX="200",
+        BORDERMON_GROUP_INSTANCE_ID="warm-0",
+        BORDERMON_DATA_DIR=str(tmp_path / "data"),
+    )
+    partitions = ensure_topics(Settings(bootstrap_servers=broker.address))
+    first = Worker(env, tmp_path / "worker1.log")
+    first.wait_ready()
+    assert json.loads((tmp_path / "data" / "owned-warm-0.json").read_text()) == {"partitions": list(range(partitions))}
+    assert run_cli(["replay", str(log), "--max-speed"], env).returncode == 0
+    wait_until(lambda: consumed(parse_metrics(first.metrics())) > len(lines) * 0.4, 60, "40% consumed")
+    first.stop(signal.SIGKILL)
+    with_state = read_partitions([broker.address], Settings().security, CHANGELOG_TOPIC, range(partitions)).last
+    assert with_state, "the kill must come after some state was written"
+
+    second = Worker(env, tmp_path / "worker2.log")
+    try:
+        second.wait_ready()
+        record = recovered(second.log_path.read_text())
+        # Every partition with state came from the prefetch (the others have nothing to read).
+        assert record["prefetched"] == sorted(with_state), record
+        wait_until(lambda: consumed(parse_metrics(second.metrics())) == len(lines), 120, "all consumed")
+        assert_metrics_match(parse_metrics(second.metrics()), expected, [*CHECKPOINTS, "idle"])
+    finally:
+        assert second.stop() == 0, second.tail()
