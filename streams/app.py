@@ -31,6 +31,7 @@ from bordermon import metrics as catalog
 from bordermon.config import (
     ALERTS_TOPIC,
     APP_ID,
+    COMMIT_INTERVAL,
     DEADLETTER_TOPIC,
     EVENTS_TOPIC,
     REPARTITION_TOPIC,
@@ -130,7 +131,7 @@ class Pipeline:
             broker_session_timeout=session_timeout_for(settings),
             broker_heartbeat_interval=1.0,
             broker_commit_every=10_000,
-            broker_commit_interval=1.0,
+            broker_commit_interval=COMMIT_INTERVAL,
             stream_buffer_maxsize=20_000,
             broker_max_poll_records=settings.batch_max,
             producer_linger=0.005,

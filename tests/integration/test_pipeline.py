@@ -71,8 +71,11 @@ def test_kill_9_mid_stream_restart_neither_loses_nor_double_counts(broker, tmp_p
     registry = tmp_path / "registry.yaml"
     registry.write_text(REGISTRY)
     expected = run_oracle(lines, REGISTRY, time.time())
-    # Small batches so the kill lands between many committed and uncommitted batches.
-    env = base_env(broker, BORDERMON_CHECKPOINTS=str(registry), BORDERMON_BATCH_MAX="200")
+    # Small batches and frequent state writes, so the kill lands between many committed and
+    # uncommitted batches.
+    env = base_env(
+        broker, BORDERMON_CHECKPOINTS=str(registry), BORDERMON_BATCH_MAX="200", BORDERMON_STATE_FLUSH_INTERVAL="0.1"
+    )
 
     first = Worker(env, tmp_path / "worker1.log")
     first.wait_ready()
@@ -93,7 +96,7 @@ def test_kill_9_mid_stream_restart_neither_loses_nor_double_counts(broker, tmp_p
         print(f"\nreplacement worker: {delivered:.0f} delivered, {skipped:.0f} skipped as already applied")
         # Mid-stream: part of the log was durable in the first worker's state, the replacement
         # applied the rest. (Durable state trails what /metrics counts by up to a flush
-        # interval, 0.1 s, which at CI speed is a fifth of this log: no tighter bound holds.)
+        # interval, 0.1 s here, which at CI speed is a fifth of this log: no tighter bound holds.)
         assert 0 < applied < len(lines), "the kill must land mid-stream"
         # Transitions may be re-sent after a crash, each with the same transition_id.
         messages = [r.value for r in read_topic(broker.address, "border.alerts")]

@@ -129,7 +129,8 @@ def test_fnv1a_into_a_topic_created_beforehand_with_3_partitions(broker, registr
 def test_kill_9_while_rerouted_traffic_flows(broker, registry_env, tmp_path):
     lines = mixed_log(CHECKPOINTS, good_count=20_000, seed=7)
     expected = run_oracle(lines, REGISTRY, time.time())
-    env = {**registry_env, "BORDERMON_BATCH_MAX": "200"}  # many batches: the kill lands between them
+    # Many batches and frequent state writes: the kill lands between durable and committed ones.
+    env = {**registry_env, "BORDERMON_BATCH_MAX": "200", "BORDERMON_STATE_FLUSH_INTERVAL": "0.1"}
     first = Worker(env, tmp_path / "worker1.log")
     first.wait_ready()
     publish_with_librdkafka(broker.address, lines)

@@ -42,13 +42,14 @@ def create_topic(address: str) -> None:
 def test_a_partition_is_reused_only_while_its_log_still_ends_with_the_record_read_last(broker):
     bootstrap, security = [broker.address], Settings(bootstrap_servers=broker.address).security
     create_topic(broker.address)
-    produce(broker.address, [(0, b"a", b"1"), (0, b"b", b"2"), (1, b"a", b"3")])
+    # Keys never repeat across partitions (a changelog's start with their partition).
+    produce(broker.address, [(0, b"a", b"1"), (0, b"b", b"2"), (0, b"a", b"4"), (1, b"c", b"3")])
     snapshot = read_partitions(bootstrap, security, TOPIC, [0, 1, 2])
-    assert snapshot.data == {b"a": b"3", b"b": b"2"}
-    assert snapshot.last == {0: (1, b"b", b"2"), 1: (0, b"a", b"3")}  # 2 is empty: no record to match
+    assert snapshot.data == {b"a": b"4", b"b": b"2", b"c": b"3"}
+    assert snapshot.last == {0: (2, b"a", b"4"), 1: (0, b"c", b"3")}  # 2 is empty: no record to match
     assert still_ending_with(bootstrap, security, TOPIC, snapshot.last) == {0, 1}
 
-    produce(broker.address, [(1, b"a", b"3")])  # a later write, even of the same value
+    produce(broker.address, [(1, b"c", b"3")])  # a later write, even of the same value
     assert still_ending_with(bootstrap, security, TOPIC, snapshot.last) == {0}
 
     # A reset log: deleted and written again, with another record where the last one was.
@@ -57,7 +58,7 @@ def test_a_partition_is_reused_only_while_its_log_still_ends_with_the_record_rea
     wait_until(lambda: TOPIC not in admin.list_topics(), 30, "topic deleted")
     admin.close()
     create_topic(broker.address)
-    produce(broker.address, [(0, b"a", b"1"), (0, b"c", b"9")])
+    produce(broker.address, [(0, b"a", b"1"), (0, b"b", b"2"), (0, b"a", b"9")])
     assert still_ending_with(bootstrap, security, TOPIC, snapshot.last) == set()
 
 
@@ -80,6 +81,7 @@ def test_a_static_member_killed_mid_stream_is_replaced_from_state_prefetched_dur
         broker,
         BORDERMON_CHECKPOINTS=str(registry),
         BORDERMON_BATCH_MAX="200",
+        BORDERMON_STATE_FLUSH_INTERVAL="0.1",  # state written before the kill at 40%
         BORDERMON_GROUP_INSTANCE_ID="warm-0",
         BORDERMON_DATA_DIR=str(tmp_path / "data"),
     )
