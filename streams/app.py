@@ -37,6 +37,7 @@ from bordermon.config import (
     REPARTITION_TOPIC,
     STATE_TABLE,
     Settings,
+    flush_interval_for,
     session_timeout_for,
 )
 from bordermon.kafka import ensure_worker_topics, partition_counts
@@ -166,7 +167,7 @@ class Pipeline:
             self.sender,
             self._persist,
             on_failure=self._delivery_failed,
-            persist_interval=settings.state_flush_interval,
+            persist_interval=flush_interval_for(settings, len(registry.checkpoints), partitions),
         )
         self.owned: set[int] = set()
         self.misrouted_seen: set[tuple[bytes, bytes]] = set()  # (checkpoint key, partitioner code)

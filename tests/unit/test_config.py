@@ -62,3 +62,16 @@ def test_static_members_get_a_session_that_outlasts_the_embedded_brokers_join_an
     assert session_timeout_for(static) == 12.0
     assert session_timeout_for(replace(static, rebalance_timeout=20.0)) == 20.0, "never below the rebalance timeout"
     assert session_timeout_for(replace(static, session_timeout=45.0)) == 45.0, "BORDERMON_SESSION_TIMEOUT wins"
+
+
+def test_state_is_written_less_often_as_checkpoints_per_partition_grow_up_to_the_commit_interval():
+    from dataclasses import replace
+
+    from bordermon.config import COMMIT_INTERVAL, DEFAULTS, flush_interval_for
+
+    assert flush_interval_for(DEFAULTS, 24, 8) == 0.1, "a few per partition: frequent small writes"
+    assert flush_interval_for(DEFAULTS, 800, 8) == pytest.approx(1 / 3)
+    assert flush_interval_for(DEFAULTS, 2400, 8) == COMMIT_INTERVAL
+    assert flush_interval_for(DEFAULTS, 24_000, 8) == COMMIT_INTERVAL, "never longer than offsets wait anyway"
+    assert flush_interval_for(DEFAULTS, 2400, 0) == COMMIT_INTERVAL
+    assert flush_interval_for(replace(DEFAULTS, state_flush_interval=0.05), 2400, 8) == 0.05, "the setting wins"
