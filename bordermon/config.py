@@ -82,7 +82,7 @@ def session_timeout_for(settings: Settings) -> float:
 # A partition's state write covers every checkpoint it touched since the last one. With a few
 # checkpoints per partition, writes every 0.1 s are cheap and keep little pending (a 1 s interval
 # held 14-22 MB more on the 24-checkpoint bench and was no faster); with hundreds, they cost the
-# drain (2,400 checkpoints: 1 s drained 10-28% faster than 0.1 s in 4 of 4 paired runs). Offsets
+# drain (2,400 checkpoints: 1 s drained 5-28% faster than 0.1 s in 6 of 6 paired runs). Offsets
 # wait for the state, so writing it more often than they are committed gains nothing.
 MIN_FLUSH_INTERVAL = 0.1
 CHECKPOINT_WRITES_PER_SECOND = 300  # per partition, before the interval grows
