@@ -13,6 +13,7 @@ from bordermon import metrics as catalog
 from harness.metrics import consumed, parse_metrics, sample
 from harness.processes import Worker, base_env, read_topic, run_cli, wait_until
 from tests.fixtures.checks import assert_alerts_match, assert_metrics_match
+from tests.fixtures.crash import CRASH_WINDOW, scenario
 from tests.fixtures.mixedlog import mixed_log, write_log
 from tests.fixtures.oracle import run_oracle
 from tests.fixtures.registry import CHECKPOINTS, REGISTRY
@@ -65,17 +66,9 @@ def test_mixed_log_end_to_end(broker, tmp_path):
 
 
 def test_kill_9_mid_stream_restart_neither_loses_nor_double_counts(broker, tmp_path):
-    lines = mixed_log(CHECKPOINTS, good_count=20_000, seed=7)
-    log = tmp_path / "mixed.jsonl"
-    write_log(str(log), lines)
-    registry = tmp_path / "registry.yaml"
-    registry.write_text(REGISTRY)
-    expected = run_oracle(lines, REGISTRY, time.time())
-    # Small batches and frequent state writes, so the kill lands between many committed and
-    # uncommitted batches.
-    env = base_env(
-        broker, BORDERMON_CHECKPOINTS=str(registry), BORDERMON_BATCH_MAX="200", BORDERMON_STATE_FLUSH_INTERVAL="0.1"
-    )
+    run = scenario(tmp_path, good_count=20_000, seed=7)
+    lines, log, expected = run.lines, run.log, run.expected
+    env = base_env(broker, BORDERMON_CHECKPOINTS=str(run.registry), **CRASH_WINDOW)
 
     first = Worker(env, tmp_path / "worker1.log")
     first.wait_ready()

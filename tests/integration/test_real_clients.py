@@ -24,6 +24,7 @@ from harness.metrics import consumed, parse_metrics, sample
 from harness.processes import Worker, base_env, read_topic, wait_until
 from tests.fixtures.checks import assert_alerts_match, assert_metrics_match
 from tests.fixtures.clients import publish_with_aiokafka, publish_with_librdkafka
+from tests.fixtures.crash import CRASH_WINDOW
 from tests.fixtures.inprocess import PARTITIONERS
 from tests.fixtures.mixedlog import mixed_log
 from tests.fixtures.oracle import run_oracle
@@ -130,7 +131,7 @@ def test_kill_9_while_rerouted_traffic_flows(broker, registry_env, tmp_path):
     lines = mixed_log(CHECKPOINTS, good_count=20_000, seed=7)
     expected = run_oracle(lines, REGISTRY, time.time())
     # Many batches and frequent state writes: the kill lands between durable and committed ones.
-    env = {**registry_env, "BORDERMON_BATCH_MAX": "200", "BORDERMON_STATE_FLUSH_INTERVAL": "0.1"}
+    env = {**registry_env, **CRASH_WINDOW}
     first = Worker(env, tmp_path / "worker1.log")
     first.wait_ready()
     publish_with_librdkafka(broker.address, lines)

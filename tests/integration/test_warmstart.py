@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
@@ -16,9 +15,8 @@ from harness.metrics import consumed, parse_metrics
 from harness.processes import Worker, base_env, run_cli, wait_until
 from streams.changelog import read_partitions, still_ending_with
 from tests.fixtures.checks import assert_metrics_match
-from tests.fixtures.mixedlog import mixed_log, write_log
-from tests.fixtures.oracle import run_oracle
-from tests.fixtures.registry import CHECKPOINTS, REGISTRY
+from tests.fixtures.crash import CRASH_WINDOW, scenario
+from tests.fixtures.registry import CHECKPOINTS
 
 pytestmark = pytest.mark.integration
 
@@ -71,17 +69,12 @@ def recovered(log_text: str) -> dict:
 def test_a_static_member_killed_mid_stream_is_replaced_from_state_prefetched_during_its_join(broker, tmp_path):
     """The replacement reads its partitions' state while the broker holds its join, and ends
     with what the oracle computes: nothing lost, nothing counted twice."""
-    lines = mixed_log(CHECKPOINTS, good_count=10_000, seed=11)
-    log = tmp_path / "mixed.jsonl"
-    write_log(str(log), lines)
-    registry = tmp_path / "registry.yaml"
-    registry.write_text(REGISTRY)
-    expected = run_oracle(lines, REGISTRY, time.time())
+    run = scenario(tmp_path, good_count=10_000, seed=11)
+    lines, log, expected = run.lines, run.log, run.expected
     env = base_env(
         broker,
-        BORDERMON_CHECKPOINTS=str(registry),
-        BORDERMON_BATCH_MAX="200",
-        BORDERMON_STATE_FLUSH_INTERVAL="0.1",  # state written before the kill at 40%
+        BORDERMON_CHECKPOINTS=str(run.registry),
+        **CRASH_WINDOW,  # state written before the kill at 40%
         BORDERMON_GROUP_INSTANCE_ID="warm-0",
         BORDERMON_DATA_DIR=str(tmp_path / "data"),
     )
