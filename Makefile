@@ -1,16 +1,22 @@
 # The two commands of the README: `make run` and `make test`. Both install what they need.
-.PHONY: install install-monitoring run test test-unit test-integration test-faults bench accuracy lint format dashboards clean
+# Apache Kafka: scripts/kafka.sh start|stop (one node or --nodes 3), the same the tests start.
+.PHONY: install install-system install-kafka run test test-unit test-integration test-faults bench accuracy lint format dashboards clean
 
 install:
 	@./scripts/bootstrap.sh
 
-install-monitoring:
-	@./scripts/install-monitoring.sh
+install-system:
+	@./scripts/install-system.sh
 
-run: install install-monitoring
+# Java 17 and Maven when missing, then Apache Kafka's jars (once; cached) for the tests on Kafka.
+install-kafka: install
+	@./scripts/install-system.sh kafka
+	@.venv/bin/python -m harness.apachekafka --fetch-only
+
+run: install install-system
 	.venv/bin/bordermon demo
 
-test: install install-monitoring
+test: install install-system install-kafka
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/python -m dashboards.generate --check
@@ -22,7 +28,7 @@ test: install install-monitoring
 test-unit: install
 	.venv/bin/pytest tests/unit -q
 
-test-integration: install install-monitoring
+test-integration: install install-system install-kafka
 	.venv/bin/pytest tests/integration -v
 
 lint: install
@@ -32,11 +38,11 @@ format: install
 	.venv/bin/ruff format .
 
 # Fault tests (crash, scale-out, outages, SIGTERM, fuzz, refused authentication); `make test` runs them too.
-test-faults: install install-monitoring
+test-faults: install install-system install-kafka
 	.venv/bin/pytest tests/integration/test_reliability.py tests/integration/test_authentication.py tests/integration/test_pipeline.py tests/unit/test_fuzz.py -v
 
 # Throughput, latency, memory, recovery on this machine: 1M events (BENCH_EVENTS), results in bench/results.json.
-bench: install
+bench: install install-kafka
 	.venv/bin/python -m bench.run
 
 # Wait estimates and the overload forecast against the simulator's true waits (bench/README.md).

@@ -61,22 +61,28 @@ class Settings:
 
 
 # How long the group coordinator waits without a heartbeat before it drops a member. A dynamic
-# member's is short: a dead worker's partitions move on after it. A static member's must outlast
-# its own join and sync: the embedded broker (Tansu 0.6) holds a static member's join for about
-# half the session timeout and its sync 3 s, and does not count the sync as contact, so the first
-# heartbeat comes ~S/2 + 4 s after the last contact. At 6 s two members started together looped
-# (the later one dropped after every sync, both rejoining: 4 runs in 6); 12 s leaves 2 s to spare
-# and costs ~3 s more per group join on Tansu. Apache Kafka counts the sync; compose and
-# Kubernetes set a 20 s rebalance timeout, which the session timeout never goes below.
+# member's is short: a dead worker's partitions move on after it (6 s is Apache Kafka's
+# `group.min.session.timeout.ms`). A static member's is how long a crashed worker may take to
+# come back before its partitions move; Kafka hands a returning static member its partitions at
+# once (KIP-345): measured 2.7-3.1 s from kill -9 to processing again, so 12 s covers a restart
+# with room. On the embedded broker it must also outlast the member's own join and sync: Tansu
+# 0.6 holds a static member's join for about half the session timeout and its sync 3 s, and
+# does not count the sync as contact, so the first heartbeat comes ~S/2 + 4 s after the last
+# contact; at 6 s two members started together looped (the later one dropped after every sync,
+# both rejoining: 4 runs in 6); 12 s leaves 2 s to spare. For the same reason, on Tansu a session
+# is never shorter than the rebalance timeout (a join there lasts half of it); Kafka counts a
+# member waiting in a join as alive, so there the two are independent (compose and Kubernetes set
+# a 20 s rebalance timeout, which a dead dynamic member's 6 s session must not grow to).
 DYNAMIC_SESSION_TIMEOUT = 6.0
 STATIC_SESSION_TIMEOUT = 12.0
 
 
-def session_timeout_for(settings: Settings) -> float:
+def session_timeout_for(settings: Settings, joins_count_as_contact: bool) -> float:
+    """`joins_count_as_contact`: `bordermon.kafka.BrokerTraits.joins_count_as_contact`."""
     if settings.session_timeout is not None:
         return settings.session_timeout
     floor = STATIC_SESSION_TIMEOUT if settings.group_instance_id else DYNAMIC_SESSION_TIMEOUT
-    return max(settings.rebalance_timeout, floor)
+    return floor if joins_count_as_contact else max(settings.rebalance_timeout, floor)
 
 
 # A partition's state write covers every checkpoint it touched since the last one. With a few

@@ -6,6 +6,7 @@ import logging
 import socket
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaAdminClient
@@ -52,6 +53,45 @@ def admin_client(settings: Settings) -> KafkaAdminClient:
             "the port accepts connections, so check that BORDERMON_KAFKA_SECURITY_PROTOCOL and the "
             "SASL/TLS settings match the broker's listener"
         ) from None
+
+
+@dataclass(frozen=True)
+class BrokerTraits:
+    """What bordermon adapts to in the broker it talks to (docs/reliability.md, "Two brokers").
+
+    Apache Kafka in KRaft mode is told by its finalized `metadata.version` feature
+    (DescribeFeatures); the embedded broker (Tansu 0.6) finalizes none. Any broker that is not
+    recognised as KRaft Kafka gets the embedded broker's rules, which are safe everywhere and
+    only slower: the end of a log is found by reading until nothing more comes (Tansu reports
+    end offsets short), and the session timeout of a member outlasts its group joins (Tansu
+    completes a join after about half the rebalance timeout, without counting it as contact)."""
+
+    kraft: bool
+
+    @property
+    def exact_end_offsets(self) -> bool:
+        """ListOffsets(latest) is the log's real end: a read may stop there."""
+        return self.kraft
+
+    @property
+    def joins_count_as_contact(self) -> bool:
+        """A member waiting in a group join is alive to the coordinator, whatever its session timeout."""
+        return self.kraft
+
+    def describe(self) -> str:
+        return "Apache Kafka (KRaft)" if self.kraft else "a broker without KRaft features (embedded rules)"
+
+
+def broker_traits(settings: Settings) -> BrokerTraits:
+    admin = admin_client(settings)
+    try:
+        features = admin.describe_features()
+    except KafkaError:
+        features = {}
+    finally:
+        admin.close()
+    metadata_version = (features or {}).get("metadata.version") or {}
+    return BrokerTraits(kraft=bool(metadata_version.get("finalized")))
 
 
 def ensure_topics(settings: Settings) -> int:

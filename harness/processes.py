@@ -41,6 +41,10 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str, inter
 
 
 class Broker:
+    """The embedded broker (Tansu), in memory."""
+
+    kind = "tansu"
+
     def __init__(self, authentication: bool = False, log_path: Path | None = None) -> None:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
@@ -62,6 +66,39 @@ class Broker:
         """Kill and start again on the same port: in memory, it comes back empty."""
         self.stop()
         self.proc = self._start()
+
+
+class KafkaBroker:
+    """Apache Kafka (KRaft) from Maven Central's jars, with docker-compose.yml's settings: one node
+    by default, three with `nodes=3` (docker-compose.cluster.yml). Its data lives in `root`."""
+
+    kind = "kafka"
+
+    def __init__(self, root: Path | None = None, nodes: int = 1, **extra: str) -> None:
+        from harness.apachekafka import KafkaCluster
+
+        self.cluster = KafkaCluster(nodes=nodes, root=root, extra=dict(extra)).start()
+        self.address = self.cluster.address
+
+    def stop(self) -> None:
+        self.cluster.stop()
+
+    def restart(self) -> None:
+        """kill -9 every node and start it again: unlike the embedded broker, Kafka keeps its logs."""
+        self.cluster.restart()
+
+
+AnyBroker = Broker | KafkaBroker
+BROKER_KINDS = ("tansu", "kafka")
+
+
+def start_broker_of(kind: str, root: Path | None = None) -> AnyBroker:
+    """A fresh broker of a kind: `tansu` (embedded, in memory) or `kafka` (Apache Kafka, one node)."""
+    if kind == "kafka":
+        return KafkaBroker(root)
+    if kind == "tansu":
+        return Broker()
+    raise ValueError(f"unknown broker kind {kind!r}; one of {BROKER_KINDS}")
 
 
 class Worker:
@@ -145,9 +182,18 @@ def read_topic(bootstrap: str, topic: str, idle_polls: int = 3, limit: int | Non
         consumer.close()
 
 
-def base_env(broker: Broker, **extra: str) -> dict[str, str]:
+def base_env(broker: AnyBroker, **extra: str) -> dict[str, str]:
+    """A clean environment for bordermon commands against `broker`. On Apache Kafka the workers get
+    the settings docker-compose.yml gives them (so the tests run what compose deploys); on the
+    embedded broker a short rebalance timeout, as it completes a group join after half of it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BORDERMON_", "KAFKA_"))}
-    env.update({"KAFKA_BOOTSTRAP_SERVERS": broker.address, "BORDERMON_REBALANCE_TIMEOUT": "4", **extra})
+    if broker.kind == "kafka":
+        from harness.apachekafka import compose_worker_settings
+
+        env.update(compose_worker_settings())
+    else:
+        env["BORDERMON_REBALANCE_TIMEOUT"] = "4"
+    env.update({"KAFKA_BOOTSTRAP_SERVERS": broker.address, **extra})
     return env
 
 

@@ -40,11 +40,11 @@ from bordermon.config import (
     flush_interval_for,
     session_timeout_for,
 )
-from bordermon.kafka import ensure_worker_topics, partition_counts
+from bordermon.kafka import BrokerTraits, ensure_worker_topics, partition_counts
 from bordermon.registry import Registry
 from bordermon.security import faust_credentials
 from streams.alertmanager import AlertmanagerPusher
-from streams.changelog import read_partitions, read_ranges, still_ending_with
+from streams.changelog import PartitionReader
 from streams.commit import Committer, read_back_delivered
 from streams.faustadapter import CHANGELOG_ONLY_STORE, BatchApp
 from streams.metrics import StateCollector, counter, histogram
@@ -116,9 +116,10 @@ def instance_id(template: str | None) -> str | None:
 class Pipeline:
     """Everything a worker runs, built from settings and a registry."""
 
-    def __init__(self, settings: Settings, registry: Registry, partitions: int) -> None:
+    def __init__(self, settings: Settings, registry: Registry, partitions: int, broker: BrokerTraits) -> None:
         self.settings = settings
         self.partitions = partitions
+        self.reader = PartitionReader(settings.bootstrap_list, settings.security, broker.exact_end_offsets)
         self.app = BatchApp(
             APP_ID,
             broker=[f"kafka://{s}" for s in settings.bootstrap_list],
@@ -129,7 +130,7 @@ class Pipeline:
             table_standby_replicas=0,
             consumer_auto_offset_reset="earliest",
             broker_rebalance_timeout=settings.rebalance_timeout,
-            broker_session_timeout=session_timeout_for(settings),
+            broker_session_timeout=session_timeout_for(settings, broker.joins_count_as_contact),
             broker_heartbeat_interval=1.0,
             broker_commit_every=10_000,
             broker_commit_interval=COMMIT_INTERVAL,
@@ -212,7 +213,7 @@ class Pipeline:
         topic = self.table.changelog_topic.get_topic_name()
         if ensure_worker_topics(self.settings, topic) != self.processor.partitions:
             return Prefetched()  # the partition count changed: `reconcile` stops the worker
-        snapshot = read_partitions(self.settings.bootstrap_list, self.settings.security, topic, partitions)
+        snapshot = self.reader.read_partitions(topic, partitions)
         states = self._parse_state(snapshot.data, partitions)
         log.info("state prefetched", extra={"partitions": partitions, "seconds": round(time.monotonic() - started, 3)})
         return Prefetched(states, snapshot.last)
@@ -228,9 +229,7 @@ class Pipeline:
             return {}
         loop = asyncio.get_running_loop()
         try:
-            unchanged = await loop.run_in_executor(
-                None, still_ending_with, self.settings.bootstrap_list, self.settings.security, topic, candidates
-            )
+            unchanged = await loop.run_in_executor(None, self.reader.still_ending_with, topic, candidates)
         except Exception as exc:  # the normal read follows, with its retries
             log.warning("warm start check failed; reading state", extra={"error": repr(exc)})
             return {}
@@ -374,9 +373,7 @@ class Pipeline:
         for attempt in range(1, RECONCILE_ATTEMPTS + 1):
             try:
                 partitions = await loop.run_in_executor(None, ensure_worker_topics, self.settings, topic)
-                snapshot = await loop.run_in_executor(
-                    None, read_partitions, self.settings.bootstrap_list, self.settings.security, topic, rest
-                )
+                snapshot = await loop.run_in_executor(None, self.reader.read_partitions, topic, rest)
                 read = time.monotonic()
                 # In a thread as well: at 2M ids the parse takes seconds, and the event loop must
                 # stay free for a rebalance callback (it waits for the loop: a member held here
@@ -386,8 +383,9 @@ class Pipeline:
                 counts = await loop.run_in_executor(
                     None, partition_counts, self.settings, [ALERTS_TOPIC, DEADLETTER_TOPIC]
                 )
-                reader = functools.partial(read_ranges, self.settings.bootstrap_list, self.settings.security)
-                await loop.run_in_executor(None, read_back_delivered, reader, list(states.values()), counts)
+                await loop.run_in_executor(
+                    None, read_back_delivered, self.reader.read_ranges, list(states.values()), counts
+                )
                 phases = {
                     "warm_check": checked - started,
                     "read": read - checked,

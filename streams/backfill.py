@@ -77,7 +77,7 @@ class OpenMetricsChunk:
 def promtool_path() -> str:
     path = shutil.which("promtool")
     if path is None:
-        raise BordermonError("promtool not found: install Debian's prometheus package (make install-monitoring)")
+        raise BordermonError("promtool not found: install Debian's prometheus package (make install-system)")
     return path
 
 

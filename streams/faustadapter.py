@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import faust
+from faust.assignor import PartitionAssignor
+from faust.assignor.client_assignment import ClientMetadata
 from faust.stores import STORES
 from faust.stores.memory import Store as MemoryStore
 from faust.tables import TableManager
@@ -241,6 +243,32 @@ class PromptTableManager(TableManager):
             await self.recovery.start()
 
 
+class StaticMemberAssignor(PartitionAssignor):
+    """Faust's assignor, accepting an assignment made for this member under another web address.
+
+    Apache Kafka hands a static member that comes back (same group instance id) the assignment
+    the group leader made for it before, without a rebalance (KIP-345); Faust 0.15.3
+    `PartitionAssignor.on_assignment` then asserts that the web URL encoded in it is this
+    process's, and a member restarted on another port (`BORDERMON_WEB_PORT`, or any test or bench
+    replacement) failed that assert inside aiokafka's coordinator routine, which stops for good:
+    the worker joined, owned nothing and processed nothing (seen on Kafka 4.4 with the kill -9
+    bench). The URL feeds only Faust's router, which bordermon does not use; the partitions are
+    checked as Faust checks them."""
+
+    def on_assignment(self, assignment: Any) -> None:
+        metadata = ClientMetadata.loads(self._decompress(assignment.user_data))
+        self._assignment = metadata.assignment
+        self._topic_groups = dict(metadata.topic_groups)
+        self._active_tps = self._assignment.active_tps
+        self._standby_tps = self._assignment.standby_tps
+        self.changelog_distribution = metadata.changelog_distribution
+        self.external_topic_distribution = metadata.external_topic_distribution
+        given = sorted(assignment.assignment)
+        decoded = sorted(self._assignment.kafka_protocol_assignment(self._table_manager))
+        if given != decoded:
+            raise RuntimeError(f"assignment does not match its own metadata: {given!r} != {decoded!r}")
+
+
 class BatchApp(faust.App):
     """A Faust app whose batch agents receive each fetched batch of their topic in one call."""
 
@@ -248,6 +276,7 @@ class BatchApp(faust.App):
         self.batch_handlers: dict[str, BatchHandler] = {}
         self.fetch_max_wait = fetch_max_wait
         kwargs.setdefault("TableManager", PromptTableManager)
+        kwargs.setdefault("PartitionAssignor", StaticMemberAssignor)
         super().__init__(*args, **kwargs)
 
     def batch_agent(self, topic: faust.TopicT) -> Callable[[BatchHandler], BatchHandler]:

@@ -171,13 +171,14 @@ def worker(log_level: str) -> None:
     Example:
       KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 bordermon worker
     """
-    from bordermon.kafka import ensure_topics, ensure_worker_topics
+    from bordermon.kafka import broker_traits, ensure_topics, ensure_worker_topics
     from bordermon.logs import logging_config
     from bordermon.registry import load_registry
 
     settings = current_settings()
     registry = load_registry(settings.checkpoints_path)
     partitions = ensure_worker_topics(settings)
+    broker = broker_traits(settings)
     from bordermon.broker import check_port_free
 
     check_port_free(settings.web_host, settings.web_port, "worker web server (BORDERMON_WEB_PORT)")
@@ -186,7 +187,7 @@ def worker(log_level: str) -> None:
 
     from streams.app import Pipeline, tune_gc
 
-    pipeline = Pipeline(settings, registry, partitions)
+    pipeline = Pipeline(settings, registry, partitions, broker)
     tune_gc()
     pipeline.begin_warm_start()
     try:
@@ -664,13 +665,22 @@ def report(files: tuple[str, ...], out: str, title: str | None) -> None:
     help="Publish events before this time at once, then play at --speed (the screen says so). "
     "In the 2022 scenario no queue comes near its thresholds before 23 Sep.",
 )
-def demo(scenario: str, start: str, days: int, speed: float, fast_until: str) -> None:
+@click.option(
+    "--broker",
+    type=click.Choice(["embedded", "external"]),
+    default="embedded",
+    show_default=True,
+    help="embedded: start Tansu in memory; external: use the Kafka at --bootstrap-servers / "
+    "KAFKA_BOOTSTRAP_SERVERS (left running when the demo stops).",
+)
+def demo(scenario: str, start: str, days: int, speed: float, fast_until: str, broker: str) -> None:
     """Broker + worker + Prometheus/Alertmanager (when installed) + the simulator, with a live view.
 
     \b
     Example:
       bordermon demo                                  # the 2022 surge, a day a minute
       bordermon demo --start 2022-09-23 --speed 7200  # straight to the worst days
+      scripts/kafka.sh start && bordermon demo --broker external   # on Apache Kafka at 127.0.0.1:9092
     """
     from bordermon.shell.demo import run_demo
     from bordermon.timeutil import parse_rfc3339
@@ -682,7 +692,7 @@ def demo(scenario: str, start: str, days: int, speed: float, fast_until: str) ->
         fast = parse_rfc3339(fast_until)
     except ValueError:
         raise click.UsageError(f"--fast-until: {fast_until!r} is not an RFC 3339 time with an offset") from None
-    sys.exit(run_demo(current_settings(), scenario, start, speed, days, fast))
+    sys.exit(run_demo(current_settings(), scenario, start, speed, days, fast, external_broker=broker == "external"))
 
 
 def main() -> None:

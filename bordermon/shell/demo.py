@@ -1,8 +1,10 @@
 """`bordermon demo`: the whole pipeline on this machine with a live terminal view.
 
-Starts the embedded broker, one worker, Prometheus and Alertmanager when installed, and the
-simulator; draws what the worker sees once a second; Ctrl-C (or SIGTERM) stops every process
-it started, in reverse order, and removes its temporary files.
+Starts the embedded broker (or, with `--broker external`, uses the Kafka the settings name, say
+one `scripts/kafka.sh start` runs, and leaves it running), one worker, Prometheus and
+Alertmanager when installed, and the simulator; draws what the worker sees once a second;
+Ctrl-C (or SIGTERM) stops every process it started, in reverse order, and removes its
+temporary files.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from rich.text import Text
 from bordermon.broker import start_broker
 from bordermon.config import Settings, settings_env
 from bordermon.errors import BordermonError
+from bordermon.kafka import check_reachable
 from bordermon.shell.liveview import (
     checkpoint_table,
     citizenship_table,
@@ -119,17 +122,23 @@ def start_stack(
     speed: float,
     days: int,
     fast_until: float,
+    external_broker: bool = False,
 ) -> None:
     """Start every process into `stack` (which stops whatever did start if this fails)."""
     bin_dir = Path(sys.executable).parent
-    broker_port, web_port = port_or_free(9092), port_or_free(6066)
+    web_port = port_or_free(6066)
     # The children resolve the demo's own settings (this command's flags included), on its ports.
     env = {**os.environ, **settings_env(settings)}
-    env.update({"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{broker_port}", "BORDERMON_WEB_PORT": str(web_port)})
+    env["BORDERMON_WEB_PORT"] = str(web_port)
     env.pop("BORDERMON_ALERTMANAGER_URL", None)
-    broker = start_broker("127.0.0.1", broker_port)
-    stack.procs.append(("broker", broker))
-    stack.urls["broker"] = f"127.0.0.1:{broker_port}"
+    if external_broker:
+        check_reachable(settings)
+        stack.urls["broker"] = f"{settings.bootstrap_servers} (external)"
+    else:
+        broker_port = port_or_free(9092)
+        env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{broker_port}"
+        stack.procs.append(("broker", start_broker("127.0.0.1", broker_port)))
+        stack.urls["broker"] = f"127.0.0.1:{broker_port}"
 
     am_bin = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
     if am_bin:
@@ -187,6 +196,7 @@ def run_demo(
     days: int,
     fast_until: float,
     console: Console | None = None,
+    external_broker: bool = False,
 ) -> int:
     console = console or Console()
 
@@ -199,7 +209,7 @@ def run_demo(
     stack = Stack(Path(tempfile.mkdtemp(prefix="bordermon-demo-")))
     last: tuple[float, float] | None = None
     try:
-        start_stack(stack, settings, console, scenario, start, speed, days, fast_until)
+        start_stack(stack, settings, console, scenario, start, speed, days, fast_until, external_broker)
         with Live(console=console, refresh_per_second=2, screen=False) as live:
             while True:
                 try:
@@ -222,7 +232,8 @@ def run_demo(
     except (KeyboardInterrupt, OSError):  # OSError: the terminal is gone (hang-up)
         pass
     finally:
-        say(console, "stopping: simulator, worker, monitoring, broker ...")
+        own = "" if external_broker else ", broker"
+        say(console, f"stopping: simulator, worker, monitoring{own} ...")
         killed = stack.stop()
         say(console, "stopped cleanly; nothing left running." if not killed else f"had to kill: {', '.join(killed)}")
     return 0

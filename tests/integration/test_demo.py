@@ -12,7 +12,7 @@ import pytest
 
 from bordermon import metrics as catalog
 from harness.metrics import consumed, parse_metrics
-from harness.processes import BIN, Worker, base_env, run_cli, wait_until
+from harness.processes import BIN, KafkaBroker, Worker, base_env, run_cli, wait_until
 from tests.fixtures.mixedlog import mixed_log, write_log
 
 pytestmark = pytest.mark.integration
@@ -31,13 +31,13 @@ def tmux(*args: str) -> str:
     return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
 
 
-def start_demo(tmp_path, args: str = "") -> tuple[str, object]:
+def start_demo(tmp_path, args: str = "", global_args: str = "") -> tuple[str, object]:
     """`bordermon demo` in a 170x60 tmux window; (session, exit-code marker file)."""
-    assert shutil.which("tmux"), "tmux is installed by scripts/install-monitoring.sh"
+    assert shutil.which("tmux"), "tmux is installed by scripts/install-system.sh"
     session = f"demo-{time.monotonic_ns()}"
     marker = tmp_path / "exit-code"
     # rich sizes itself from COLUMNS/LINES when set (a CI shell may export 80x24): pin them too.
-    command = f"env COLUMNS=170 LINES=60 {BIN} demo {args}; echo $? > {marker}; sleep 30"
+    command = f"env COLUMNS=170 LINES=60 {BIN} {global_args} demo {args}; echo $? > {marker}; sleep 30"
     tmux("new-session", "-d", "-s", session, "-x", "170", "-y", "60", command)
     # A tmux server that already runs may impose its own default size: force a wide window.
     tmux("set-option", "-t", session, "window-size", "manual")
@@ -83,6 +83,28 @@ def test_make_run_shows_the_first_overload_within_90_s_and_ctrl_c_stops_everythi
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
 
+def test_the_demo_runs_on_apache_kafka_and_leaves_it_running(tmp_path):
+    """`bordermon demo --broker external` on the Kafka `scripts/kafka.sh start` runs: the same
+    story on the board; Ctrl-C stops what the demo started and leaves the broker it was given."""
+    before = leftovers()
+    kafka = KafkaBroker(tmp_path / "kafka")
+    session, marker = start_demo(tmp_path, "--broker external", f"--bootstrap-servers {kafka.address}")
+    try:
+        screen = wait_until(lambda: matching(session, r"\b(WARN|CRIT)\b"), 240, "a QueueOverload", interval=0.5)
+        assert f"broker: {kafka.address} (external)" in screen
+        assert re.search(r"[1-9][\d,]* events/s", screen), "traffic: " + screen
+        tmux("send-keys", "-t", session, "C-c")
+        wait_until(marker.exists, 20, "the demo to exit after Ctrl-C")
+        assert marker.read_text().strip() == "0"
+        assert "stopping: simulator, worker, monitoring ..." in screen_of(session)
+        assert "stopped cleanly; nothing left running." in screen_of(session)
+        wait_until(lambda: leftovers() <= before, 10, "no process of the demo left behind")
+        assert kafka.cluster.registered_brokers() == {1}, "the broker the demo was given still runs"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        kafka.stop()
+
+
 def test_closing_the_terminal_stops_everything(tmp_path):
     """Closing the window sends SIGHUP: broker, worker, simulator, Prometheus and Alertmanager
     must all stop, as with Ctrl-C."""
@@ -97,6 +119,7 @@ def test_closing_the_terminal_stops_everything(tmp_path):
     wait_until(lambda: not (leftovers() - before), 30, "every process the demo started to stop")
 
 
+@pytest.mark.brokers("tansu", "kafka")
 def test_status_json_reflects_the_worker(broker, tmp_path):
     env = base_env(broker)
     worker = Worker(env, tmp_path / "worker.log")

@@ -28,6 +28,7 @@ def committed(admin: KafkaAdminClient) -> int | None:
     return None if meta is None or meta.offset < 0 else meta.offset
 
 
+@pytest.mark.brokers("tansu", "kafka")
 def test_batches_are_whole_and_committed_only_when_durable(broker, tmp_path):
     admin = KafkaAdminClient(bootstrap_servers=broker.address)
     admin.create_topics([NewTopic("adapter.events", 2, 1)])

@@ -42,6 +42,7 @@ def registry_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.brokers("tansu", "kafka")
 def test_backtest_transitions_equal_what_a_live_worker_emits(broker, tmp_path, registry_file):
     lines = mixed_log(CHECKPOINTS, good_count=20_000, seed=2022)
     log = tmp_path / "mixed.jsonl.gz"
@@ -161,7 +162,7 @@ def test_backfill_blocks_answer_with_the_processors_state_at_event_time(tmp_path
         prom.stop()
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is installed by make install-monitoring")
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is installed by make install-system")
 def test_retention_counts_from_the_newest_block_so_2022_needs_a_long_retention(tmp_path):
     """What the README tells analysts, measured: Prometheus deletes blocks older than the
     retention measured from the newest block. 2022 blocks alone survive the default; beside a

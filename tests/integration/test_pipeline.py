@@ -21,6 +21,7 @@ from tests.fixtures.registry import CHECKPOINTS, REGISTRY
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.brokers("tansu", "kafka")
 def test_mixed_log_end_to_end(broker, tmp_path):
     lines = mixed_log(CHECKPOINTS, good_count=20_000, seed=2022)
     assert len(lines) >= 20_000
@@ -65,6 +66,7 @@ def test_mixed_log_end_to_end(broker, tmp_path):
         assert worker.stop() == 0, worker.tail()
 
 
+@pytest.mark.brokers("tansu", "kafka")
 def test_kill_9_mid_stream_restart_neither_loses_nor_double_counts(broker, tmp_path):
     run = scenario(tmp_path, good_count=20_000, seed=7)
     lines, log, expected = run.lines, run.log, run.expected

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.metrics import consumed, parse_metrics
-from harness.processes import BIN, Broker, Worker, base_env, read_topic, run_cli, wait_until
+from harness.processes import BIN, Worker, base_env, read_topic, run_cli, start_broker_of, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -55,12 +55,13 @@ def manifest_messages(out: Path) -> int:
         return 0
 
 
+@pytest.mark.brokers("tansu", "kafka")
 def test_simulate_record_replay_round_trip_gives_same_metrics_and_alerts(broker, tmp_path):
     env_a = base_env(broker)
     worker_a = Worker(env_a, tmp_path / "worker-a.log")
     archive = tmp_path / "archive"
     recorder = start_recorder(env_a, archive, tmp_path / "recorder.log", "--max-bytes", "2000000")
-    second = Broker()
+    second = start_broker_of(broker.kind, tmp_path / "second-broker")
     worker_b = None
     try:
         worker_a.wait_ready()
@@ -96,6 +97,7 @@ def test_simulate_record_replay_round_trip_gives_same_metrics_and_alerts(broker,
         second.stop()
 
 
+@pytest.mark.brokers("tansu", "kafka")
 def test_recorder_killed_and_restarted_loses_and_duplicates_nothing(broker, tmp_path):
     env = base_env(broker)
     sim = run_cli(["simulate", "--scenario", "baseline", "--days", "1", "--kafka"], env, timeout=300)

@@ -89,6 +89,7 @@ def off_partition_total(metrics: dict, partitioner: str) -> float:
                if dict(k)["partitioner"] == partitioner)  # fmt: skip
 
 
+@pytest.mark.brokers("tansu", "kafka")
 def test_librdkafka_default_partitioner_equals_oracle(broker, registry_env, tmp_path):
     lines = mixed_log(CHECKPOINTS, good_count=20_000, seed=2022)
     expected = run_oracle(lines, REGISTRY, time.time())
@@ -107,6 +108,7 @@ def test_librdkafka_default_partitioner_equals_oracle(broker, registry_env, tmp_
         assert worker.stop() == 0, worker.tail()
 
 
+@pytest.mark.brokers("tansu", "kafka")
 def test_fnv1a_into_a_topic_created_beforehand_with_3_partitions(broker, registry_env, tmp_path):
     admin = KafkaAdminClient(bootstrap_servers=broker.address)
     admin.create_topics([NewTopic("border.events", 3, 1)])
@@ -127,6 +129,7 @@ def test_fnv1a_into_a_topic_created_beforehand_with_3_partitions(broker, registr
         assert worker.stop() == 0, worker.tail()
 
 
+@pytest.mark.brokers("tansu", "kafka")
 def test_kill_9_while_rerouted_traffic_flows(broker, registry_env, tmp_path):
     lines = mixed_log(CHECKPOINTS, good_count=20_000, seed=7)
     expected = run_oracle(lines, REGISTRY, time.time())
@@ -153,6 +156,7 @@ def test_kill_9_while_rerouted_traffic_flows(broker, registry_env, tmp_path):
         assert second.stop() == 0, second.tail()
 
 
+@pytest.mark.brokers("tansu", "kafka")
 def test_two_three_two_workers_with_rerouted_traffic(broker, registry_env, tmp_path):
     lines = mixed_log(CHECKPOINTS, good_count=12_000, seed=31)
     expected = run_oracle(lines, REGISTRY, time.time())
@@ -183,6 +187,7 @@ def test_two_three_two_workers_with_rerouted_traffic(broker, registry_env, tmp_p
             w.stop()
 
 
+@pytest.mark.brokers("tansu", "kafka")
 def test_aiokafka_without_keys_counts_every_message(broker, registry_env, tmp_path):
     """Unkeyed messages land anywhere: no order across partitions, but nothing lost or doubled."""
     lines = mixed_log(CHECKPOINTS, good_count=6_000, seed=9)
@@ -201,6 +206,7 @@ def test_aiokafka_without_keys_counts_every_message(broker, registry_env, tmp_pa
         assert worker.stop() == 0, worker.tail()
 
 
+@pytest.mark.brokers("tansu", "kafka")
 def test_internal_topic_with_another_partition_count_is_recreated_when_empty_refused_otherwise(broker, tmp_path):
     """A reset broker auto-creates topics with its own default count; an empty internal topic is
     recreated to match border.events, a non-empty one stops the worker with one line."""

@@ -15,7 +15,7 @@ from kafka.admin import NewTopic
 
 from bordermon.registry import load_registry
 from harness.metrics import consumed, parse_metrics
-from harness.processes import BIN, Broker, Worker, base_env, free_port, read_topic, run_cli, wait_until
+from harness.processes import BIN, Broker, Worker, base_env, free_port, read_topic, run_cli, start_broker_of, wait_until
 from tests.fixtures.mixedlog import mixed_log
 
 pytestmark = pytest.mark.integration
@@ -44,6 +44,7 @@ def resume_point(text: str) -> int:
     return int(text.rsplit("--resume ", 1)[1].split()[0].rstrip(")."))
 
 
+@pytest.mark.brokers("tansu", "kafka")
 def test_sigterm_stops_replay_and_simulate_cleanly_and_resume_loses_nothing(broker, tmp_path):
     env = base_env(broker)
     lines = hour_of_events(3600)
@@ -66,7 +67,7 @@ def test_sigterm_stops_replay_and_simulate_cleanly_and_resume_loses_nothing(brok
     published = [r.value for r in read_topic(broker.address, "border.events")]
     assert Counter(published) == Counter(lines), "stop + resume must publish every line exactly once"
 
-    second = Broker()
+    second = start_broker_of(broker.kind, tmp_path / "second-broker")
     try:
         env2 = base_env(second)
         proc = start(["simulate", "--scenario", "baseline", "--days", "1", "--kafka", "--speed", "3600"], env2,
@@ -117,6 +118,7 @@ def test_broker_outage_replay_reports_where_to_resume(tmp_path):
         replacement.stop()
 
 
+@pytest.mark.brokers("tansu", "kafka")
 def test_long_running_commands_exit_zero_on_sigterm(broker, tmp_path):
     env = base_env(broker)
     worker = Worker(env, tmp_path / "worker.log")
@@ -205,6 +207,7 @@ def test_fuzzed_messages_never_crash_the_worker_and_all_are_counted(broker, tmp_
         assert worker.stop() == 0
 
 
+@pytest.mark.brokers("tansu", "kafka")
 def test_scale_out_three_workers_then_one_leaves_gives_single_worker_results(broker, tmp_path):
     from harness.metrics import parse_metrics
     from tests.fixtures.checks import assert_metrics_match
@@ -263,6 +266,7 @@ def test_scale_out_three_workers_then_one_leaves_gives_single_worker_results(bro
             w.stop()
 
 
+@pytest.mark.brokers("tansu", "kafka")
 def test_two_static_members_started_together_form_one_generation_and_process(broker, tmp_path):
     """Static membership ids, as containers have, on the embedded broker: with a 6 s session
     the member that joined a moment later was dropped right after each sync (the broker holds
@@ -349,3 +353,47 @@ def test_worker_survives_an_in_memory_broker_restart_and_counts_what_follows(tmp
             if w.proc.poll() is None:
                 assert w.stop() == 0
         broker.stop()
+
+
+def test_worker_rides_out_an_apache_kafka_restart_mid_stream_and_ends_exact(tmp_path):
+    """Apache Kafka keeps its logs (unlike the in-memory broker above, which comes back empty):
+    killed with SIGKILL while a replay publishes and the worker drains, and started again on
+    the same data, the broker loses nothing, and the worker, which never stops, ends with the
+    oracle's figures and each alert and dead letter once. The replay that was cut off resumes
+    from the point it printed."""
+    from harness.processes import KafkaBroker
+    from tests.fixtures.checks import assert_metrics_match
+    from tests.fixtures.crash import scenario
+    from tests.fixtures.oracle import run_oracle
+    from tests.fixtures.registry import CHECKPOINTS, REGISTRY
+    from tests.integration.test_real_clients import assert_outputs_exactly_once
+
+    run = scenario(tmp_path, good_count=20_000, seed=23)
+    kafka = KafkaBroker(tmp_path / "kafka")
+    env = base_env(kafka, BORDERMON_CHECKPOINTS=str(run.registry), BORDERMON_DELIVERY_TIMEOUT="3")
+    worker = Worker(env, tmp_path / "worker.log")
+    try:
+        worker.wait_ready()
+        proc = start(["replay", str(run.log), "--speed", "20000", "-q"], env, tmp_path / "replay.out")
+        wait_until(lambda: accepted_plus_rejected(worker) > len(run.lines) * 0.2, 60, "a fifth counted")
+        kafka.cluster.kill(1)
+        assert proc.wait(60) != 0, "the replay cannot publish while the broker is down"
+        resume = resume_point((tmp_path / "replay.out").read_text())
+        kafka.cluster.start_node(1)
+        rest = run_cli(["replay", str(run.log), "--max-speed", "--resume", str(resume), "-q"], env)
+        assert rest.returncode == 0, rest.stderr
+        # What the topic holds: the log, and the few lines the broker took just before it died
+        # that the resumed replay sent again. Each partition in offset order is each
+        # checkpoint's order, which is all the oracle depends on.
+        records = sorted(read_topic(kafka.address, "border.events"), key=lambda r: (r.partition, r.offset))
+        on_topic = [r.value for r in records]
+        assert not Counter(run.lines) - Counter(on_topic), "nothing lost"
+        assert Counter(on_topic) - Counter(run.lines) <= Counter(run.lines[resume:]), "only unacknowledged lines twice"
+        wait_until(lambda: accepted_plus_rejected(worker) == len(on_topic), 120, "every message on the topic counted")
+        assert worker.proc.poll() is None, worker.tail()
+        expected = run_oracle(on_topic, REGISTRY, time.time())
+        assert_metrics_match(parse_metrics(worker.metrics()), expected, [*CHECKPOINTS, "idle"])
+        assert_outputs_exactly_once(kafka.address, expected, on_topic)
+    finally:
+        assert worker.stop() == 0, worker.tail()
+        kafka.stop()

@@ -13,7 +13,7 @@ from bordermon.config import CHANGELOG_TOPIC, Settings
 from bordermon.kafka import ensure_topics
 from harness.metrics import consumed, parse_metrics
 from harness.processes import Worker, base_env, run_cli, wait_until
-from streams.changelog import read_partitions, still_ending_with
+from streams.changelog import PartitionReader
 from tests.fixtures.checks import assert_metrics_match
 from tests.fixtures.crash import CRASH_WINDOW, scenario
 from tests.fixtures.registry import CHECKPOINTS
@@ -37,18 +37,19 @@ def create_topic(address: str) -> None:
     admin.close()
 
 
+@pytest.mark.brokers("tansu", "kafka")
 def test_a_partition_is_reused_only_while_its_log_still_ends_with_the_record_read_last(broker):
-    bootstrap, security = [broker.address], Settings(bootstrap_servers=broker.address).security
+    reader = PartitionReader([broker.address], Settings().security, exact_end_offsets=broker.kind == "kafka")
     create_topic(broker.address)
     # Keys never repeat across partitions (a changelog's start with their partition).
     produce(broker.address, [(0, b"a", b"1"), (0, b"b", b"2"), (0, b"a", b"4"), (1, b"c", b"3")])
-    snapshot = read_partitions(bootstrap, security, TOPIC, [0, 1, 2])
+    snapshot = reader.read_partitions(TOPIC, [0, 1, 2])
     assert snapshot.data == {b"a": b"4", b"b": b"2", b"c": b"3"}
     assert snapshot.last == {0: (2, b"a", b"4"), 1: (0, b"c", b"3")}  # 2 is empty: no record to match
-    assert still_ending_with(bootstrap, security, TOPIC, snapshot.last) == {0, 1}
+    assert reader.still_ending_with(TOPIC, snapshot.last) == {0, 1}
 
     produce(broker.address, [(1, b"c", b"3")])  # a later write, even of the same value
-    assert still_ending_with(bootstrap, security, TOPIC, snapshot.last) == {0}
+    assert reader.still_ending_with(TOPIC, snapshot.last) == {0}
 
     # A reset log: deleted and written again, with another record where the last one was.
     admin = KafkaAdminClient(bootstrap_servers=broker.address)
@@ -57,7 +58,7 @@ def test_a_partition_is_reused_only_while_its_log_still_ends_with_the_record_rea
     admin.close()
     create_topic(broker.address)
     produce(broker.address, [(0, b"a", b"1"), (0, b"b", b"2"), (0, b"a", b"9")])
-    assert still_ending_with(bootstrap, security, TOPIC, snapshot.last) == set()
+    assert reader.still_ending_with(TOPIC, snapshot.last) == set()
 
 
 def recovered(log_text: str) -> dict:
@@ -66,6 +67,7 @@ def recovered(log_text: str) -> dict:
     return records[-1]
 
 
+@pytest.mark.brokers("tansu", "kafka")
 def test_a_static_member_killed_mid_stream_is_replaced_from_state_prefetched_during_its_join(broker, tmp_path):
     """The replacement reads its partitions' state while the broker holds its join, and ends
     with what the oracle computes: nothing lost, nothing counted twice."""
@@ -85,7 +87,8 @@ def test_a_static_member_killed_mid_stream_is_replaced_from_state_prefetched_dur
     assert run_cli(["replay", str(log), "--max-speed"], env).returncode == 0
     wait_until(lambda: consumed(parse_metrics(first.metrics())) > len(lines) * 0.4, 60, "40% consumed")
     first.stop(signal.SIGKILL)
-    with_state = read_partitions([broker.address], Settings().security, CHANGELOG_TOPIC, range(partitions)).last
+    reader = PartitionReader([broker.address], Settings().security, exact_end_offsets=broker.kind == "kafka")
+    with_state = reader.read_partitions(CHANGELOG_TOPIC, range(partitions)).last
     assert with_state, "the kill must come after some state was written"
 
     second = Worker(env, tmp_path / "worker2.log")

@@ -7,13 +7,16 @@ import json
 import logging
 
 from bordermon.config import Settings
+from bordermon.kafka import BrokerTraits
 from bordermon.logs import setup_logging
 from bordermon.registry import load_registry
 from streams.app import Pipeline
 
 
 def test_pipeline_shutdown_closes_the_alertmanager_session():
-    pipeline = Pipeline(Settings(alertmanager_url="http://127.0.0.1:9"), load_registry(None), 8)
+    pipeline = Pipeline(
+        Settings(alertmanager_url="http://127.0.0.1:9"), load_registry(None), 8, BrokerTraits(kraft=True)
+    )
     pusher = pipeline.pusher
     assert pusher is not None
 
