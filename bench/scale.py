@@ -9,8 +9,8 @@ until the replacement is ready with its state rebuilt, and its RSS then). Growth
 against one.
 
     make bench                                      # with the rest: "scale" in bench/results.json
-    .venv/bin/python -m bench.scale                 # alone, N = 2,000,000
-    .venv/bin/python -m bench.scale --events 200000 # quick
+    .venv/bin/python -m bench.scale                 # alone, N = 2,000,000, on both brokers
+    .venv/bin/python -m bench.scale --events 200000 --brokers kafka   # quick, Apache Kafka only
 
 The growth plot goes to bench/scale.png (bench/README.md shows it).
 """
@@ -36,7 +36,7 @@ import orjson
 from bordermon.config import Settings
 from bordermon.kafka import ensure_worker_topics
 from bordermon.registry import parse_registry
-from harness.processes import BIN, Broker, Worker, base_env, wait_until
+from harness.processes import BIN, Worker, base_env, start_broker_of, wait_until
 from streams.processor import Inbound, Processor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,15 +156,15 @@ def counted(worker: Worker) -> int:
     return int(health(worker).get("counted", 0))
 
 
-def run(events: int, checkpoints: int, work: Path, recover: bool = True, workers: int = 1) -> dict:
-    """One scale run on a fresh broker; see the module docstring for what it measures."""
+def run(events: int, checkpoints: int, work: Path, kind: str, recover: bool = True, workers: int = 1) -> dict:
+    """One scale run on a fresh broker of `kind`; see the module docstring for what it measures."""
     tag = f"{checkpoints}cp-{events}"
     registry = work / f"registry-{checkpoints}.yaml"
     registry.write_text(registry_yaml(checkpoints))
     log = work / f"log-{tag}.jsonl"
     if not log.exists():
         write_log(events, checkpoints, log)
-    broker = Broker()
+    broker = start_broker_of(kind, work / f"kafka-{tag}-{workers}")
     started: list[Worker] = []
     out: dict[str, object] = {"checkpoints": checkpoints, "live_ids": events, "workers": workers}
     try:
@@ -189,7 +189,7 @@ def run(events: int, checkpoints: int, work: Path, recover: bool = True, workers
             peak_rss_mb=round(peak, 1),
             bytes_per_live_id=round((peak - baseline * workers) * 2**20 / events),
         )
-        say(f"{tag} x{workers}: {rate:,.0f} events/s, peak RSS {peak:.0f} MB, {out['bytes_per_live_id']} B/id")
+        say(f"{kind} {tag} x{workers}: {rate:,.0f} events/s, peak RSS {peak:.0f} MB, {out['bytes_per_live_id']} B/id")
         if workers > 1 or not recover:
             return out
         worker = started[0]
@@ -204,7 +204,8 @@ def run(events: int, checkpoints: int, work: Path, recover: bool = True, workers
         out["recovery_seconds"] = round(time.perf_counter() - killed, 2)
         out["recovered_rss_mb"] = round(peak_recovery, 1)
         out["recovered_exact"] = counted(replacement) == events
-        say(f"{tag}: recovery {out['recovery_seconds']} s, RSS after {out['recovered_rss_mb']} MB, {out['scrape']}")
+        say(f"{kind} {tag}: recovery {out['recovery_seconds']} s, RSS after {out['recovered_rss_mb']} MB")
+        say(f"{kind} {tag}: scrape {out['scrape']}")
         return out
     finally:
         for w in started:
@@ -213,23 +214,26 @@ def run(events: int, checkpoints: int, work: Path, recover: bool = True, workers
         broker.stop()
 
 
-def plot(growth: list[dict], path: Path) -> None:
+def plot(growth: dict[str, list[dict]], path: Path) -> None:
+    """Memory and recovery against live ids, one line per broker."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ids = [g["live_ids"] / 1e6 for g in growth]
     fig, (memory, recovery) = plt.subplots(1, 2, figsize=(10, 4))
-    memory.plot(ids, [g["peak_rss_mb"] for g in growth], "o-", label="peak RSS, draining")
-    memory.plot(ids, [g["recovered_rss_mb"] for g in growth], "s--", label="RSS after kill -9 recovery")
+    for kind, points in growth.items():
+        ids = [g["live_ids"] / 1e6 for g in points]
+        name = BROKER_NAMES.get(kind, kind)
+        memory.plot(ids, [g["peak_rss_mb"] for g in points], "o-", label=f"{name}: draining")
+        memory.plot(ids, [g["recovered_rss_mb"] for g in points], "s--", label=f"{name}: after kill -9 recovery")
+        recovery.plot(ids, [g["recovery_seconds"] for g in points], "o-", label=name)
     memory.axhline(TARGETS["peak_rss_mb"], color="red", linewidth=0.8, label="target 400 MB")
-    memory.set(xlabel="live event ids (millions)", ylabel="MB", title="Worker memory, 2,400 checkpoints")
-    memory.legend()
-    recovery.plot(ids, [g["recovery_seconds"] for g in growth], "o-", color="tab:green")
+    memory.set(xlabel="live event ids (millions)", ylabel="MB", title="Worker peak RSS, 2,400 checkpoints")
+    memory.legend(fontsize=8)
     recovery.axhline(TARGETS["recovery_seconds"], color="red", linewidth=0.8, label="target 10 s")
     recovery.set(xlabel="live event ids (millions)", ylabel="seconds", title="kill -9 to ready")
-    recovery.legend()
+    recovery.legend(fontsize=8)
     for axis in (memory, recovery):
         axis.set_ylim(bottom=0)
         axis.grid(alpha=0.3)
@@ -238,13 +242,16 @@ def plot(growth: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def scale(events: int, work: Path, plot_path: Path | None) -> dict:
-    """Every scale figure for N = `events` (the growth points are N/4, N/2 and N)."""
-    growth = [run(max(1, events // 4), WIDE, work), run(events // 2, WIDE, work), run(events, WIDE, work)]
+BROKER_NAMES = {"tansu": "embedded (Tansu)", "kafka": "Apache Kafka"}
+
+
+def scale(events: int, work: Path, kind: str) -> dict:
+    """Every scale figure for N = `events` on a broker of `kind` (growth points N/4, N/2 and N)."""
+    growth = [run(n, WIDE, work, kind) for n in (max(1, events // 4), events // 2, events)]
     wide = growth[-1]
-    narrow = run(events, NARROW, work, recover=False)
+    narrow = run(events, NARROW, work, kind, recover=False)
     try:
-        two = run(events, WIDE, work, workers=2)
+        two = run(events, WIDE, work, kind, workers=2)
     except (AssertionError, SystemExit) as exc:  # recorded, not fatal: the other figures stand
         two = {"workers": 2, "error": str(exc)}
         say(f"two workers: FAILED: {exc}")
@@ -261,8 +268,6 @@ def scale(events: int, work: Path, plot_path: Path | None) -> dict:
         ),
         "growth": growth,
     }
-    if plot_path is not None:
-        plot(growth, plot_path)
     return results
 
 
@@ -298,13 +303,13 @@ def state_bytes_per_id(events: int, checkpoints: int, work: Path) -> int:
     return round(held / ids)
 
 
-def guard(events: int, work: Path) -> dict:
+def guard(events: int, work: Path, kind: str) -> dict:
     """The reduced bench's part (CI): the state's bytes per live id, and one drain on 2,400
     checkpoints for the RSS figure."""
     return {
         "events": events,
         "state_bytes_per_live_id": state_bytes_per_id(events, WIDE, work),
-        "wide": run(events, WIDE, work, recover=False),
+        "wide": run(events, WIDE, work, kind, recover=False),
     }
 
 
@@ -364,13 +369,16 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     parser.add_argument("--plot", type=Path, default=ROOT / "bench" / "scale.png")
+    parser.add_argument("--brokers", default="tansu,kafka", help="comma-separated: tansu, kafka")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bordermon-scale-"))
-    results = scale(args.events, work, args.plot)
+    results = {kind: scale(args.events, work, kind) for kind in args.brokers.split(",")}
+    plot({kind: r["growth"] for kind, r in results.items()}, args.plot)
     if args.out is not None:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
-    return 0 if all(met(results).values()) else 1
+    for kind, r in results.items():
+        print(f"{BROKER_NAMES.get(kind, kind)}\n{table(r)}")
+    return 0 if all(all(met(r).values()) for r in results.values()) else 1
 
 
 if __name__ == "__main__":

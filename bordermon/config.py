@@ -46,6 +46,7 @@ class Settings:
     session_timeout: float | None = None  # `session_timeout_for`: by membership when unset
     state_flush_interval: float | None = None  # `flush_interval_for`: by checkpoints when unset
     data_dir: str | None = None
+    exactly_once: str = "bordermon"  # see EXACTLY_ONCE
     security: KafkaSecurity = field(default_factory=KafkaSecurity)
 
     @property
@@ -101,12 +102,19 @@ def flush_interval_for(settings: Settings, checkpoints: int, partitions: int) ->
     return min(COMMIT_INTERVAL, max(MIN_FLUSH_INTERVAL, per_partition / CHECKPOINT_WRITES_PER_SECOND))
 
 
+# How a batch's outputs, state and input offsets become durable together (docs/reliability.md):
+# bordermon's commit protocol (`streams.commit`), or Apache Kafka's transactions
+# (`streams.transactions`; its readers must use read_committed).
+EXACTLY_ONCE = ("bordermon", "kafka-transactions")
+
+
 @dataclass(frozen=True)
 class Option:
     field: str
     env: str
     kind: type
     help: str
+    choices: tuple[str, ...] = ()
 
     @property
     def default(self) -> object:
@@ -143,6 +151,10 @@ OPTIONS = (
            f"at most {COMMIT_INTERVAL:g}]"),
     Option("data_dir", "BORDERMON_DATA_DIR", str,
            "the one directory a worker writes (Faust creates it; state lives in Kafka) [TMPDIR/bordermon-UID]"),
+    Option("exactly_once", "BORDERMON_EXACTLY_ONCE", str,
+           "how outputs, state and offsets become durable together: bordermon (the commit protocol) or "
+           "kafka-transactions (Apache Kafka's; consumers of border.alerts then read with read_committed)",
+           EXACTLY_ONCE),
 )  # fmt: skip
 CONFIG_ENV = "BORDERMON_CONFIG"
 
@@ -191,9 +203,12 @@ def _convert(option: Option, raw: object, source: str) -> object:
     if raw is None or raw == "":
         return None
     try:
-        return option.kind(raw)
+        value = option.kind(raw)
     except (TypeError, ValueError):
         raise BordermonError(f"{source}: {option.field} must be {option.kind.__name__}, got {raw!r}") from None
+    if option.choices and value not in option.choices:
+        raise BordermonError(f"{source}: {option.field} must be one of {', '.join(option.choices)}, got {raw!r}")
+    return value
 
 
 def resolve(

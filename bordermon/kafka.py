@@ -120,19 +120,22 @@ def ensure_worker_topics(settings: Settings, changelog: str | None = None) -> in
         internal = {REPARTITION_TOPIC: {"cleanup.policy": "delete", "retention.ms": str(REPARTITION_RETENTION_MS)}}
         if changelog is not None:
             internal[changelog] = {"cleanup.policy": "compact"}
+        # Every mismatch is judged before anything changes: a refusal leaves the topics as they were.
+        mismatched = {t: partitions_of(admin, t) for t in internal if t in existing}
+        mismatched = {t: n for t, n in mismatched.items() if n != partitions}
+        for topic, count in mismatched.items():
+            if not _is_empty(settings, topic):
+                raise BordermonError(
+                    f"{topic} has {count} partitions but border.events has {partitions}: they must match; "
+                    f"delete {topic} (internal to bordermon) once no worker runs, and start the workers again"
+                )
         for topic, config in internal.items():
-            if topic in existing:
-                count = partitions_of(admin, topic)
-                if count == partitions:
-                    continue
-                if not _is_empty(settings, topic):
-                    raise BordermonError(
-                        f"{topic} has {count} partitions but border.events has {partitions}: they must match; "
-                        f"delete {topic} (internal to bordermon) once no worker runs, and start the workers again"
-                    )
+            if topic in mismatched:
                 log.warning("recreating an empty internal topic", extra={"topic": topic, "partitions": partitions})
                 admin.delete_topics([topic])
                 _wait_gone(admin, topic)
+            elif topic in existing:
+                continue
             _create(admin, [NewTopic(topic, partitions, replication, topic_configs=config)])
         return partitions
     finally:
@@ -158,6 +161,15 @@ def _wait_gone(admin: KafkaAdminClient, topic: str, timeout: float = 10.0) -> No
         if time.monotonic() > deadline:
             raise BordermonError(f"{topic} could not be deleted within {timeout:.0f} s")
         time.sleep(0.1)
+
+
+def partition_count_changed(now: int, started: int) -> str:
+    """What a worker says when border.events no longer has the partition count it started with."""
+    return (
+        f"border.events has {now} partitions, this worker started with {started}: state is laid out by "
+        "partition, so the workers stop (partitions added, or an in-memory broker reset); see "
+        "docs/reliability.md, 'Changing the partition count'"
+    )
 
 
 def partition_counts(settings: Settings, topics: Sequence[str]) -> dict[str, int]:

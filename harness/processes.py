@@ -156,9 +156,17 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subpr
     return subprocess.run([BIN, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def read_topic(bootstrap: str, topic: str, idle_polls: int = 3, limit: int | None = None) -> list:
-    """Every record of a topic, read until the broker has nothing more to give (or `limit` read)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
+def read_topic(
+    bootstrap: str, topic: str, idle_polls: int = 3, limit: int | None = None, read_committed: bool = False
+) -> list:
+    """Every record of a topic, read until the broker has nothing more to give (or `limit` read);
+    with `read_committed`, only what committed transactions wrote (and non-transactional writes)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=100,
+        isolation_level="read_committed" if read_committed else "read_uncommitted",
+    )
     try:
         parts = consumer.partitions_for_topic(topic) or set()
         if not parts:

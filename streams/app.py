@@ -31,6 +31,7 @@ from bordermon import metrics as catalog
 from bordermon.config import (
     ALERTS_TOPIC,
     APP_ID,
+    CHANGELOG_TOPIC,
     COMMIT_INTERVAL,
     DEADLETTER_TOPIC,
     EVENTS_TOPIC,
@@ -40,23 +41,25 @@ from bordermon.config import (
     flush_interval_for,
     session_timeout_for,
 )
-from bordermon.kafka import BrokerTraits, ensure_worker_topics, partition_counts
+from bordermon.kafka import BrokerTraits, ensure_worker_topics, partition_count_changed, partition_counts
 from bordermon.registry import Registry
 from bordermon.security import faust_credentials
 from streams.alertmanager import AlertmanagerPusher
 from streams.changelog import PartitionReader
-from streams.commit import Committer, read_back_delivered
+from streams.commit import Committer, CommitterBase, read_back_delivered
 from streams.faustadapter import CHANGELOG_ONLY_STORE, BatchApp
 from streams.metrics import StateCollector, counter, histogram
 from streams.processor import Forward, Processor, parse_hop_header
 from streams.sender import BatchSender
 from streams.state import PartitionState, Write
 from streams.stateformat import StateFormatError
+from streams.transactions import TransactionalCommitter, TransactionalSenders
 from streams.warmstart import Prefetched, hint_path, prefetch_in_background, previously_owned, remember_owned
 
 log = logging.getLogger("bordermon.worker")
 
 RECONCILE_ATTEMPTS = 5
+PARTITION_CHECK_SECONDS = 10.0
 
 
 SLOW_GC_SECONDS = 0.05
@@ -119,7 +122,10 @@ class Pipeline:
     def __init__(self, settings: Settings, registry: Registry, partitions: int, broker: BrokerTraits) -> None:
         self.settings = settings
         self.partitions = partitions
-        self.reader = PartitionReader(settings.bootstrap_list, settings.security, broker.exact_end_offsets)
+        self.transactional = settings.exactly_once == "kafka-transactions"
+        self.reader = PartitionReader(
+            settings.bootstrap_list, settings.security, broker.exact_end_offsets, read_committed=self.transactional
+        )
         self.app = BatchApp(
             APP_ID,
             broker=[f"kafka://{s}" for s in settings.bootstrap_list],
@@ -145,6 +151,7 @@ class Pipeline:
             fetch_max_wait=settings.fetch_max_wait,
             consumer_group_instance_id=instance_id(settings.group_instance_id),
             broker_credentials=faust_credentials(settings.security),
+            transactional_topics=frozenset({EVENTS_TOPIC, REPARTITION_TOPIC}) if self.transactional else frozenset(),
         )
         app = self.app
         self.events = app.topic(EVENTS_TOPIC, key_serializer="raw", value_serializer="raw", partitions=partitions)
@@ -161,15 +168,31 @@ class Pipeline:
             default=None,
             store=CHANGELOG_ONLY_STORE,
         )
+        if self.table.changelog_topic.get_topic_name() != CHANGELOG_TOPIC:  # Faust names it, not us
+            raise RuntimeError(f"Faust names the state changelog {self.table.changelog_topic.get_topic_name()!r}")
         self.processor = Processor(registry, partitions, get=_not_recovered)
         self.sender = BatchSender(settings.bootstrap_list, settings.security)
-        self.committer = Committer(
-            self.processor,
-            self.sender,
-            self._persist,
-            on_failure=self._delivery_failed,
-            persist_interval=flush_interval_for(settings, len(registry.checkpoints), partitions),
-        )
+        persist_interval = flush_interval_for(settings, len(registry.checkpoints), partitions)
+        self.transactions: TransactionalSenders | None = None
+        self.committer: CommitterBase
+        if self.transactional:
+            self.transactions = TransactionalSenders(settings.bootstrap_list, settings.security)
+            self.committer = TransactionalCommitter(
+                self.processor,
+                self.transactions,
+                changelog=lambda: CHANGELOG_TOPIC,
+                group=APP_ID,
+                on_failure=self._delivery_failed,
+                persist_interval=persist_interval,
+            )
+        else:
+            self.committer = Committer(
+                self.processor,
+                self.sender,
+                self._persist,
+                on_failure=self._delivery_failed,
+                persist_interval=persist_interval,
+            )
         self.owned: set[int] = set()
         self.misrouted_seen: set[tuple[bytes, bytes]] = set()  # (checkpoint key, partitioner code)
         self.recovered = False
@@ -210,7 +233,7 @@ class Pipeline:
 
     def _prefetch(self, partitions: list[int]) -> Prefetched:
         started = time.monotonic()
-        topic = self.table.changelog_topic.get_topic_name()
+        topic = CHANGELOG_TOPIC
         if ensure_worker_topics(self.settings, topic) != self.processor.partitions:
             return Prefetched()  # the partition count changed: `reconcile` stops the worker
         snapshot = self.reader.read_partitions(topic, partitions)
@@ -251,8 +274,30 @@ class Pipeline:
     async def shutdown(self) -> None:
         """Close the clients this pipeline opened itself (Faust closes its own)."""
         await self.sender.stop()
+        if self.transactions is not None:
+            await self.transactions.stop()
         if self.pusher is not None:
             await self.pusher.close()
+
+    async def _stop_for_partition_count(self, partitions: int) -> None:
+        """border.events' partition count changed (an in-memory broker reset and auto-created it;
+        an operator added partitions): Faust's table and the home partitions are sized at start,
+        so only a restart can follow, and it must not pass unnoticed: exit 1, saying so."""
+        message = partition_count_changed(partitions, self.processor.partitions)
+        log.error(message, extra={"partitions": partitions})
+        await self.app.crash(RuntimeError(message))
+
+    async def check_partition_count(self) -> None:
+        """Asked every few seconds: Faust's consumer notices added partitions only when its
+        metadata is refreshed (every 5 minutes), and meanwhile would not read the new ones."""
+        loop = asyncio.get_running_loop()
+        try:
+            counts = await loop.run_in_executor(None, partition_counts, self.settings, [EVENTS_TOPIC])
+        except Exception as exc:  # the broker is away: the consumer says so; ask again later
+            log.debug("partition count unavailable", extra={"error": repr(exc)})
+            return
+        if counts[EVENTS_TOPIC] != self.processor.partitions:
+            await self._stop_for_partition_count(counts[EVENTS_TOPIC])
 
     async def refresh_end_offsets(self) -> None:
         """End offsets of owned partitions, for the lag metric (Tansu reports them low)."""
@@ -286,7 +331,7 @@ class Pipeline:
         """A partition's changelog writes as record batches (the state itself lives parsed in
         the processor only). Faust's `send_changelog` costs a future, a buffer entry and a
         callback per write: with 2,400 checkpoints that was thousands of writes a second."""
-        topic = self.table.changelog_topic.get_topic_name()
+        topic = CHANGELOG_TOPIC
         return await self.sender.send(topic, [(partition, key, value, [], None) for key, value in writes])
 
     def _wire(self) -> None:
@@ -316,6 +361,8 @@ class Pipeline:
             self.owned -= lost
             self.processor.drop(lost)
             self.committer.forget(lost)
+            if self.transactions is not None:
+                await self.transactions.release(lost)
 
         if self.pusher is not None:
             pusher = self.pusher
@@ -327,6 +374,10 @@ class Pipeline:
         @app.timer(interval=5.0)
         async def end_offsets() -> None:
             await self.refresh_end_offsets()
+
+        @app.timer(interval=PARTITION_CHECK_SECONDS)
+        async def partition_count() -> None:
+            await self.check_partition_count()
 
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
@@ -365,7 +416,12 @@ class Pipeline:
         assigned = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == EVENTS_TOPIC}
         self.processor.drop(p for p in list(self.processor.state) if p not in assigned)
         started = time.monotonic()
-        topic = self.table.changelog_topic.get_topic_name()
+        if self.transactions is not None:
+            # Fence the previous owners first: their open transactions are aborted, so a
+            # read_committed read of the changelog reaches its end.
+            await self.transactions.release(set(self.transactions.senders) - assigned)
+            await self.transactions.claim(assigned)
+        topic = CHANGELOG_TOPIC
         loop = asyncio.get_running_loop()
         warm = await self._warm_states(assigned, topic)
         checked = time.monotonic()
@@ -380,12 +436,13 @@ class Pipeline:
                 # longer than the rebalance timeout is dropped from the group) and for /readyz.
                 states = {**await loop.run_in_executor(None, self._parse_state, snapshot.data, rest), **warm}
                 parsed = time.monotonic()
-                counts = await loop.run_in_executor(
-                    None, partition_counts, self.settings, [ALERTS_TOPIC, DEADLETTER_TOPIC]
-                )
-                await loop.run_in_executor(
-                    None, read_back_delivered, self.reader.read_ranges, list(states.values()), counts
-                )
+                if not self.transactional:  # R2: under transactions, what was not committed is aborted
+                    counts = await loop.run_in_executor(
+                        None, partition_counts, self.settings, [ALERTS_TOPIC, DEADLETTER_TOPIC]
+                    )
+                    await loop.run_in_executor(
+                        None, read_back_delivered, self.reader.read_ranges, list(states.values()), counts
+                    )
                 phases = {
                     "warm_check": checked - started,
                     "read": read - checked,
@@ -407,12 +464,7 @@ class Pipeline:
                 log.warning("state read failed; retrying", extra={"attempt": attempt, "error": repr(exc)})
                 await asyncio.sleep(min(2.0**attempt, 10.0))
         if partitions != self.processor.partitions:
-            # Only a reset broker does this (an in-memory one that restarted, where a client's
-            # metadata request auto-created the topics with the broker's default count). Faust's
-            # table is sized at start, so only a restart can follow: exit 1 for the supervisor.
-            message = f"border.events has {partitions} partitions, this worker started with {self.processor.partitions}"
-            log.error(f"{message}; restart the worker", extra={"partitions": partitions})
-            await self.app.crash(RuntimeError(message))
+            await self._stop_for_partition_count(partitions)
             return
         self.processor.state.update(states)
         self.owned = assigned

@@ -43,6 +43,9 @@ class PartitionReader:
     bootstrap: list[str]
     security: KafkaSecurity
     exact_end_offsets: bool
+    # read_committed under Kafka transactions (`streams.transactions`): what an aborted
+    # transaction wrote is not state; the end is then the last stable offset.
+    read_committed: bool = False
 
     def read_partitions(self, topic: str, partitions: Iterable[int]) -> Snapshot:
         return read_partitions(self, topic, partitions)
@@ -118,6 +121,7 @@ async def _read(
         fetch_max_bytes=64 * 1024 * 1024,
         client_id="bordermon-state-reader",
         request_timeout_ms=10_000,
+        isolation_level="read_committed" if reader.read_committed else "read_uncommitted",
         **client_options(reader.security),
     )
     await consumer.start()

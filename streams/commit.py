@@ -42,7 +42,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from bordermon.config import ALERTS_TOPIC, DEADLETTER_TOPIC, REPARTITION_TOPIC
+from bordermon.batches import Headers
+from bordermon.config import ALERTS_TOPIC, DEADLETTER_TOPIC, EVENTS_TOPIC, REPARTITION_TOPIC
 from streams.processor import BatchResult, Processor, alert_identity, deadletter_identity
 from streams.sender import OutRecord
 from streams.state import PartitionState, Write
@@ -117,9 +118,110 @@ class _Persist:
     sent: list[asyncio.Future[Any]] = field(default_factory=list)
     marks: list[dict[str, asyncio.Future[Any]]] = field(default_factory=list)
     started: bool = False
+    # Per source topic of partition p, the offset after the last record joined to this write.
+    offsets: dict[str, int] = field(default_factory=dict)
+    # Batches whose outputs are still to be sent, with their writer tags (transactions send them
+    # in the write's own transaction: `streams.transactions`).
+    unsent: list[tuple[BatchResult, Headers]] = field(default_factory=list)
 
 
-class Committer:
+class CommitterBase:
+    """What both ways of making a batch durable share: each batch's outputs are sent, and the
+    batch joins its partition's coming state write, which starts at most `persist_interval`
+    seconds after a batch changed the partition and covers every batch processed until then;
+    the batches' offsets are acknowledged when that write is durable (step 4). Subclasses:
+    `Committer` (bordermon's protocol, below) and `streams.transactions.TransactionalCommitter`
+    (each write a Kafka transaction)."""
+
+    def __init__(
+        self,
+        processor: Processor,
+        on_failure: Callable[[BaseException], None] | None = None,
+        persist_interval: float = 0.0,
+    ) -> None:
+        self.processor = processor
+        self.on_failure = on_failure
+        self.persist_interval = persist_interval
+        self.coming: dict[int, _Persist] = {}  # per partition: the write that batches still join
+        self.in_flight = 0  # state writes started and not yet durable
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Partitions this worker lost: a later owner starts their chain afresh."""
+        for p in partitions:
+            self.coming.pop(p, None)
+
+    async def commit_events(self, partition: int, records: Sequence[Any]) -> tuple[BatchResult, Any]:
+        """Steps 1-3 for border.events records (aiokafka ConsumerRecords of one partition); returns
+        the result and a future that completes when the state is durable (step 4 waits for it)."""
+        inbound = [(r.offset, r.key, r.value, r.timestamp) for r in records]
+        result = self.processor.process_events(partition, inbound)
+        return result, await self._deliver_and_persist(result, EVENTS_TOPIC, records[-1].offset)
+
+    async def commit_rerouted(self, partition: int, records: Sequence[Any]) -> tuple[BatchResult, Any]:
+        """The same for repartition-topic records."""
+        rerouted = [(r.offset, r.key, r.value, r.timestamp, hop_of(r.headers)) for r in records]
+        result = self.processor.process_rerouted(partition, rerouted)
+        return result, await self._deliver_and_persist(result, REPARTITION_TOPIC, records[-1].offset)
+
+    async def _deliver_and_persist(self, result: BatchResult, source: str, last: int) -> asyncio.Future[Any] | None:
+        """Step 2, and the batch joined to its partition's coming state write (step 3)."""
+        raise NotImplementedError
+
+    async def _persist_when_delivered(self, p: int, job: _Persist) -> None:
+        """Step 3 for every batch joined to `job`; sets `job.durable`."""
+        raise NotImplementedError
+
+    def _changed(self, p: int) -> bool:
+        ps = self.processor.partition(p)
+        return bool(ps.dirty or ps.touched)
+
+    def _writer_tag(self, p: int) -> Headers:
+        """The header every dead letter and alert of a batch carries: the state positions after it."""
+        return [(WRITER_HEADER, writer_header(self.processor.partition(p)))]
+
+    async def _send_outputs(
+        self, sender: Sender, result: BatchResult, tag: Headers
+    ) -> tuple[list[asyncio.Future[Any]], dict[str, asyncio.Future[Any]]]:
+        """Forwards, dead letters and alerts of a batch: their delivery futures, and per output
+        topic the first batch's (where reading back finds them all)."""
+        p = result.partition
+        sent: list[asyncio.Future[Any]] = []
+        marks: dict[str, asyncio.Future[Any]] = {}
+        if result.forwards:
+            hop: list[OutRecord] = [
+                (f.partition, f.key, f.value, [(HOP_HEADER, f.header)], f.timestamp_ms) for f in result.forwards
+            ]
+            sent += await sender.send(REPARTITION_TOPIC, hop)
+        for topic, outputs in ((DEADLETTER_TOPIC, result.deadletters), (ALERTS_TOPIC, result.alerts)):
+            if outputs:
+                target = p % await sender.partitions(topic)
+                batches = await sender.send(topic, [(target, o.key, o.value, tag, None) for o in outputs])
+                marks[topic] = batches[0]
+                sent += batches
+        return sent, marks
+
+    def _join(self, p: int, source: str, last: int) -> _Persist:
+        """The batch joins partition p's coming state write (a new one if the last has started)."""
+        job = self.coming.get(p)
+        if job is None or job.started:
+            job = self.coming[p] = _Persist(asyncio.get_running_loop().create_future())
+            self.in_flight += 1
+            job.durable.add_done_callback(self._settled)
+            task = asyncio.ensure_future(self._persist_when_delivered(p, job))
+            if self.on_failure is not None:
+                task.add_done_callback(self._check)
+        job.offsets[source] = last + 1
+        return job
+
+    def _settled(self, _: asyncio.Future[None]) -> None:
+        self.in_flight -= 1
+
+    def _check(self, task: asyncio.Future[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None and self.on_failure is not None:
+            self.on_failure(task.exception())  # type: ignore[arg-type]
+
+
+class Committer(CommitterBase):
     """Runs steps 1-3 for each batch and hands step 4 its future; the worker's agent calls it.
 
     The handler does not wait for the broker. A partition's state is written by a task that
@@ -139,61 +241,23 @@ class Committer:
         on_failure: Callable[[BaseException], None] | None = None,
         persist_interval: float = 0.0,
     ) -> None:
-        self.processor = processor
+        super().__init__(processor, on_failure, persist_interval)
         self.sender = sender
         self.persist = persist
-        self.on_failure = on_failure
-        self.persist_interval = persist_interval
         self.issued: dict[int, asyncio.Future[None]] = {}  # per partition: its last write was sent
-        self.coming: dict[int, _Persist] = {}  # per partition: the write that batches still join
-        self.in_flight = 0  # state writes started and not yet durable
 
     def forget(self, partitions: Iterable[int]) -> None:
-        """Partitions this worker lost: a later owner starts their chain afresh."""
+        partitions = list(partitions)
+        super().forget(partitions)
         for p in partitions:
             self.issued.pop(p, None)
-            self.coming.pop(p, None)
 
-    async def commit_events(self, partition: int, records: Sequence[Any]) -> tuple[BatchResult, Any]:
-        """Steps 1-3 for border.events records (aiokafka ConsumerRecords of one partition); returns
-        the result and a future that completes when the state is durable (step 4 waits for it)."""
-        inbound = [(r.offset, r.key, r.value, r.timestamp) for r in records]
-        result = self.processor.process_events(partition, inbound)
-        return result, await self._deliver_and_persist(result)
-
-    async def commit_rerouted(self, partition: int, records: Sequence[Any]) -> tuple[BatchResult, Any]:
-        """The same for repartition-topic records."""
-        rerouted = [(r.offset, r.key, r.value, r.timestamp, hop_of(r.headers)) for r in records]
-        result = self.processor.process_rerouted(partition, rerouted)
-        return result, await self._deliver_and_persist(result)
-
-    async def _deliver_and_persist(self, result: BatchResult) -> asyncio.Future[Any] | None:
+    async def _deliver_and_persist(self, result: BatchResult, source: str, last: int) -> asyncio.Future[Any] | None:
         p = result.partition
-        ps = self.processor.partition(p)
-        sent: list[asyncio.Future[Any]] = []
-        marks: dict[str, asyncio.Future[Any]] = {}
-        if result.forwards:
-            hop: list[OutRecord] = [
-                (f.partition, f.key, f.value, [(HOP_HEADER, f.header)], f.timestamp_ms) for f in result.forwards
-            ]
-            sent += await self.sender.send(REPARTITION_TOPIC, hop)
-        tag = [(WRITER_HEADER, writer_header(ps))]
-        for topic, outputs in ((DEADLETTER_TOPIC, result.deadletters), (ALERTS_TOPIC, result.alerts)):
-            if outputs:
-                target = p % await self.sender.partitions(topic)
-                batches = await self.sender.send(topic, [(target, o.key, o.value, tag, None) for o in outputs])
-                marks[topic] = batches[0]  # the first batch: reading back from there finds them all
-                sent += batches
-        if not sent and not ps.dirty and not ps.touched:
+        sent, marks = await self._send_outputs(self.sender, result, self._writer_tag(p))
+        if not sent and not self._changed(p):
             return None
-        job = self.coming.get(p)
-        if job is None or job.started:
-            job = self.coming[p] = _Persist(asyncio.get_running_loop().create_future())
-            self.in_flight += 1
-            job.durable.add_done_callback(self._settled)
-            task = asyncio.ensure_future(self._persist_when_delivered(p, job))
-            if self.on_failure is not None:
-                task.add_done_callback(self._check)
+        job = self._join(p, source, last)
         job.sent += sent
         job.marks.append(marks)
         return job.durable
@@ -222,13 +286,6 @@ class Committer:
             job.durable.set_exception(exc)
             raise
         job.durable.set_result(None)
-
-    def _settled(self, _: asyncio.Future[None]) -> None:
-        self.in_flight -= 1
-
-    def _check(self, task: asyncio.Future[Any]) -> None:
-        if not task.cancelled() and task.exception() is not None and self.on_failure is not None:
-            self.on_failure(task.exception())  # type: ignore[arg-type]
 
 
 def output_identity(topic: str, value: bytes) -> tuple[Any, ...] | None:

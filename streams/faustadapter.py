@@ -47,11 +47,15 @@ class TunedConsumerThread(AIOKafkaConsumerThread):
 
     # Faust 0.15.3 `AIOKafkaConsumerThread._create_worker_consumer` builds the aiokafka consumer;
     # aiokafka 0.14.0 keeps the setting in the private `_fetch_max_wait_ms` its Fetcher reads.
+    # Likewise `_isolation_level`, which Faust sets to read_committed only for its own
+    # transactions (processing_guarantee), when bordermon's (`streams.transactions`) need it too.
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         wait_ms = getattr(self.consumer, "fetch_max_wait_ms", None)
         if wait_ms is not None:
             consumer._fetch_max_wait_ms = wait_ms
+        if getattr(self.consumer, "transactional_topics", None):
+            consumer._isolation_level = "read_committed"
         return consumer
 
 
@@ -61,10 +65,17 @@ class BatchConsumer(AIOKafkaConsumer):
     handlers: dict[str, BatchHandler]
 
     def __init__(
-        self, *args: Any, handlers: dict[str, BatchHandler], fetch_max_wait_ms: int | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        handlers: dict[str, BatchHandler],
+        fetch_max_wait_ms: int | None = None,
+        transactional_topics: frozenset[str] = frozenset(),
+        **kwargs: Any,
     ) -> None:
         self.handlers = handlers
         self.fetch_max_wait_ms = fetch_max_wait_ms
+        # Topics whose offsets are committed in the worker's Kafka transactions, not by Faust.
+        self.transactional_topics = transactional_topics
         # Held while a batch is being handled: a rebalance or shutdown waits for it (wait_empty),
         # as Faust waits for unacknowledged messages on its own path.
         self.batch_lock = asyncio.Lock()
@@ -126,6 +137,13 @@ class BatchConsumer(AIOKafkaConsumer):
                 await self._note_gaps(tp, fresh)
                 self._ack_when_durable(tp, [r.offset for r in fresh], durable)
                 self._read_offset[tp] = fresh[-1].offset
+
+    # Faust 0.15.3 `Consumer._commit` (the broker call of its commits): offsets of topics whose
+    # offsets go into Kafka transactions are already committed (with the transaction that made
+    # their batches durable); committing them again outside would only race it.
+    async def _commit(self, offsets: Mapping[TP, int]) -> bool:
+        rest = {tp: offset for tp, offset in offsets.items() if tp.topic not in self.transactional_topics}
+        return await super()._commit(rest) if rest else True
 
     # Faust 0.15.3 `Consumer.perform_seek` (public, called when partitions are assigned) updates
     # the read offsets only of partitions that have a committed offset. A partition without one
@@ -272,9 +290,16 @@ class StaticMemberAssignor(PartitionAssignor):
 class BatchApp(faust.App):
     """A Faust app whose batch agents receive each fetched batch of their topic in one call."""
 
-    def __init__(self, *args: Any, fetch_max_wait: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        fetch_max_wait: float | None = None,
+        transactional_topics: frozenset[str] = frozenset(),
+        **kwargs: Any,
+    ) -> None:
         self.batch_handlers: dict[str, BatchHandler] = {}
         self.fetch_max_wait = fetch_max_wait
+        self.transactional_topics = transactional_topics
         kwargs.setdefault("TableManager", PromptTableManager)
         kwargs.setdefault("PartitionAssignor", StaticMemberAssignor)
         super().__init__(*args, **kwargs)
@@ -301,4 +326,5 @@ class BatchApp(faust.App):
             loop=self.transport.loop,
             handlers=self.batch_handlers,
             fetch_max_wait_ms=None if self.fetch_max_wait is None else int(self.fetch_max_wait * 1000),
+            transactional_topics=self.transactional_topics,
         )

@@ -22,9 +22,11 @@ OutRecord = tuple[int | None, bytes | None, bytes | None, Headers, int | None]  
 
 
 class BatchSender:
-    def __init__(self, bootstrap: list[str], security: KafkaSecurity) -> None:
+    def __init__(self, bootstrap: list[str], security: KafkaSecurity, **options: Any) -> None:
+        """`options`: more aiokafka producer settings (a transactional id, say)."""
         self.bootstrap = bootstrap
         self.security = security
+        self.options = options
         self.producer: AIOKafkaProducer | None = None
         self.partitioners: dict[str, Partitioner] = {}
         self.lock = asyncio.Lock()
@@ -38,10 +40,15 @@ class BatchSender:
                     max_batch_size=1024 * 1024,
                     max_request_size=4 * 1024 * 1024,
                     **client_options(self.security),
+                    **self.options,
                 )
                 await producer.start()
                 self.producer = producer
             return self.producer
+
+    async def started(self) -> AIOKafkaProducer:
+        """The producer, started (for a transactional one: its id registered, fencing any other)."""
+        return await self._started()
 
     async def partitions(self, topic: str) -> int:
         partitioner = self.partitioners.get(topic)

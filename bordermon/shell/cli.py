@@ -171,13 +171,15 @@ def worker(log_level: str) -> None:
     Example:
       KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 bordermon worker
     """
-    from bordermon.kafka import broker_traits, ensure_topics, ensure_worker_topics
+    from bordermon.config import CHANGELOG_TOPIC
+    from bordermon.kafka import broker_traits, ensure_topics, ensure_worker_topics, partition_count_changed
     from bordermon.logs import logging_config
     from bordermon.registry import load_registry
 
     settings = current_settings()
     registry = load_registry(settings.checkpoints_path)
-    partitions = ensure_worker_topics(settings)
+    # With the changelog: a layout that no longer lines up is refused here, in one line.
+    partitions = ensure_worker_topics(settings, CHANGELOG_TOPIC)
     broker = broker_traits(settings)
     from bordermon.broker import check_port_free
 
@@ -201,10 +203,7 @@ def worker(log_level: str) -> None:
         # count under it (a reset in-memory broker auto-creates them with its default): say so.
         now = ensure_topics(settings)
         if now != partitions:
-            fail_at_once(
-                f"border.events has {now} partitions, this worker started with {partitions} "
-                "(the broker was reset?): restart the worker"
-            )
+            fail_at_once(partition_count_changed(now, partitions))
         raise
 
 

@@ -397,3 +397,43 @@ def test_worker_rides_out_an_apache_kafka_restart_mid_stream_and_ends_exact(tmp_
     finally:
         assert worker.stop() == 0, worker.tail()
         kafka.stop()
+
+
+def test_partitions_added_to_border_events_on_kafka_stop_the_worker_with_one_line(tmp_path):
+    """On Apache Kafka topics do not vanish (the in-memory case above), but an operator can add
+    partitions to border.events (`kafka-topics.sh --alter --partitions`). The state is laid out
+    by partition, so a worker must not go on: within seconds (not at Faust's next metadata
+    refresh, 5 minutes later) it says what happened in one line and exits non-zero, and a
+    restarted worker refuses with what to do."""
+    from kafka.admin import NewPartitions
+
+    from bordermon.kafka import partition_count_changed
+    from harness.processes import KafkaBroker
+
+    kafka = KafkaBroker(tmp_path / "kafka")
+    try:
+        env = base_env(kafka)
+        worker = Worker(env, tmp_path / "worker.log")
+        worker.wait_ready()
+        lines = hour_of_events(600)
+        log = tmp_path / "hour.jsonl"
+        log.write_bytes(b"\n".join(lines) + b"\n")
+        assert run_cli(["replay", str(log), "--max-speed", "-q"], env).returncode == 0
+        wait_until(lambda: accepted_plus_rejected(worker) == len(lines), 60, "the log counted")
+        wait_until(lambda: settled(worker), 30, "its state written")
+        admin = KafkaAdminClient(bootstrap_servers=kafka.address)
+        admin.create_partitions({"border.events": NewPartitions(total_count=12)})
+        admin.close()
+        assert worker.proc.wait(60) != 0, worker.tail()
+        errors = [line for line in worker.tail(20_000).splitlines() if line.startswith("bordermon: error:")]
+        assert errors == [f"bordermon: error: {partition_count_changed(12, 8)}"], worker.tail()
+        # A restart refuses too, with what to do: the state's topics no longer line up.
+        again = run_cli(["worker"], {**env, "BORDERMON_WEB_PORT": str(worker.port)}, timeout=60)
+        assert again.returncode != 0
+        assert again.stderr.strip().splitlines() == [
+            "bordermon: error: bordermon-state-changelog has 8 partitions but border.events has 12: they must "
+            "match; delete bordermon-state-changelog (internal to bordermon) once no worker runs, and start the "
+            "workers again"
+        ], again.stderr
+    finally:
+        kafka.stop()
