@@ -463,17 +463,27 @@ def main() -> int:
     live_days = math.ceil(args.rate * (args.cycles * 0.6 + 60) / 20_000) + 1
     live = simulate(live_days, after, work / "live.jsonl.gz")  # traffic that follows the log
     kinds = args.brokers.split(",")
+    by_kind: dict[str, dict] = {}
     results: dict[str, object] = {
         "events": args.events,
         "machine_cores": os.cpu_count(),
         "simulate_events_per_s": round(SIMULATED["events"] / max(SIMULATED["seconds"], 1e-9)),
-        "brokers": {kind: measure(kind, args, log, live, work) for kind in kinds},
+        "brokers": by_kind,
     }
-    by_kind: dict[str, dict] = results["brokers"]  # type: ignore[assignment]
+    for kind in kinds:
+        try:
+            by_kind[kind] = measure(kind, args, log, live, work)
+        except (AssertionError, SystemExit, OSError) as exc:  # recorded; the other setups still run
+            say(f"{kind}: FAILED: {exc}")
+            by_kind[kind] = {"error": str(exc)}
+        args.out.write_text(json.dumps(results, indent=2) + "\n")  # what was measured survives a failure
+    failures = {kind: m["error"] for kind, m in by_kind.items() if "error" in m}
+    by_kind = {kind: m for kind, m in by_kind.items() if "error" not in m}
     if args.scale_events > 0 and not args.scale_guard:
         scale.plot({k: r["scale"]["growth"] for k, r in by_kind.items() if "scale" in r}, ROOT / "bench" / "scale.png")
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(by_kind))
+    for kind, error in failures.items():
+        print(f"bench: {SETUP_NAMES[kind]} FAILED: {error}")
     failed = []
     for kind, measured in by_kind.items():
         if "scale" not in measured:
@@ -496,7 +506,7 @@ def main() -> int:
         if args.gate is not None and measured["pipeline_ratio_to_ceiling"] < args.gate:
             print(f"bench: FAILED on {kind}: pipeline/ceiling {measured['pipeline_ratio_to_ceiling']} < {args.gate}")
             return 1
-    return 0 if all(m["recovery_state"]["exact"] for m in by_kind.values()) else 1
+    return 0 if not failures and all(m["recovery_state"]["exact"] for m in by_kind.values()) else 1
 
 
 def measure(setup: str, args: argparse.Namespace, log: Path, live: list[bytes], work: Path) -> dict:
@@ -556,7 +566,11 @@ def measure(setup: str, args: argparse.Namespace, log: Path, live: list[bytes], 
         for w in workers:
             w.stop()
         broker.stop()
-    rerouted(args, log, live, work, results, setup)
+    try:
+        rerouted(args, log, live, work, results, setup)
+    except (AssertionError, SystemExit, OSError) as exc:  # the keyed figures above still stand
+        say(f"{setup}: re-routed run FAILED: {exc}")
+        results["rerouted_error"] = str(exc)
     if args.scale_events > 0 and not extra:
         if args.scale_guard:
             results["scale"] = scale.guard(args.scale_events, work, kind)

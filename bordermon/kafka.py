@@ -74,6 +74,12 @@ class BrokerTraits:
         return self.kraft
 
     @property
+    def idempotent_producers(self) -> bool:
+        """InitProducerId works: producers can be idempotent (Tansu 0.6 answers it with an unknown
+        error, so a producer asking for idempotence cannot start there)."""
+        return self.kraft
+
+    @property
     def joins_count_as_contact(self) -> bool:
         """A member waiting in a group join is alive to the coordinator, whatever its session timeout."""
         return self.kraft

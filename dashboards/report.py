@@ -9,9 +9,10 @@ fetched when the page is opened.
 from __future__ import annotations
 
 import html
+import json
 import math
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +21,8 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from bordermon.events import DIRECTIONS, REJECT_REASONS, Rejected, decode_timed
+from bordermon.events import DIRECTIONS, REJECT_REASONS, Crossing, Rejected, decode_timed
+from bordermon.observability import QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST
 from bordermon.registry import Registry
 from streams.backtest import QueueSummary
 from streams.history import sampled_run
@@ -30,7 +32,8 @@ DAY = 86400.0
 MAX_SAMPLES = 3000  # per series: enough for a smooth line, small enough for a light page
 TOP_CHECKPOINTS = 8
 TOP_CITIZENSHIPS = 5
-COLOURS = {"warning": "#f0a500", "critical": "#d62728"}
+CONGESTED_ROWS = 15
+COLOURS = {"warning": "#f0a500", "critical": "#d62728"}  # thresholds, as QueueOverload's bars
 
 
 def event_span(lines: Iterable[bytes]) -> tuple[float, float] | None:
@@ -56,6 +59,9 @@ def report_step(span_seconds: float) -> float:
 
 @dataclass
 class Interval:
+    """One alert from firing to resolved (or to its checkpoint's last event, still firing)."""
+
+    alertname: str
     checkpoint: str
     direction: str
     severity: str
@@ -65,24 +71,58 @@ class Interval:
 
 @dataclass
 class ReportData:
+    """Every figure the page shows. Persons come from each accepted crossing at its own event time
+    (exact on any log: out of order, starting and ending at any hour); waits are the processor's
+    state sampled at event time (`streams.history`)."""
+
     times: list[float] = field(default_factory=list)
     waits: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
     observed: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
-    days: list[float] = field(default_factory=list)
-    # day start -> direction -> citizenship -> persons (cumulative at the day's start)
-    cumulative: list[dict[str, dict[str, int]]] = field(default_factory=list)
+    # UTC day (its midnight) -> direction -> citizenship -> persons of the crossings that day
+    daily: dict[float, dict[str, Counter[str]]] = field(default_factory=dict)
+    # sample grid point (a multiple of the step) -> citizenship -> persons in - out of the
+    # crossings after the previous grid point and at or before this one
+    stayed_steps: dict[float, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     intervals: list[Interval] = field(default_factory=list)
     summaries: dict[tuple[str, str], QueueSummary] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
     accepted: int = 0
     lines: int = 0
+    step: float = 0.0
     first: float | None = None
     last: float | None = None
 
+    def totals(self, direction: str) -> Counter[str]:
+        """Persons by citizenship over the whole log, one direction."""
+        out: Counter[str] = Counter()
+        for day in self.daily.values():
+            out.update(day[direction])
+        return out
 
-def collect(registry: Registry, lines: Iterable[bytes], step: float) -> ReportData:
-    data = ReportData()
-    open_intervals: dict[tuple[str, str, str], Interval] = {}
+    def stayed(self) -> dict[str, list[int]]:
+        """At each sample time T, persons in - out by citizenship of the crossings at or before T."""
+        grid = sorted(self.stayed_steps)
+        running: Counter[str] = Counter()
+        out: dict[str, list[int]] = defaultdict(lambda: [0] * len(self.times))
+        at = 0
+        for i, t in enumerate(self.times):
+            while at < len(grid) and grid[at] <= t:
+                running.update(self.stayed_steps[grid[at]])
+                at += 1
+            for c, n in running.items():
+                out[c][i] = n
+        return dict(out)
+
+
+def day_of(t: float) -> float:
+    """The UTC midnight starting the day of event time t."""
+    return math.floor(t / DAY) * DAY
+
+
+def collect(registry: Registry, lines: Iterable[bytes], step: float, now: float | None = None) -> ReportData:
+    now = time.time() if now is None else now
+    data = ReportData(step=step)
+    open_intervals: dict[tuple[str, str, str, str], Interval] = {}
     counted = [0]
 
     def counting() -> Iterable[bytes]:
@@ -90,11 +130,10 @@ def collect(registry: Registry, lines: Iterable[bytes], step: float) -> ReportDa
             counted[0] += 1
             yield line
 
-    def on_batch(result: BatchResult) -> None:
+    def on_batch(result: BatchResult, batch: list[bytes], first: int) -> None:
         for event in result.alert_events:
-            key = (event.checkpoint.id, event.direction, event.severity)
-            summary = data.summaries.setdefault(key[:2], QueueSummary())
-            summary.apply(event)
+            key = (event.alertname, event.checkpoint.id, event.direction, event.severity)
+            data.summaries.setdefault(key[1:3], QueueSummary()).apply(event)
             tr = event.transition
             if tr.status == "firing":
                 interval = Interval(*key, tr.fired_at, None)
@@ -102,6 +141,18 @@ def collect(registry: Registry, lines: Iterable[bytes], step: float) -> ReportDa
                 data.intervals.append(interval)
             elif key in open_intervals:
                 open_intervals.pop(key).end = tr.ends_at
+        rejected = {letter.offset for letter in result.deadletters}
+        for i, line in enumerate(batch):
+            if first + i in rejected or b'"crossing"' not in line:
+                continue
+            decoded = decode_timed(line, now)
+            if type(decoded) is Rejected or type(decoded[0]) is not Crossing:  # type: ignore[index]
+                continue
+            crossing, t = decoded  # type: ignore[misc]
+            day = data.daily.setdefault(day_of(t), {d: Counter() for d in DIRECTIONS})
+            day[crossing.direction][crossing.citizenship] += crossing.persons
+            sign = 1 if crossing.direction == "in" else -1
+            data.stayed_steps[math.ceil(t / step) * step][crossing.citizenship] += sign * crossing.persons
 
     def on_sample(t: float, processor: Processor) -> None:
         state = processor.partition(0)
@@ -111,16 +162,8 @@ def collect(registry: Registry, lines: Iterable[bytes], step: float) -> ReportDa
             for d in DIRECTIONS:
                 data.waits[(cid, d)].append(cs.wait_seconds(d) if cs is not None else 0.0)
                 data.observed[(cid, d)].append(cs.dirs[d].observed_wait if cs is not None else 0.0)
-        if t % DAY == 0:
-            tally: dict[str, dict[str, int]] = {d: defaultdict(int) for d in DIRECTIONS}
-            for cs in state.checkpoints.values():
-                for d, per in cs.citizenship_persons.items():
-                    for c, n in per.items():
-                        tally[d][c] += n
-            data.days.append(t)
-            data.cumulative.append(tally)
 
-    run = sampled_run(registry, counting(), step, on_sample, on_batch)
+    run = sampled_run(registry, counting(), step, on_sample, on_batch, now=now)
     state = run.processor.partition(0)
     data.lines = counted[0]
     data.rejected = dict(state.rejected)
@@ -159,66 +202,91 @@ def congested(data: ReportData, registry: Registry) -> list[tuple[str, str, floa
     return sorted(worst, key=lambda row: -row[2])
 
 
+def top_citizenships(data: ReportData) -> list[str]:
+    """The citizenships with the most crossings, both directions (ties by code)."""
+    both = data.totals("in") + data.totals("out")
+    return [c for c, _ in sorted(both.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_CITIZENSHIPS]]
+
+
 def flows_figure(data: ReportData) -> go.Figure:
+    # Not a shared x axis: the bars span whole days, the curve only the log's own hours (a log of
+    # six hours would otherwise draw its curve in a corner of two days).
     fig = make_subplots(
         rows=2,
         cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.08,
+        vertical_spacing=0.1,
         subplot_titles=(
-            "Persons entering (+) and leaving (−) per day, by citizenship",
-            "Stayed: entered − left, cumulative",
+            "Persons entering (+) and leaving (−) per day (UTC), by citizenship",
+            "Stayed: entered − left since the log began, by citizenship",
         ),
     )
-    if len(data.days) < 2:
+    if not data.daily and not data.times:
         return fig
-    days = [_dt(t) for t in data.days[:-1]]
-    totals: dict[str, int] = defaultdict(int)
-    for d in DIRECTIONS:
-        for c, n in data.cumulative[-1][d].items():
-            totals[c] += n
-    top = [c for c, _ in sorted(totals.items(), key=lambda kv: -kv[1])[:TOP_CITIZENSHIPS]]
+    top = top_citizenships(data)
 
     def group(c: str) -> str:
         return c if c in top else "other"
 
     palette = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#7f7f7f"]
     colour = dict(zip([*top, "other"], palette, strict=False))
+    days = sorted(data.daily)
+    if days:  # every day from the first to the last, quiet ones too
+        days = [days[0] + i * DAY for i in range(int((days[-1] - days[0]) / DAY) + 1)]
     for d, sign in (("in", 1), ("out", -1)):
         per_group: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
-        for i in range(len(days)):
-            before, after = data.cumulative[i][d], data.cumulative[i + 1][d]
-            for c in set(before) | set(after):
-                per_group[group(c)][i] += sign * (after.get(c, 0) - before.get(c, 0))
+        for i, day in enumerate(days):
+            for c, n in data.daily.get(day, {d: Counter()})[d].items():
+                per_group[group(c)][i] += sign * n
         for c in [*top, "other"]:
             if c in per_group:
                 fig.add_trace(
                     go.Bar(
-                        x=days,
+                        x=[_dt(day) for day in days],
                         y=per_group[c],
                         name=f"{c} {'entered' if d == 'in' else 'left'}",
                         legendgroup=c,
                         offsetgroup=d,
+                        xperiod=DAY * 1000,
+                        xperiodalignment="middle",  # each bar spans its day
                         marker={"color": colour[c], "pattern": {"shape": "" if d == "in" else "/"}},
                         opacity=1.0 if d == "in" else 0.55,
                     ),
                     row=1,
                     col=1,
                 )
+    stayed = data.stayed()
+    times = [_dt(t) for t in data.times]
+    everyone = [sum(values) for values in zip(*stayed.values(), strict=True)] if stayed else [0] * len(times)
+    fig.add_trace(
+        go.Scatter(x=times, y=everyone, name="all stayed", mode="lines", line={"color": "#222", "width": 3}),
+        row=2,
+        col=1,
+    )
     for c in top:
-        stayed = [day["in"].get(c, 0) - day["out"].get(c, 0) for day in data.cumulative[1:]]
         fig.add_trace(
-            go.Scatter(x=days, y=stayed, name=f"{c} stayed", mode="lines", legendgroup=c, line={"color": colour[c]}),
+            go.Scatter(
+                x=times,
+                y=stayed.get(c, [0] * len(times)),
+                name=f"{c} stayed",
+                mode="lines",
+                legendgroup=c,
+                line={"color": colour[c]},
+            ),
             row=2,
             col=1,
         )
+    fig.update_xaxes(type="date")
     fig.update_layout(barmode="relative", height=720, legend={"orientation": "h", "y": -0.1})
     return fig
 
 
+def plotted_queues(data: ReportData, registry: Registry) -> list[tuple[str, str, float]]:
+    """Queues that came within half of their warning threshold, worst first; flat lines say nothing."""
+    return [r for r in congested(data, registry) if r[2] >= registry[r[0]].warning_seconds / 2][:TOP_CHECKPOINTS]
+
+
 def waits_figure(data: ReportData, registry: Registry) -> go.Figure:
-    # Queues that came within half of their warning threshold; flat lines say nothing.
-    worst = [r for r in congested(data, registry) if r[2] >= registry[r[0]].warning_seconds / 2][:TOP_CHECKPOINTS]
+    worst = plotted_queues(data, registry)
     titles = [f"{registry[c].name} ({'entering' if d == 'in' else 'leaving'})" for c, d, _ in worst] or ["no queue"]
     fig = make_subplots(
         rows=max(1, len(worst)), cols=1, shared_xaxes=True, subplot_titles=titles, vertical_spacing=0.04
@@ -286,40 +354,54 @@ def waits_figure(data: ReportData, registry: Registry) -> go.Figure:
     return fig
 
 
+# Each alertname and severity its own colour, and each alertname its own rows of the timeline.
+TIMELINE = {
+    (QUEUE_OVERLOAD, "warning"): ("#f0a500", 0.55),
+    (QUEUE_OVERLOAD, "critical"): ("#d62728", 0.8),
+    (QUEUE_OVERLOAD_FORECAST, "warning"): ("#8e44ad", 0.6),
+}
+ROW_SUFFIX = {QUEUE_OVERLOAD: "", QUEUE_OVERLOAD_FORECAST: " · forecast"}
+
+
+def timeline_row(interval: Interval) -> str:
+    return f"{interval.checkpoint} {interval.direction}{ROW_SUFFIX.get(interval.alertname, ' · ' + interval.alertname)}"
+
+
 def alerts_figure(data: ReportData, registry: Registry) -> go.Figure:
     fig = go.Figure()
-    for severity in ("warning", "critical"):
-        rows = [i for i in data.intervals if i.severity == severity]
-        if not rows:
-            continue
+    kinds = sorted({(i.alertname, i.severity) for i in data.intervals}, key=lambda k: (k[0], k[1] != "warning"))
+    for alertname, severity in kinds:
+        rows = [i for i in data.intervals if (i.alertname, i.severity) == (alertname, severity)]
+        colour, opacity = TIMELINE.get((alertname, severity), ("#1f77b4", 0.6))
         fig.add_trace(
             go.Bar(
-                y=[f"{i.checkpoint} {i.direction}" for i in rows],
+                y=[timeline_row(i) for i in rows],
                 x=[((i.end or i.start) - i.start) * 1000 for i in rows],
                 base=[_dt(i.start) for i in rows],
                 orientation="h",
-                name=f"QueueOverload {severity}",
-                marker_color=COLOURS[severity],
-                opacity=0.8 if severity == "critical" else 0.55,
+                name=f"{alertname} {severity}",
+                marker_color=colour,
+                opacity=opacity,
                 hovertext=[
-                    f"{registry[i.checkpoint].name} {i.direction}: {severity} "
+                    f"{registry[i.checkpoint].name} {i.direction}: {alertname} {severity} "
                     f"{_dt(i.start):%d %b %H:%M} – {_dt(i.end or i.start):%d %b %H:%M}"
                     for i in rows
                 ],
             )
         )
-    queues = sorted({f"{i.checkpoint} {i.direction}" for i in data.intervals})
+    rows = sorted({timeline_row(i) for i in data.intervals})
     fig.update_layout(
         barmode="overlay",
-        height=max(260, 60 + 34 * len(queues)),
+        height=max(260, 60 + 34 * len(rows)),
         xaxis={"type": "date"},
-        title="QueueOverload firing, by checkpoint and direction",
+        yaxis={"categoryorder": "category descending"},
+        title="Alerts firing, by checkpoint and direction (forecasts on their own rows)",
     )
     return fig
 
 
 def congestion_table(data: ReportData, registry: Registry) -> go.Figure:
-    rows = congested(data, registry)[:15]
+    rows = congested(data, registry)[:CONGESTED_ROWS]
     cells: list[list[str]] = [[], [], [], [], [], []]
     for cid, d, peak in rows:
         summary = data.summaries.get((cid, d), QueueSummary())
@@ -379,11 +461,75 @@ def map_figure(data: ReportData, registry: Registry) -> go.Figure:
     return fig
 
 
+def interval_order(i: Interval) -> tuple[float, str, str, str, str]:
+    return (i.start, i.alertname, i.checkpoint, i.direction, i.severity)
+
+
+def interval_numbers(i: Interval) -> dict[str, str]:
+    end = i.end if i.end is not None else i.start
+    return {"alertname": i.alertname, "checkpoint": i.checkpoint, "direction": i.direction,
+            "severity": i.severity, "start": _iso(i.start), "end": _iso(end)}  # fmt: skip
+
+
+def _iso(t: float) -> str:
+    return _dt(t).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _seconds(value: float) -> float | None:
+    return None if math.isinf(value) else value
+
+
+def report_numbers(data: ReportData, registry: Registry) -> dict[str, object]:
+    """Every number the page shows, as data: embedded in it as JSON (`id="bordermon-report"`),
+    for scripts and for checking the page against an independent computation."""
+    entered, left = data.totals("in"), data.totals("out")
+    days = sorted(data.daily)
+    return {
+        "lines": data.lines,
+        "accepted": data.accepted,
+        "rejected": {r: data.rejected.get(r, 0) for r in REJECT_REASONS},
+        "first_sample": _iso(data.first) if data.first is not None else None,
+        "last_event": _iso(data.last) if data.last is not None else None,
+        "step_seconds": data.step,
+        "persons": {
+            "entered": sum(entered.values()),
+            "left": sum(left.values()),
+            "stayed": sum(entered.values()) - sum(left.values()),
+        },
+        "daily": [
+            {"day": _dt(day).strftime("%Y-%m-%d"), **{d: dict(sorted(data.daily[day][d].items())) for d in DIRECTIONS}}
+            for day in days
+        ],
+        "sample_times": [_iso(t) for t in data.times],
+        "stayed": {c: values for c, values in sorted(data.stayed().items())},
+        "waits": {
+            f"{cid}/{d}": {
+                "estimated_seconds": [_seconds(w) for w in data.waits[(cid, d)]],
+                "observed_seconds": data.observed[(cid, d)],
+            }
+            for cid, d, _ in plotted_queues(data, registry)
+        },
+        "alerts": [interval_numbers(i) for i in sorted(data.intervals, key=interval_order)],
+        "congested": [
+            {
+                "checkpoint": cid,
+                "direction": d,
+                "worst_wait_seconds": peak,
+                "warning_seconds_firing": data.summaries.get((cid, d), QueueSummary()).seconds["warning"],
+                "critical_fired": data.summaries.get((cid, d), QueueSummary()).fired["critical"],
+                "pages": data.summaries.get((cid, d), QueueSummary()).pages,
+            }
+            for cid, d, peak in congested(data, registry)[:CONGESTED_ROWS]
+        ],
+    }
+
+
 def render(data: ReportData, registry: Registry, title: str) -> str:
     first = f"{_dt(data.first):%Y-%m-%d %H:%M}" if data.first is not None else "–"
     last = f"{_dt(data.last):%Y-%m-%d %H:%M}" if data.last is not None else "–"
-    entered = sum(data.cumulative[-1]["in"].values()) if data.cumulative else 0
-    left = sum(data.cumulative[-1]["out"].values()) if data.cumulative else 0
+    numbers = report_numbers(data, registry)
+    persons: dict[str, int] = numbers["persons"]  # type: ignore[assignment]
+    entered, left = persons["entered"], persons["left"]
     figures = [
         ("Who entered, who left, who stayed", flows_figure(data)),
         ("Waits at the most congested checkpoints", waits_figure(data, registry)),
@@ -400,8 +546,10 @@ def render(data: ReportData, registry: Registry, title: str) -> str:
     facts = (
         f"{data.lines:,} lines, {data.accepted:,} accepted, {sum(data.rejected.values()):,} rejected; "
         f"event time {first} – {last} UTC; persons entered {entered:,}, left {left:,}, stayed {entered - left:,}; "
-        f"samples every {int((data.times[1] - data.times[0]) if len(data.times) > 1 else 0) // 60} min of event time."
+        f"samples every {int(data.step) // 60} min of event time."
     )
+    # `</` cannot end the script early: JSON allows `\/` for `/`.
+    embedded = json.dumps(numbers, separators=(",", ":")).replace("</", "<\\/")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -413,6 +561,7 @@ h1 {{ font-size: 1.6em; margin-bottom: 4px; }} h2 {{ font-size: 1.2em; margin: 2
 </head><body>
 <h1>{html.escape(title)}</h1>
 <p class="facts">{html.escape(facts)}</p>
+<script type="application/json" id="bordermon-report">{embedded}</script>
 {"".join(sections)}
 <p class="facts">Made by bordermon report from the pipeline's own processor: the same rules as the live workers.</p>
 </body></html>

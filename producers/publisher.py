@@ -24,7 +24,7 @@ from aiokafka.errors import KafkaError
 from bordermon.batches import BatchPacker
 from bordermon.config import EVENTS_TOPIC, Settings
 from bordermon.errors import BordermonError
-from bordermon.kafka import check_reachable, ensure_topics
+from bordermon.kafka import broker_traits, check_reachable, ensure_topics
 from bordermon.partitioning import Partitioner
 from bordermon.security import client_options
 from bordermon.stopping import StopFlag
@@ -101,6 +101,7 @@ class Publisher:
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
         ensure_topics(settings)
         check_reachable(settings)
+        self.idempotent = broker_traits(settings).idempotent_producers
         self.loop = asyncio.new_event_loop()
         self.producer: AIOKafkaProducer
         try:
@@ -121,6 +122,9 @@ class Publisher:
         self.producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.bootstrap_list,
             acks="all",
+            # No duplicate or reordered batch when the broker took one whose acknowledgement was lost
+            # (a leader change in a replicated cluster), where the broker can (`BrokerTraits`).
+            enable_idempotence=self.idempotent,
             max_batch_size=BATCH_BYTES,
             max_request_size=4 * BATCH_BYTES,
             request_timeout_ms=int(self.settings.delivery_timeout * 1000),  # also how long a batch may wait

@@ -171,7 +171,11 @@ class Pipeline:
         if self.table.changelog_topic.get_topic_name() != CHANGELOG_TOPIC:  # Faust names it, not us
             raise RuntimeError(f"Faust names the state changelog {self.table.changelog_topic.get_topic_name()!r}")
         self.processor = Processor(registry, partitions, get=_not_recovered)
-        self.sender = BatchSender(settings.bootstrap_list, settings.security)
+        # Idempotent where the broker can: a batch whose acknowledgement a leader change lost is
+        # not written twice (a replicated cluster; Tansu 0.6 cannot start such a producer).
+        self.sender = BatchSender(
+            settings.bootstrap_list, settings.security, enable_idempotence=broker.idempotent_producers
+        )
         persist_interval = flush_interval_for(settings, len(registry.checkpoints), partitions)
         self.transactions: TransactionalSenders | None = None
         self.committer: CommitterBase

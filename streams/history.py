@@ -20,7 +20,8 @@ from streams.local import BATCH, LocalRun
 from streams.processor import BatchResult, Processor
 
 OnSample = Callable[[float, Processor], None]
-OnBatch = Callable[[BatchResult], None]
+# A batch's result, its lines and the offset of the first (a dead letter's offset names its line).
+OnBatch = Callable[[BatchResult, list[bytes], int], None]
 
 
 def sampled_run(
@@ -39,9 +40,10 @@ def sampled_run(
     last: float | None = None
 
     def flush() -> None:
-        for result in run.feed(pending):
+        first = run.offset
+        for result in run.feed(pending):  # one batch: `pending` never holds more than BATCH lines
             if on_batch is not None:
-                on_batch(result)
+                on_batch(result, pending, first)
         pending.clear()
 
     for line in lines:

@@ -23,7 +23,7 @@ OutRecord = tuple[int | None, bytes | None, bytes | None, Headers, int | None]  
 
 class BatchSender:
     def __init__(self, bootstrap: list[str], security: KafkaSecurity, **options: Any) -> None:
-        """`options`: more aiokafka producer settings (a transactional id, say)."""
+        """`options`: more aiokafka producer settings (idempotence, a transactional id)."""
         self.bootstrap = bootstrap
         self.security = security
         self.options = options

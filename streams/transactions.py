@@ -56,7 +56,7 @@ class TransactionalSenders:
         for p in sorted(set(partitions) - self.senders.keys()):
             sender = BatchSender(
                 self.bootstrap, self.security,
-                transactional_id=transactional_id(p), enable_idempotence=True,
+                transactional_id=transactional_id(p),
                 transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
             )  # fmt: skip
             await sender.started()

@@ -1,5 +1,5 @@
 """The Faust adapter (streams/faustadapter.py) with the real pinned Faust consumer against the
-embedded broker: whole fetches reach the handler in one call, in offset order, and a batch's
+broker (both kinds): whole fetches reach the handler in one call, in offset order, and a batch's
 offsets are committed only once the future the handler returned is done."""
 
 from __future__ import annotations
