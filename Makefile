@@ -37,9 +37,10 @@ lint: install
 format: install
 	.venv/bin/ruff format .
 
-# Fault tests (crash, scale-out, outages, SIGTERM, fuzz, refused authentication); `make test` runs them too.
+# Fault tests (crash, scale-out, outages, SIGTERM, fuzz, refused authentication, broker faults on a
+# three-node Kafka cluster: marked `faults`); `make test` runs them too.
 test-faults: install install-system install-kafka
-	.venv/bin/pytest tests/integration/test_reliability.py tests/integration/test_authentication.py tests/integration/test_pipeline.py tests/unit/test_fuzz.py -v
+	.venv/bin/pytest tests/integration/test_cluster_faults.py tests/integration/test_reliability.py tests/integration/test_authentication.py tests/integration/test_pipeline.py tests/integration/test_transactions.py tests/unit/test_fuzz.py -v
 
 # Throughput, latency, memory, recovery on this machine: 1M events (BENCH_EVENTS), results in bench/results.json.
 bench: install install-kafka

@@ -47,6 +47,7 @@ class Settings:
     state_flush_interval: float | None = None  # `flush_interval_for`: by checkpoints when unset
     data_dir: str | None = None
     exactly_once: str = "bordermon"  # see EXACTLY_ONCE
+    web_config: str | None = None  # `bordermon.webconfig`
     security: KafkaSecurity = field(default_factory=KafkaSecurity)
 
     @property
@@ -151,6 +152,8 @@ OPTIONS = (
            f"at most {COMMIT_INTERVAL:g}]"),
     Option("data_dir", "BORDERMON_DATA_DIR", str,
            "the one directory a worker writes (Faust creates it; state lives in Kafka) [TMPDIR/bordermon-UID]"),
+    Option("web_config", "BORDERMON_WEB_CONFIG", str,
+           "TLS and basic auth for the worker's HTTP port: a Prometheus exporter --web.config.file YAML"),
     Option("exactly_once", "BORDERMON_EXACTLY_ONCE", str,
            "how outputs, state and offsets become durable together: bordermon (the commit protocol) or "
            "kafka-transactions (Apache Kafka's; consumers of border.alerts then read with read_committed)",

@@ -7,14 +7,25 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    ClusterAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+)
 
-from bordermon.config import EVENTS_TOPIC, REPARTITION_TOPIC, TOPICS, Settings
+from bordermon.config import APP_ID, EVENTS_TOPIC, REPARTITION_TOPIC, TOPICS, Settings
 from bordermon.errors import BordermonError
+from bordermon.refusals import client_errors
+from bordermon.refusals import reason as refusal_reason
 from bordermon.security import client_options
 
 log = logging.getLogger("bordermon.kafka")
@@ -35,24 +46,69 @@ def check_reachable(settings: Settings, timeout: float = 3.0) -> None:
     raise BordermonError(f"cannot reach Kafka at {', '.join(problems)}; is the broker running?")
 
 
+# A cluster that just lost a broker lists it in metadata until its session times out (9 s by
+# default in KRaft); kafka-python's admin may send a request there and fail at once with a refused
+# connection instead of trying another node. Measured: a worker started while one of three brokers
+# was down exited with ECONNREFUSED (tests/integration/test_cluster_faults.py, leader change).
+FAILOVER_SECONDS = 30.0
+_TRANSIENT = (KafkaConnectionError, NodeNotReadyError, KafkaTimeoutError)
+
+
+class FailoverAdmin:
+    """kafka-python's admin client, each call tried again (on the next least-loaded node) while
+    the cluster fails over or answers a retriable error, for up to FAILOVER_SECONDS."""
+
+    def __init__(self, client: KafkaAdminClient) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr) or name == "close":
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            deadline = time.monotonic() + FAILOVER_SECONDS
+            while True:
+                try:
+                    return attr(*args, **kwargs)
+                except KafkaError as exc:
+                    # Retriable: no coordinator yet (the offsets topic is made on first use), a leader moving.
+                    if not (isinstance(exc, _TRANSIENT) or exc.retriable) or time.monotonic() > deadline:
+                        raise
+                    log.info("a broker did not answer; trying again", extra={"call": name, "error": str(exc)})
+                    time.sleep(0.5)
+
+        return call
+
+
 def admin_client(settings: Settings) -> KafkaAdminClient:
     check_reachable(settings)
     security = settings.security
-    try:
-        return KafkaAdminClient(
-            bootstrap_servers=settings.bootstrap_list,
-            client_id="bordermon-admin",
-            request_timeout_ms=10000,
-            **client_options(security),
-        )
-    except KafkaError as exc:
-        # The port answered TCP, so a refused handshake is most often a security mismatch
-        # (plaintext client on an authenticating listener, wrong user or password).
-        raise BordermonError(
-            f"cannot talk to Kafka at {settings.bootstrap_servers} with {security.describe()}: {exc}; "
-            "the port accepts connections, so check that BORDERMON_KAFKA_SECURITY_PROTOCOL and the "
-            "SASL/TLS settings match the broker's listener"
-        ) from None
+    with client_errors() as errors:
+        try:
+            return _failover(
+                KafkaAdminClient(
+                    bootstrap_servers=settings.bootstrap_list,
+                    client_id="bordermon-admin",
+                    request_timeout_ms=10000,
+                    **client_options(security),
+                )
+            )
+        except KafkaError as exc:
+            why = refusal_reason(security, errors, settings.bootstrap_list)
+            # The port answered TCP, so a refused handshake is most often a security mismatch.
+            raise BordermonError(
+                f"cannot talk to Kafka at {settings.bootstrap_servers} with {security.describe()}: "
+                + (
+                    why
+                    or f"{exc}; the port accepts connections, so check that BORDERMON_KAFKA_SECURITY_PROTOCOL "
+                    "and the SASL/TLS settings match the broker's listener"
+                )
+            ) from None
+
+
+def _failover(client: KafkaAdminClient) -> KafkaAdminClient:
+    return cast(KafkaAdminClient, FailoverAdmin(client))
 
 
 @dataclass(frozen=True)
@@ -100,14 +156,16 @@ def broker_traits(settings: Settings) -> BrokerTraits:
     return BrokerTraits(kraft=bool(metadata_version.get("finalized")))
 
 
-def ensure_topics(settings: Settings) -> int:
-    """Create the contract's topics when missing; return the partition count of border.events
-    (which may have been created beforehand with any count)."""
+def ensure_topics(settings: Settings, topics: Sequence[str] = TOPICS) -> int:
+    """Create the contract's topics (or those of them a command uses) when missing; return the
+    partition count of border.events (which may have been created beforehand with any count).
+    On a cluster with ACLs a principal sees only the topics it may describe: a producer asks for
+    border.events alone (bordermon.locks)."""
     admin = admin_client(settings)
     try:
         existing = set(admin.list_topics())
         replication = settings.replication_factor
-        _create(admin, [NewTopic(t, settings.partitions, replication) for t in TOPICS if t not in existing])
+        _create(admin, [NewTopic(t, settings.partitions, replication) for t in topics if t not in existing])
         return partitions_of(admin, EVENTS_TOPIC)
     finally:
         admin.close()
@@ -169,6 +227,21 @@ def _wait_gone(admin: KafkaAdminClient, topic: str, timeout: float = 10.0) -> No
         time.sleep(0.1)
 
 
+def check_group_access(settings: Settings) -> None:
+    """One line when this principal may not use the workers' consumer group (an ACL missing):
+    aiokafka's coordinator would retry GroupAuthorizationFailed forever without a word."""
+    admin = admin_client(settings)
+    try:
+        admin.describe_groups([APP_ID])
+    except GroupAuthorizationFailedError:
+        raise BordermonError(
+            f"{who(admin)} may not use the consumer group {APP_ID}: the worker's principal needs READ on "
+            f"Group:{APP_ID} (python -m bordermon.locks grants it)"
+        ) from None
+    finally:
+        admin.close()
+
+
 def partition_count_changed(now: int, started: int) -> str:
     """What a worker says when border.events no longer has the partition count it started with."""
     return (
@@ -186,6 +259,12 @@ def partition_counts(settings: Settings, topics: Sequence[str]) -> dict[str, int
         admin.close()
 
 
+def who(admin: KafkaAdminClient) -> str:
+    """The principal an admin client logged in as, for error lines."""
+    user = admin.config.get("sasl_plain_username")
+    return f"user {user}" if user else "this client"
+
+
 def _create(admin: KafkaAdminClient, topics: list[NewTopic]) -> None:
     if not topics:
         return
@@ -194,11 +273,25 @@ def _create(admin: KafkaAdminClient, topics: list[NewTopic]) -> None:
         log.info("created topics", extra={"topics": [t.name for t in topics]})
     except TopicAlreadyExistsError:
         pass  # another worker won the race
+    except (TopicAuthorizationFailedError, ClusterAuthorizationFailedError):
+        names = ", ".join(t.name for t in topics)
+        raise BordermonError(
+            f"{names}: missing, or not visible to {who(admin)}, who may not create them; on a cluster with ACLs "
+            "an administrator creates the topics and grants each principal its rights (python -m bordermon.locks)"
+        ) from None
+
+
+# A topic just created on a cluster reaches every broker's metadata a moment later.
+TOPIC_VISIBLE_SECONDS = 15.0
 
 
 def partitions_of(admin: KafkaAdminClient, topic: str) -> int:
-    described: list[dict[str, Any]] = admin.describe_topics([topic])
-    for entry in described:
-        if (entry.get("name") or entry.get("topic")) == topic and entry.get("partitions"):
-            return len(entry["partitions"])
-    raise BordermonError(f"topic {topic} has no partitions on the broker")
+    deadline = time.monotonic() + TOPIC_VISIBLE_SECONDS
+    while True:
+        described: list[dict[str, Any]] = admin.describe_topics([topic])
+        for entry in described:
+            if (entry.get("name") or entry.get("topic")) == topic and entry.get("partitions"):
+                return len(entry["partitions"])
+        if time.monotonic() > deadline:
+            raise BordermonError(f"topic {topic} has no partitions on the broker")
+        time.sleep(0.1)

@@ -25,11 +25,34 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+class RefusedRequests(logging.Filter):
+    """aiohttp's server logs a request it could not parse (a 100 kB path, a TLS handshake on the
+    plain port, bytes that are not HTTP) as an error with a traceback, after answering it with a
+    400. For the worker's port that is a client's mistake, not the worker's: one warning line,
+    with what was wrong, and no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None and _is_bad_request(record.exc_info[1]):
+            error = record.exc_info[1]
+            record.msg, record.args = "refused a malformed HTTP request", ()
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.__dict__["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def _is_bad_request(error: BaseException) -> bool:
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    return isinstance(error, HttpProcessingError)
+
+
 def json_handler() -> logging.Handler:
     handler = logging.StreamHandler(sys.stderr)
     formatter = JsonFormatter()
     formatter.converter = __import__("time").gmtime
     handler.setFormatter(formatter)
+    handler.addFilter(RefusedRequests())
     return handler
 
 

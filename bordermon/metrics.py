@@ -148,6 +148,12 @@ MESSAGES_SKIPPED: Final = Metric(
     "counter",
     "Re-delivered messages already applied to the recovered state (not counted again)",
 )
+UNACKNOWLEDGED_WRITE_AGE: Final = Metric(
+    "bordermon_unacknowledged_write_seconds",
+    "gauge",
+    "Age of the oldest state write the brokers have not acknowledged yet (0: none); input after it "
+    "is not acknowledged either, so a stall loses nothing and shows here",
+)
 BATCH_DURATION: Final = Metric(
     "bordermon_batch_duration_seconds",
     "histogram",
@@ -192,6 +198,7 @@ PROCESS_METRICS: Final = (
     MESSAGES_FORWARDED,
     MESSAGES_REROUTED,
     MESSAGES_SKIPPED,
+    UNACKNOWLEDGED_WRITE_AGE,
     BATCH_DURATION,
     INGEST_LATENCY,
 )

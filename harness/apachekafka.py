@@ -35,6 +35,9 @@ POM = RUNTIME / "pom.xml"
 LOG_CONFIG = RUNTIME / "log4j2.properties"
 COMPOSE = ROOT / "docker-compose.yml"
 COMPOSE_CLUSTER = ROOT / "docker-compose.cluster.yml"
+COMPOSE_SECURE = ROOT / "docker-compose.secure.yml"
+# Listeners the harness does not open: HOST is compose's port for the Docker host.
+UNUSED_LISTENERS = {"HOST"}
 # Everything the nodes of one cluster share in their storage format; any fixed id will do, as
 # each cluster runs alone on its own ports.
 CLUSTER_ID = "Ym9yZGVybW9uLWthZmthMQ"
@@ -136,10 +139,15 @@ def _compose_env(path: Path, service: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in environment.items()}
 
 
-def compose_node_env(nodes: int, node: int) -> dict[str, str]:
+def compose_node_env(nodes: int, node: int, secure: bool = False) -> dict[str, str]:
     """The environment docker compose gives Kafka node `node` (1-based) of a `nodes`-node cluster:
     docker-compose.yml alone for one node, with docker-compose.cluster.yml on top for three
-    (compose merges a service's environment key by key)."""
+    (compose merges a service's environment key by key); `secure`: docker-compose.secure.yml on
+    top of one node."""
+    if secure:
+        if nodes != 1:
+            raise ValueError("docker-compose.secure.yml locks one node")
+        return {**_compose_env(COMPOSE, "kafka"), **_compose_env(COMPOSE_SECURE, "kafka")}
     if nodes == 1:
         return _compose_env(COMPOSE, "kafka")
     if nodes != 3:
@@ -160,6 +168,14 @@ def compose_worker_settings() -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in local}
 
 
+def compose_cluster_client_settings() -> dict[str, str]:
+    """What docker-compose.cluster.yml gives the workers and producers on top, but the addresses
+    (replication 3 for the topics they create)."""
+    services = (yaml.safe_load(COMPOSE_CLUSTER.read_text()) or {}).get("services", {})
+    env = {str(k): str(v) for k, v in (services["worker"].get("environment") or {}).items()}
+    return {k: v for k, v in env.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+
+
 def properties_from_env(env: Mapping[str, str]) -> dict[str, str]:
     """apache/kafka's image turns KAFKA_FOO_BAR into foo.bar (`___` -> `-`, `__` -> `_`)."""
     out = {}
@@ -171,10 +187,16 @@ def properties_from_env(env: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def compose_settings(nodes: int, node: int = 1) -> dict[str, str]:
+def compose_settings(nodes: int, node: int = 1, secure: bool = False) -> dict[str, str]:
     """Broker settings as compose deploys them, without those naming a node or an address."""
-    props = properties_from_env(compose_node_env(nodes, node))
+    props = properties_from_env(compose_node_env(nodes, node, secure))
     return {k: v for k, v in props.items() if k not in NODE_SPECIFIC}
+
+
+def client_listeners(props: Mapping[str, str]) -> list[str]:
+    """The listeners besides INTERNAL and CONTROLLER that the harness opens (SECURE when locked)."""
+    names = [entry.split(":", 1)[0] for entry in props.get("listener.security.protocol.map", "").split(",") if entry]
+    return [n for n in names if n not in {"INTERNAL", "CONTROLLER", *UNUSED_LISTENERS}]
 
 
 # --- nodes and clusters -----------------------------------------------------------------------------------
@@ -202,6 +224,7 @@ class Node:
     data: Path
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
+    listener_ports: dict[str, int] = field(default_factory=dict)  # SECURE, when locked
 
     @property
     def address(self) -> str:
@@ -216,11 +239,13 @@ class Node:
 class KafkaCluster:
     """`nodes` combined broker+controller KRaft nodes on loopback, settings from compose.
 
-    `extra` overrides or adds broker settings for one test (say a listener with SASL)."""
+    `extra` overrides or adds broker settings for one test; `secure` adds docker-compose.secure.yml
+    (a SASL_SSL listener, ACLs), whose secrets (`${...}` in the file) `extra` must give."""
 
     nodes: int = 1
     root: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    secure: bool = False
     heap: str = "1g"
     first_port: int | None = None
     members: list[Node] = field(default_factory=list)
@@ -234,7 +259,9 @@ class KafkaCluster:
         self.libs = ensure_jars()
         for i in range(1, self.nodes + 1):
             port = self.first_port + i - 1 if self.first_port else free_port()
-            self.members.append(Node(i, port, free_port(), self.root / f"node-{i}", self.root / f"node-{i}.log"))
+            node = Node(i, port, free_port(), self.root / f"node-{i}", self.root / f"node-{i}.log")
+            node.listener_ports = {name: free_port() for name in client_listeners(self.settings(i))}
+            self.members.append(node)
 
     # Addresses ---------------------------------------------------------------------------------------------
     @property
@@ -248,18 +275,28 @@ class KafkaCluster:
     def voters(self) -> str:
         return ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.members)
 
+    def listener_address(self, name: str) -> str:
+        """Bootstrap servers of a client listener (`SECURE`)."""
+        return ",".join(f"127.0.0.1:{n.listener_ports[name]}" for n in self.members)
+
+    def settings(self, node_id: int) -> dict[str, str]:
+        return {**compose_settings(self.nodes, node_id, self.secure), **self.extra}
+
     def properties(self, node: Node) -> dict[str, str]:
-        props = compose_settings(self.nodes, node.node_id)
+        props = self.settings(node.node_id)
+        others = "".join(f",{name}://127.0.0.1:{port}" for name, port in node.listener_ports.items())
         props.update(
             {
                 "node.id": str(node.node_id),
                 "controller.quorum.voters": self.voters(),
-                "listeners": f"INTERNAL://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
-                "advertised.listeners": f"INTERNAL://127.0.0.1:{node.port}",
+                "listeners": f"INTERNAL://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}{others}",
+                "advertised.listeners": f"INTERNAL://127.0.0.1:{node.port}{others}",
                 "log.dirs": str(node.data),
             }
         )
-        props.update(self.extra)
+        unset = sorted(k for k, v in props.items() if "${" in v)
+        if unset:
+            raise KafkaUnavailable(f"secrets the compose file takes from the environment, not given: {unset}")
         return props
 
     # Lifecycle ---------------------------------------------------------------------------------------------

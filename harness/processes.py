@@ -12,9 +12,10 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from bordermon.broker import start_broker
+from bordermon.config import APP_ID
 
 BIN = str(Path(sys.executable).with_name("bordermon"))
 
@@ -74,10 +75,10 @@ class KafkaBroker:
 
     kind = "kafka"
 
-    def __init__(self, root: Path | None = None, nodes: int = 1, **extra: str) -> None:
+    def __init__(self, root: Path | None = None, nodes: int = 1, secure: bool = False, **extra: str) -> None:
         from harness.apachekafka import KafkaCluster
 
-        self.cluster = KafkaCluster(nodes=nodes, root=root, extra=dict(extra)).start()
+        self.cluster = KafkaCluster(nodes=nodes, root=root, extra=dict(extra), secure=secure).start()
         self.address = self.cluster.address
 
     def stop(self) -> None:
@@ -156,11 +157,27 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subpr
     return subprocess.run([BIN, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
+READ_TOPIC_TIMEOUT = 90.0
+
+
+def committed_offsets(bootstrap: str, group: str = APP_ID) -> int:
+    """The sum of the offsets `group` has committed: above zero once a worker has made input durable."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        offsets = admin.list_group_offsets(group).get(group, {})
+        return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
+    finally:
+        admin.close()
+
+
 def read_topic(
     bootstrap: str, topic: str, idle_polls: int = 3, limit: int | None = None, read_committed: bool = False
 ) -> list:
-    """Every record of a topic, read until the broker has nothing more to give (or `limit` read);
-    with `read_committed`, only what committed transactions wrote (and non-transactional writes)."""
+    """Every record of a topic, read until every partition reached the end offset it had when the
+    read began and the broker has nothing more to give (or `limit` read); with `read_committed`,
+    only what committed transactions wrote (and non-transactional writes). Both conditions: the
+    embedded broker reports end offsets short, and a cluster that just lost a leader gives empty
+    polls before the partition's new leader answers."""
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
@@ -174,11 +191,18 @@ def read_topic(
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
         records, empty = [], 0
+        deadline = time.monotonic() + READ_TOPIC_TIMEOUT
         while empty < idle_polls:
             batch = consumer.poll(timeout_ms=200)
             if not batch:
-                empty += 1
+                caught_up = all(consumer.position(tp) >= ends[tp] for tp in tps)
+                if not caught_up and time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"{topic}: positions short of the end offsets {ends} after {READ_TOPIC_TIMEOUT:.0f} s"
+                    )
+                empty = empty + 1 if caught_up else 0
                 continue
             empty = 0
             for recs in batch.values():
@@ -196,9 +220,11 @@ def base_env(broker: AnyBroker, **extra: str) -> dict[str, str]:
     embedded broker a short rebalance timeout, as it completes a group join after half of it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BORDERMON_", "KAFKA_"))}
     if broker.kind == "kafka":
-        from harness.apachekafka import compose_worker_settings
+        from harness.apachekafka import compose_cluster_client_settings, compose_worker_settings
 
         env.update(compose_worker_settings())
+        if len(broker.cluster.members) == 3:  # docker-compose.cluster.yml's, on top
+            env.update(compose_cluster_client_settings())
     else:
         env["BORDERMON_REBALANCE_TIMEOUT"] = "4"
     env.update({"KAFKA_BOOTSTRAP_SERVERS": broker.address, **extra})

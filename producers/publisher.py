@@ -99,7 +99,7 @@ class Publisher:
         # aiokafka logs every failed attempt with a traceback; this class reports a stall once
         # and a failure as one line with the resume point instead.
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-        ensure_topics(settings)
+        ensure_topics(settings, (EVENTS_TOPIC,))
         check_reachable(settings)
         self.idempotent = broker_traits(settings).idempotent_producers
         self.loop = asyncio.new_event_loop()

@@ -153,7 +153,7 @@ class Recorder:
         self._pending_count = 0
 
     def run(self) -> str:
-        partitions = ensure_topics(self.settings)
+        partitions = ensure_topics(self.settings, (EVENTS_TOPIC,))
         consumer = KafkaConsumer(
             bootstrap_servers=self.settings.bootstrap_list,
             enable_auto_commit=False,

@@ -44,22 +44,26 @@ from bordermon.config import (
 from bordermon.kafka import BrokerTraits, ensure_worker_topics, partition_count_changed, partition_counts
 from bordermon.registry import Registry
 from bordermon.security import faust_credentials
+from bordermon.webconfig import WebConfig
 from streams.alertmanager import AlertmanagerPusher
 from streams.changelog import PartitionReader
 from streams.commit import Committer, CommitterBase, read_back_delivered
 from streams.faustadapter import CHANGELOG_ONLY_STORE, BatchApp
-from streams.metrics import StateCollector, counter, histogram
+from streams.metrics import StateCollector, counter, gauge, histogram
 from streams.processor import Forward, Processor, parse_hop_header
 from streams.sender import BatchSender
 from streams.state import PartitionState, Write
 from streams.stateformat import StateFormatError
 from streams.transactions import TransactionalCommitter, TransactionalSenders
 from streams.warmstart import Prefetched, hint_path, prefetch_in_background, previously_owned, remember_owned
+from streams.webaccess import access_guard
 
 log = logging.getLogger("bordermon.worker")
 
 RECONCILE_ATTEMPTS = 5
 PARTITION_CHECK_SECONDS = 10.0
+# A state write waits at most its flush interval (≤ 1 s) and a round trip: older means stalled.
+WRITE_STALL_NOTICE_SECONDS = 5.0
 
 
 SLOW_GC_SECONDS = 0.05
@@ -119,7 +123,15 @@ def instance_id(template: str | None) -> str | None:
 class Pipeline:
     """Everything a worker runs, built from settings and a registry."""
 
-    def __init__(self, settings: Settings, registry: Registry, partitions: int, broker: BrokerTraits) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        partitions: int,
+        broker: BrokerTraits,
+        web_config: WebConfig | None = None,
+    ) -> None:
+        web_config = web_config or WebConfig()
         self.settings = settings
         self.partitions = partitions
         self.transactional = settings.exactly_once == "kafka-transactions"
@@ -148,10 +160,18 @@ class Pipeline:
             web_port=settings.web_port,
             web_bind=settings.web_host,
             web_in_thread=False,
+            web_ssl_context=web_config.ssl_context(),
+            web_application_options={"middlewares": [access_guard(web_config)]} if web_config.users else None,
             fetch_max_wait=settings.fetch_max_wait,
             consumer_group_instance_id=instance_id(settings.group_instance_id),
             broker_credentials=faust_credentials(settings.security),
             transactional_topics=frozenset({EVENTS_TOPIC, REPARTITION_TOPIC}) if self.transactional else frozenset(),
+            # bordermon.kafka.ensure_worker_topics creates every topic, before Faust starts. Faust's
+            # own CreateTopics goes to the metadata's controller id (on KRaft any broker, maybe a
+            # dead one: a worker started with one of three brokers down exited), and its leader
+            # topic, unused here, would need CREATE rights on a locked cluster (bordermon.locks).
+            topic_allow_declare=False,
+            topic_disable_leader=True,
         )
         app = self.app
         self.events = app.topic(EVENTS_TOPIC, key_serializer="raw", value_serializer="raw", partitions=partitions)
@@ -173,14 +193,20 @@ class Pipeline:
         self.processor = Processor(registry, partitions, get=_not_recovered)
         # Idempotent where the broker can: a batch whose acknowledgement a leader change lost is
         # not written twice (a replicated cluster; Tansu 0.6 cannot start such a producer).
+        # A write the brokers do not acknowledge (not enough in-sync replicas, none reachable) is
+        # retried this long before the worker gives up and stops (exit 1, for its supervisor).
+        patience = int(settings.delivery_timeout * 1000)
         self.sender = BatchSender(
-            settings.bootstrap_list, settings.security, enable_idempotence=broker.idempotent_producers
+            settings.bootstrap_list,
+            settings.security,
+            enable_idempotence=broker.idempotent_producers,
+            request_timeout_ms=patience,
         )
         persist_interval = flush_interval_for(settings, len(registry.checkpoints), partitions)
         self.transactions: TransactionalSenders | None = None
         self.committer: CommitterBase
         if self.transactional:
-            self.transactions = TransactionalSenders(settings.bootstrap_list, settings.security)
+            self.transactions = TransactionalSenders(settings.bootstrap_list, settings.security, patience)
             self.committer = TransactionalCommitter(
                 self.processor,
                 self.transactions,
@@ -217,6 +243,8 @@ class Pipeline:
         self.rerouted_in = counter(catalog.MESSAGES_REROUTED, self.registry)
         self.skipped = counter(catalog.MESSAGES_SKIPPED, self.registry)
         self.event_lag = histogram(catalog.INGEST_LATENCY, self.registry)
+        self.write_age = gauge(catalog.UNACKNOWLEDGED_WRITE_AGE, self.registry)
+        self.writes_stalled_since: float | None = None
         self.pusher: AlertmanagerPusher | None = None
         if settings.alertmanager_url:
             self.pusher = AlertmanagerPusher(
@@ -282,6 +310,24 @@ class Pipeline:
             await self.transactions.stop()
         if self.pusher is not None:
             await self.pusher.close()
+
+    def watch_writes(self) -> None:
+        """Say once when the brokers stop acknowledging state writes, and once when they resume.
+        Meanwhile the input behind those writes stays unacknowledged (step 4 waits for them), so
+        nothing is lost; the metric shows how long it has been."""
+        age = self.committer.oldest_unsettled_seconds()
+        self.write_age.set(age)
+        if age >= WRITE_STALL_NOTICE_SECONDS and self.writes_stalled_since is None:
+            self.writes_stalled_since = time.monotonic() - age
+            log.error(
+                "the brokers are not acknowledging writes (not enough in-sync replicas, or unreachable); "
+                "input is not acknowledged meanwhile, so nothing is lost; retrying",
+                extra={"seconds": round(age, 1), "gives_up_after_seconds": self.settings.delivery_timeout},
+            )
+        elif age < WRITE_STALL_NOTICE_SECONDS and self.writes_stalled_since is not None:
+            stalled = time.monotonic() - self.writes_stalled_since
+            self.writes_stalled_since = None
+            log.warning("writes acknowledged again", extra={"stalled_seconds": round(stalled, 1)})
 
     async def _stop_for_partition_count(self, partitions: int) -> None:
         """border.events' partition count changed (an in-memory broker reset and auto-created it;
@@ -378,6 +424,10 @@ class Pipeline:
         @app.timer(interval=5.0)
         async def end_offsets() -> None:
             await self.refresh_end_offsets()
+
+        @app.timer(interval=1.0)
+        async def writes() -> None:
+            self.watch_writes()
 
         @app.timer(interval=PARTITION_CHECK_SECONDS)
         async def partition_count() -> None:

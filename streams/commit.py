@@ -36,6 +36,8 @@ R2. Read back border.deadletter and border.alerts from each partition's out mark
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -110,11 +112,12 @@ class Sender(Protocol):
     async def send(self, topic: str, records: Iterable[OutRecord]) -> list[asyncio.Future[Any]]: ...
 
 
-@dataclass
+@dataclass(eq=False)
 class _Persist:
     """One coming state write of a partition, covering every batch attached before it starts."""
 
     durable: asyncio.Future[None]
+    since: float = field(default_factory=time.monotonic)  # when its first batch joined
     sent: list[asyncio.Future[Any]] = field(default_factory=list)
     marks: list[dict[str, asyncio.Future[Any]]] = field(default_factory=list)
     started: bool = False
@@ -143,7 +146,15 @@ class CommitterBase:
         self.on_failure = on_failure
         self.persist_interval = persist_interval
         self.coming: dict[int, _Persist] = {}  # per partition: the write that batches still join
-        self.in_flight = 0  # state writes started and not yet durable
+        self.unsettled: set[_Persist] = set()  # state writes started and not yet durable (or failed)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.unsettled)
+
+    def oldest_unsettled_seconds(self) -> float:
+        """How long the oldest state write not yet durable has waited (0 when none)."""
+        return max((time.monotonic() - job.since for job in self.unsettled), default=0.0)
 
     def forget(self, partitions: Iterable[int]) -> None:
         """Partitions this worker lost: a later owner starts their chain afresh."""
@@ -205,16 +216,16 @@ class CommitterBase:
         job = self.coming.get(p)
         if job is None or job.started:
             job = self.coming[p] = _Persist(asyncio.get_running_loop().create_future())
-            self.in_flight += 1
-            job.durable.add_done_callback(self._settled)
+            self.unsettled.add(job)
+            job.durable.add_done_callback(functools.partial(self._settled, job))
             task = asyncio.ensure_future(self._persist_when_delivered(p, job))
             if self.on_failure is not None:
                 task.add_done_callback(self._check)
         job.offsets[source] = last + 1
         return job
 
-    def _settled(self, _: asyncio.Future[None]) -> None:
-        self.in_flight -= 1
+    def _settled(self, job: _Persist, _: asyncio.Future[None]) -> None:
+        self.unsettled.discard(job)
 
     def _check(self, task: asyncio.Future[Any]) -> None:
         if not task.cancelled() and task.exception() is not None and self.on_failure is not None:

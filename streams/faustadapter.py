@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import faust
 from faust.assignor import PartitionAssignor
@@ -32,6 +32,8 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP
 from faust.types.tuples import ack_lock
+from faust.web.drivers import DRIVERS as WEB_DRIVERS
+from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from streams.commit import acknowledge_when_durable
 
@@ -287,6 +289,25 @@ class StaticMemberAssignor(PartitionAssignor):
             raise RuntimeError(f"assignment does not match its own metadata: {given!r} != {decoded!r}")
 
 
+class DocumentedOnlyWeb(AiohttpWeb):
+    """Faust's aiohttp server without Faust's own views: only the pages the app registers.
+
+    Faust 0.15.3 `faust.web.base.Web` mounts built-in blueprints from these four lists: `/router/`
+    (host names and partition assignments), `/table/` and `/table/state/<key>/` (table look-ups;
+    `/router/bordermon-state/` answered a 500 with a traceback in the log), the stats or the
+    production index at `/`, `/graph`, `/performance`. The worker documents `/metrics`, `/healthz`
+    and `/readyz`; anything else must be a plain 404."""
+
+    default_blueprints: ClassVar[list[Any]] = []
+    production_blueprints: ClassVar[list[Any]] = []
+    debug_blueprints: ClassVar[list[Any]] = []
+    optional_blueprints: ClassVar[list[Any]] = []
+
+
+WEB_DRIVERS.aliases["bordermon-web"] = f"{__name__}:DocumentedOnlyWeb"
+DOCUMENTED_ONLY_WEB = "bordermon-web://"
+
+
 class BatchApp(faust.App):
     """A Faust app whose batch agents receive each fetched batch of their topic in one call."""
 
@@ -301,6 +322,7 @@ class BatchApp(faust.App):
         self.fetch_max_wait = fetch_max_wait
         self.transactional_topics = transactional_topics
         kwargs.setdefault("TableManager", PromptTableManager)
+        kwargs.setdefault("web", DOCUMENTED_ONLY_WEB)
         kwargs.setdefault("PartitionAssignor", StaticMemberAssignor)
         super().__init__(*args, **kwargs)
 

@@ -10,7 +10,7 @@ import functools
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.core import Metric as Family
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -29,6 +29,11 @@ def counter(metric: Metric, registry: CollectorRegistry) -> Counter:
     """A worker's own counter, updated as it works (unlike the families computed at scrape time)."""
     assert metric.kind == "counter", metric.name
     return Counter(metric.name, metric.help, metric.labels, registry=registry)
+
+
+def gauge(metric: Metric, registry: CollectorRegistry) -> Gauge:
+    assert metric.kind == "gauge", metric.name
+    return Gauge(metric.name, metric.help, metric.labels, registry=registry)
 
 
 def histogram(metric: Metric, registry: CollectorRegistry) -> Histogram:

@@ -43,9 +43,10 @@ def transactional_id(partition: int) -> str:
 class TransactionalSenders:
     """One transactional producer per owned source partition."""
 
-    def __init__(self, bootstrap: list[str], security: KafkaSecurity) -> None:
+    def __init__(self, bootstrap: list[str], security: KafkaSecurity, request_timeout_ms: int = 40_000) -> None:
         self.bootstrap = bootstrap
         self.security = security
+        self.request_timeout_ms = request_timeout_ms
         self.senders: dict[int, BatchSender] = {}
         self.open: set[int] = set()  # partitions with a transaction begun and not yet ended
 
@@ -58,6 +59,7 @@ class TransactionalSenders:
                 self.bootstrap, self.security,
                 transactional_id=transactional_id(p),
                 transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
+                request_timeout_ms=self.request_timeout_ms,
             )  # fmt: skip
             await sender.started()
             self.senders[p] = sender

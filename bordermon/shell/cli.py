@@ -172,15 +172,25 @@ def worker(log_level: str) -> None:
       KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 bordermon worker
     """
     from bordermon.config import CHANGELOG_TOPIC
-    from bordermon.kafka import broker_traits, ensure_topics, ensure_worker_topics, partition_count_changed
+    from bordermon.kafka import (
+        broker_traits,
+        check_group_access,
+        ensure_topics,
+        ensure_worker_topics,
+        partition_count_changed,
+    )
     from bordermon.logs import logging_config
     from bordermon.registry import load_registry
+    from bordermon.webconfig import load_web_config
 
     settings = current_settings()
     registry = load_registry(settings.checkpoints_path)
+    web_config = load_web_config(settings.web_config)
     # With the changelog: a layout that no longer lines up is refused here, in one line.
     partitions = ensure_worker_topics(settings, CHANGELOG_TOPIC)
     broker = broker_traits(settings)
+    if broker.kraft:  # the consumer would retry a refused group forever, silently
+        check_group_access(settings)
     from bordermon.broker import check_port_free
 
     check_port_free(settings.web_host, settings.web_port, "worker web server (BORDERMON_WEB_PORT)")
@@ -189,7 +199,7 @@ def worker(log_level: str) -> None:
 
     from streams.app import Pipeline, tune_gc
 
-    pipeline = Pipeline(settings, registry, partitions, broker)
+    pipeline = Pipeline(settings, registry, partitions, broker, web_config)
     tune_gc()
     pipeline.begin_warm_start()
     try:

@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 
 from harness.metrics import consumed, parse_metrics
-from harness.processes import Worker, base_env, read_topic, run_cli, wait_until
+from harness.processes import Worker, base_env, committed_offsets, read_topic, run_cli, wait_until
 from tests.fixtures.checks import assert_alerts_match, assert_metrics_match
 from tests.fixtures.clients import publish_with_librdkafka
 from tests.fixtures.crash import CRASH_WINDOW, scenario
@@ -57,6 +57,9 @@ def test_transactions_kill_9_mid_stream_leave_each_output_once(broker, tmp_path)
     first.wait_ready()
     assert run_cli(["replay", str(run.log), "--max-speed", "-q"], env).returncode == 0
     wait_until(lambda: consumed(parse_metrics(first.metrics())) > len(run.lines) * 0.4, 60, "40% consumed")
+    # The kill must land after a committed transaction: 40% consumed alone can all sit in the
+    # worker's first open transactions on a fast machine (CI saw the replacement do everything).
+    wait_until(lambda: committed_offsets(broker.address) > 0, 60, "a transaction committed")
     first.stop(signal.SIGKILL)
     second = Worker(env, tmp_path / "worker2.log")
     try:

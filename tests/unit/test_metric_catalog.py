@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bordermon import metrics as catalog
 from bordermon.registry import parse_registry
-from streams.metrics import StateCollector, counter, histogram
+from streams.metrics import StateCollector, counter, gauge, histogram
 from streams.processor import Processor
 from tests.fixtures.events import GOOD
 from tests.fixtures.mixedlog import mixed_log
@@ -45,7 +45,7 @@ def test_a_worker_exports_exactly_the_catalog():
     registry = CollectorRegistry()
     registry.register(StateCollector(processor, lambda: {0}, lambda _p: 10))
     for metric in catalog.PROCESS_METRICS:
-        (histogram if metric.kind == "histogram" else counter)(metric, registry)
+        {"histogram": histogram, "counter": counter, "gauge": gauge}[metric.kind](metric, registry)
     exposition = text_string_to_metric_families(generate_latest(registry).decode())
     # prometheus_client's own `_created` timestamps are left aside: they are not ours to name.
     families = {f.name: f for f in exposition if not f.name.endswith("_created")}

@@ -86,7 +86,8 @@ def test_alertmanager_configs_are_valid_and_route_by_severity():
 
 def test_compose_file_matches_the_compose_spec_and_mounts_exist():
     checker = str(Path(sys.executable).with_name("check-jsonschema"))
-    result = run(checker, "--builtin-schema", "vendor.compose-spec", "docker-compose.yml")
+    overlays = ("docker-compose.cluster.yml", "docker-compose.secure.yml")
+    result = run(checker, "--builtin-schema", "vendor.compose-spec", "docker-compose.yml", *overlays)
     assert result.returncode == 0, result.stdout + result.stderr
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
