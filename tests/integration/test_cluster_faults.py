@@ -9,12 +9,15 @@ runs them alone.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import signal
 import subprocess
+import threading
+import time
 from collections import Counter
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,7 @@ from bordermon.config import CHANGELOG_TOPIC, EVENTS_TOPIC
 from bordermon.partitioning import partition_for_key
 from harness.metrics import consumed, parse_metrics, sample
 from harness.processes import BIN, KafkaBroker, Worker, base_env, read_topic, wait_until
+from producers.replay import key_and_time
 from tests.fixtures.checks import assert_metrics_match
 from tests.fixtures.crash import scenario
 from tests.fixtures.registry import CHECKPOINTS
@@ -44,8 +48,29 @@ class Run:
     expected: object
     tmp: Path
 
+    samples: list[tuple[float, int]] = field(default_factory=list)
+
     def counted(self) -> int:
         return sum(int(consumed(parse_metrics(w.metrics()))) for w in self.workers if w.proc.poll() is None)
+
+    def watch(self) -> None:
+        """From the fault on, sample the count every 0.25 s (a thread): `longest_stall` reads it."""
+        self.fault_at = time.monotonic()
+
+        def sample_until_done() -> None:
+            while not self.samples or self.samples[-1][1] < len(self.lines):
+                with contextlib.suppress(OSError):  # a worker between kill and replacement
+                    self.samples.append((time.monotonic(), self.counted()))
+                time.sleep(0.25)
+                if time.monotonic() - self.fault_at > 300:
+                    return
+
+        threading.Thread(target=sample_until_done, daemon=True).start()
+
+    def longest_stall(self) -> float:
+        """The longest time the count stood still, from the fault until every line was counted."""
+        moved = [self.fault_at] + [t for (_, before), (t, n) in itertools.pairwise(self.samples) if n > before]
+        return max(b - a for a, b in itertools.pairwise(moved)) if len(moved) > 1 else 0.0
 
 
 @pytest.fixture
@@ -56,13 +81,9 @@ def cluster(tmp_path):
 
 
 def event_span(lines: list[bytes]) -> float:
-    """Seconds of event time from the first valid-looking event to the last."""
-    stamps = []
-    for line in lines:
-        try:
-            stamps.append(datetime.fromisoformat(json.loads(line)["ts"]).timestamp())
-        except (ValueError, KeyError, TypeError, AttributeError):
-            continue
+    """Seconds of event time the replay paces over: valid events only (replay sends the others,
+    a 2099 typo among them, at once), so the traffic really lasts TRAFFIC_SECONDS."""
+    stamps = [t for line in lines if (t := key_and_time(line)[1]) is not None]
     return max(stamps) - min(stamps)
 
 
@@ -105,6 +126,9 @@ def finish(run: Run) -> None:
     on_topic = len(read_topic(run.cluster.address, EVENTS_TOPIC))
     assert on_topic == len(run.lines), "the idempotent replay wrote each line once"
     assert_outputs_exactly_once(run.cluster.address, run.expected, run.lines)
+    if run.samples:  # the figure for docs/reliability.md's faults table (pytest -rP shows it)
+        print(f"longest stall after the fault: {run.longest_stall():.1f} s; every line counted "
+              f"{run.samples[-1][0] - run.fault_at:.1f} s after it")  # fmt: skip
     for w in run.workers:
         if w.proc.poll() is None:
             assert w.stop() == 0, w.tail()
@@ -117,6 +141,7 @@ def when_a_third_is_counted(run: Run) -> None:
 def test_the_leader_of_the_busiest_partition_killed_and_restarted(cluster, tmp_path):
     run = traffic(cluster, tmp_path, seed=41)
     when_a_third_is_counted(run)
+    run.watch()
     leader = cluster.cluster.leader(EVENTS_TOPIC, busiest_partition(run.lines))
     cluster.cluster.kill(leader)
     wait_until(lambda: cluster.cluster.leader(EVENTS_TOPIC, busiest_partition(run.lines)) != leader, 60,
@@ -128,6 +153,7 @@ def test_the_leader_of_the_busiest_partition_killed_and_restarted(cluster, tmp_p
 def test_the_leader_of_a_changelog_partition_killed_and_restarted(cluster, tmp_path):
     run = traffic(cluster, tmp_path, seed=42)
     when_a_third_is_counted(run)
+    run.watch()
     leader = cluster.cluster.leader(CHANGELOG_TOPIC, busiest_partition(run.lines))
     cluster.cluster.kill(leader)
     cluster.cluster.start_node(leader)
@@ -137,6 +163,7 @@ def test_the_leader_of_a_changelog_partition_killed_and_restarted(cluster, tmp_p
 def test_a_rolling_restart_of_all_three_brokers(cluster, tmp_path):
     run = traffic(cluster, tmp_path, seed=43)
     when_a_third_is_counted(run)
+    run.watch()
     for node in (1, 2, 3):
         cluster.cluster.stop_node(node)  # SIGTERM: a controlled shutdown moves leadership first
         cluster.cluster.start_node(node)
@@ -146,6 +173,7 @@ def test_a_rolling_restart_of_all_three_brokers(cluster, tmp_path):
 def test_one_broker_down_for_the_rest_of_the_run(cluster, tmp_path):
     run = traffic(cluster, tmp_path, seed=44)
     when_a_third_is_counted(run)
+    run.watch()
     cluster.cluster.kill(2)  # 2 of 3 up: min.insync.replicas 2 still acknowledges every write
     finish(run)
 
@@ -171,13 +199,16 @@ def test_two_brokers_down_stall_without_loss_and_catch_up_when_they_return(clust
     assert worker.proc.poll() is None, "it waits, it does not stop"
     cluster.cluster.start_node(2)
     cluster.cluster.start_node(3)
+    back = time.monotonic()
     wait_until(lambda: "writes acknowledged again" in worker.tail(50_000), 120, "the writes to resume")
+    print(f"writes acknowledged again {time.monotonic() - back:.1f} s after the brokers were back")
     finish(run)
 
 
 def test_a_worker_killed_during_a_leader_change(cluster, tmp_path):
     run = traffic(cluster, tmp_path, seed=46)
     when_a_third_is_counted(run)
+    run.watch()
     leader = cluster.cluster.leader(EVENTS_TOPIC, busiest_partition(run.lines))
     cluster.cluster.kill(leader)
     run.workers[0].stop(signal.SIGKILL)  # while the partitions' leadership moves

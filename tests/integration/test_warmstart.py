@@ -91,8 +91,11 @@ def test_a_static_member_killed_mid_stream_is_replaced_from_state_prefetched_dur
     assert json.loads((tmp_path / "data" / "owned-warm-0.json").read_text()) == {"partitions": list(range(partitions))}
     assert run_cli(["replay", str(log), "--max-speed"], env).returncode == 0
     wait_until(lambda: consumed(parse_metrics(first.metrics())) > len(lines) * 0.4, 60, "40% consumed")
-    first.stop(signal.SIGKILL)
     reader = PartitionReader([broker.address], Settings().security, exact_end_offsets=broker.kind == "kafka")
+    # The kill must come after some state was written: 40% consumed alone came before the first
+    # state write on a fast machine (issue 26), so wait for the condition itself.
+    wait_until(lambda: reader.read_partitions(CHANGELOG_TOPIC, range(partitions)).last, 60, "some state written")
+    first.stop(signal.SIGKILL)
     with_state = reader.read_partitions(CHANGELOG_TOPIC, range(partitions)).last
     assert with_state, "the kill must come after some state was written"
 
