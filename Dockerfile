@@ -8,6 +8,7 @@ COPY bordermon ./bordermon
 COPY streams ./streams
 COPY producers ./producers
 COPY dashboards ./dashboards
+COPY monitoring ./monitoring
 RUN pip install --no-cache-dir . \
     && useradd --system --uid 10001 --no-create-home bordermon \
     && mkdir -p /var/lib/bordermon && chown 10001 /var/lib/bordermon

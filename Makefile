@@ -23,6 +23,7 @@ test: install install-system install-kafka
 	.venv/bin/python -m monitoring.generate --check
 	.venv/bin/lint-imports
 	.venv/bin/mypy
+	.venv/bin/vulture
 	.venv/bin/pytest tests -v --durations=15
 
 test-unit: install

@@ -34,6 +34,7 @@ import orjson
 
 from bordermon.observability import QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST
 from bordermon.registry import load_registry
+from harness.console import say_as
 from streams.processor import Processor
 from streams.recentids import PlainIds
 
@@ -46,8 +47,7 @@ FOLLOW_S = 7200.0
 TARGETS = {"expected_over_nominal_mae": 0.5, "forecast_share": 0.8, "false_alarm_share": 0.25}
 
 
-def say(text: str) -> None:
-    print(f"accuracy: {text}", file=sys.stderr, flush=True)
+say = say_as("accuracy")
 
 
 def simulate(out: Path, seed: int) -> None:

@@ -41,6 +41,7 @@ from bordermon import metrics as catalog
 from bordermon.config import EVENTS_TOPIC, Settings
 from bordermon.kafka import ensure_worker_topics, partition_counts
 from bordermon.partitioning import partition_for_key
+from harness.console import say_as
 from harness.metrics import parse_metrics, sample
 from harness.processes import BIN, Worker, base_env, start_broker_of, wait_until
 from producers.faults import bad_lines
@@ -62,8 +63,7 @@ PROBE_LANES = catalog.LANES_OPEN.series + f'{{checkpoint="{PROBE}",direction="in
 TARGETS = {"pipeline_events_per_s": 30_000, "pipeline_ratio_to_ceiling": 0.20, "replay_events_per_s": 40_000}
 
 
-def say(text: str) -> None:
-    print(f"bench: {text}", file=sys.stderr, flush=True)
+say = say_as("bench")
 
 
 SIMULATED: dict[str, float] = {"events": 0, "seconds": 0.0}  # simulator throughput, for the results

@@ -36,6 +36,7 @@ import orjson
 from bordermon.config import Settings
 from bordermon.kafka import ensure_worker_topics
 from bordermon.registry import parse_registry
+from harness.console import say_as
 from harness.processes import BIN, Worker, base_env, start_broker_of, wait_until
 from streams.processor import Inbound, Processor
 
@@ -51,8 +52,7 @@ TARGETS = {
 }
 
 
-def say(text: str) -> None:
-    print(f"bench: scale: {text}", file=sys.stderr, flush=True)
+say = say_as("bench: scale")
 
 
 def registry_yaml(checkpoints: int) -> str:

@@ -279,6 +279,8 @@ def _create(admin: KafkaAdminClient, topics: list[NewTopic]) -> None:
             f"{names}: missing, or not visible to {who(admin)}, who may not create them; on a cluster with ACLs "
             "an administrator creates the topics and grants each principal its rights (python -m bordermon.locks)"
         ) from None
+    for topic in topics:  # visible with its partitions before anyone uses it (TOPIC_VISIBLE_SECONDS)
+        partitions_of(admin, topic.name)
 
 
 # A topic just created on a cluster reaches every broker's metadata a moment later.

@@ -46,7 +46,6 @@ from bordermon.errors import BordermonError
 
 log = logging.getLogger("bordermon.locks")
 
-MECHANISM = "SCRAM-SHA-512"
 READ, WRITE, DESCRIBE = ACLOperation.READ, ACLOperation.WRITE, ACLOperation.DESCRIBE
 # The kafka-transactions option names its producers bordermon-<partition> (streams/transactions.py).
 TRANSACTIONAL_PREFIX = f"{APP_ID}-"

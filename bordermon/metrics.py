@@ -154,6 +154,12 @@ UNACKNOWLEDGED_WRITE_AGE: Final = Metric(
     "Age of the oldest state write the brokers have not acknowledged yet (0: none); input after it "
     "is not acknowledged either, so a stall loses nothing and shows here",
 )
+ALERTMANAGER_PUSHES: Final = Metric(
+    "bordermon_alertmanager_pushes",
+    "counter",
+    "Alerts posted to Alertmanager, by outcome (ok, failed: retried every second, re-pushed while firing)",
+    ("outcome",),
+)
 BATCH_DURATION: Final = Metric(
     "bordermon_batch_duration_seconds",
     "histogram",
@@ -199,6 +205,7 @@ PROCESS_METRICS: Final = (
     MESSAGES_REROUTED,
     MESSAGES_SKIPPED,
     UNACKNOWLEDGED_WRITE_AGE,
+    ALERTMANAGER_PUSHES,
     BATCH_DURATION,
     INGEST_LATENCY,
 )

@@ -8,9 +8,13 @@ from typing import Final
 QUEUE_OVERLOAD: Final = "QueueOverload"
 QUEUE_OVERLOAD_FORECAST: Final = "QueueOverloadForecast"
 JOB: Final = "bordermon"
-JOB_SELECTOR: Final = f'job="{JOB}"'
 RUNBOOK_BASE: Final = "https://github.com/bordermon/bordermon/blob/main/docs/runbooks"
 
 
 def runbook_url(alertname: str) -> str:
     return f"{RUNBOOK_BASE}/{alertname}.md"
+
+
+def job_selector(job: str = JOB) -> str:
+    """The PromQL matcher for the workers' scrape job (rules, dashboards)."""
+    return f'job="{job}"'

@@ -29,7 +29,7 @@ from grafana_foundation_sdk.models import prometheus as pm
 
 from bordermon import metrics as m
 from bordermon.metrics import Metric
-from bordermon.observability import JOB
+from bordermon.observability import job_selector
 from monitoring.rules import CONSUMER_LAG_SUM, EVENTS_ACCEPTED_RATE, EVENTS_REJECTED_RATE
 
 OUT = Path(__file__).parent
@@ -441,10 +441,10 @@ def pipeline() -> dashboard.Dashboard:
         ("Batch processing time p99",
          f"histogram_quantile(0.99, sum by (le, instance) (rate({m.BATCH_DURATION.bucket}{RATE})))",
          "{{instance}}", "s"),
-        ("Workers up", f'up{{job="{JOB}"}}', "{{instance}}", "none"),
+        ("Workers up", f"up{{{job_selector()}}}", "{{instance}}", "none"),
         ("Dead letters in the last hour", f"sum by (reason) (increase({m.EVENTS_REJECTED.series}[1h]))",
          "{{reason}}", "short"),
-        ("Worker memory (RSS)", f'process_resident_memory_bytes{{job="{JOB}"}}', "{{instance}}", "bytes"),
+        ("Worker memory (RSS)", f"process_resident_memory_bytes{{{job_selector()}}}", "{{instance}}", "bytes"),
         ("Events off their checkpoint's home partition (re-routed; see README, Publishing events)",
          f"sum by (checkpoint, partitioner) (rate({m.EVENTS_OFF_PARTITION.series}{RATE}))",
          "{{checkpoint}} via {{partitioner}}", "ops"),

@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from harness.console import say_as
+
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME = Path(__file__).resolve().with_name("apache-kafka")
 POM = RUNTIME / "pom.xml"
@@ -72,8 +74,7 @@ def cache_root() -> Path:
     return Path(base) / kafka_version()
 
 
-def _say(message: str) -> None:
-    print(f"apache-kafka: {message}", file=sys.stderr, flush=True)
+_say = say_as("apache-kafka")
 
 
 def ensure_jars(say: Callable[[str], None] = _say) -> Path:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from bordermon import metrics as m
-from bordermon.observability import JOB, runbook_url
+from bordermon.observability import JOB, job_selector, runbook_url
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class RulesConfig:
 
     def selector(self, metric: m.Metric, *matchers: str) -> str:
         """The metric's series restricted to this deployment's job (as kubernetes-mixin does)."""
-        matchers = (f'job="{self.job}"', *matchers)
+        matchers = (job_selector(self.job), *matchers)
         return metric.series + "{" + ", ".join(matchers) + "}"
 
 
@@ -85,7 +85,7 @@ def alert_rules(cfg: RulesConfig = CONFIG) -> list[dict[str, Any]]:
     return [
         _alert(
             "WorkerDown",
-            f'up{{job="{cfg.job}"}} == 0',
+            f"up{{{job_selector(cfg.job)}}} == 0",
             cfg.worker_down_minutes,
             "critical",
             "A bordermon worker cannot be scraped.",

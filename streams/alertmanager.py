@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
+from prometheus_client import Counter
 
 from streams.alertmessages import AlertMessage
 from streams.processor import Processor
@@ -25,15 +26,14 @@ MAX_QUEUED = 10_000
 
 
 class AlertmanagerPusher:
-    def __init__(self, base_url: str, generator_url: str, repush_seconds: float = 60.0) -> None:
+    def __init__(self, base_url: str, generator_url: str, repush_seconds: float, pushes: Counter) -> None:
         self.endpoint = base_url.rstrip("/") + "/api/v2/alerts"
         self.generator_url = generator_url
         self.repush_seconds = repush_seconds
         self.queued: list[dict[str, Any]] = []
         self.last_repush = 0.0
         self.session: aiohttp.ClientSession | None = None
-        self.pushed = 0
-        self.failures = 0
+        self.pushes = pushes  # ALERTMANAGER_PUSHES, by outcome
 
     def enqueue(self, events: Iterable[AlertEvent]) -> None:
         for a in events:
@@ -81,10 +81,10 @@ class AlertmanagerPusher:
                     body = (await response.text())[:200]
                     raise aiohttp.ClientError(f"HTTP {response.status}: {body}")
         except (aiohttp.ClientError, TimeoutError) as exc:
-            self.failures += 1
+            self.pushes.labels(outcome="failed").inc(len(alerts))
             log.warning("alertmanager push failed; will retry", extra={"error": str(exc), "alerts": len(alerts)})
             return False
-        self.pushed += len(alerts)
+        self.pushes.labels(outcome="ok").inc(len(alerts))
         return True
 
     async def close(self) -> None:

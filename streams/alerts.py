@@ -21,13 +21,6 @@ class AlertState:
     def firing(self) -> bool:
         return self.fired_at is not None
 
-    def to_list(self) -> list[float | None]:
-        return [self.pending_since, self.fired_at]
-
-    @classmethod
-    def from_list(cls, data: list[float | None]) -> AlertState:
-        return cls(data[0], data[1])
-
 
 @dataclass(frozen=True, slots=True)
 class Transition:

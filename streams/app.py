@@ -246,11 +246,13 @@ class Pipeline:
         self.write_age = gauge(catalog.UNACKNOWLEDGED_WRITE_AGE, self.registry)
         self.writes_stalled_since: float | None = None
         self.pusher: AlertmanagerPusher | None = None
+        pushes = counter(catalog.ALERTMANAGER_PUSHES, self.registry)
         if settings.alertmanager_url:
             self.pusher = AlertmanagerPusher(
                 settings.alertmanager_url,
                 f"http://{settings.web_host}:{settings.web_port}/metrics",
                 settings.alertmanager_repush_seconds,
+                pushes,
             )
         self._wire()
 

@@ -63,6 +63,7 @@ def key_home(key: bytes | None, partitions: int) -> int | None:
 
 
 def hop_header(partition: int, offset: int, partitioner: str) -> bytes:
+    """The `bordermon-hop` header of a forwarded message: where it was found, and by whom."""
     return _HOP.pack(partition, offset, _PARTITIONER_CODE[partitioner])
 
 
@@ -187,7 +188,7 @@ class Processor:
                         home = homes[cid] = home_partition(cid, partitions)
                     if home != partition:
                         partitioner = likely_partitioner(key, cid, partition, partitions)
-                        header = _HOP.pack(partition, offset, _PARTITIONER_CODE[partitioner])
+                        header = hop_header(partition, offset, partitioner)
                         result.forwards.append(Forward(home, cid.encode(), value, timestamp_ms, header))  # type: ignore[arg-type]
                         continue
             decoded = decode_timed(value, now)
@@ -207,7 +208,7 @@ class Processor:
                     home = homes[cid] = home_partition(cid, partitions)
                 if home != partition:
                     partitioner = likely_partitioner(key, cid, partition, partitions)
-                    header = _HOP.pack(partition, offset, _PARTITIONER_CODE[partitioner])
+                    header = hop_header(partition, offset, partitioner)
                     result.forwards.append(Forward(home, cid.encode(), value, timestamp_ms, header))  # type: ignore[arg-type]
                     continue
             apply(result, ps, cid, event, t, key, value, partition, offset)
@@ -265,13 +266,6 @@ class Processor:
             cs.note_off_partition(PARTITIONERS[code], n)
         ps.forget_delivered_when_passed()
         return result
-
-    def _checkpoint(self, ps: PartitionState, cid: str) -> CheckpointState:
-        cs = ps.checkpoints.get(cid)
-        if cs is None:
-            cs = ps.checkpoints[cid] = CheckpointState(self.registry[cid], self.ids)
-        ps.touched.add(cid)
-        return cs
 
     def _apply(
         self,

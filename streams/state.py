@@ -204,13 +204,6 @@ class CheckpointState:
 
     # -- applying events -------------------------------------------------------------------
 
-    def is_duplicate(self, event_id: str, t: float) -> bool:
-        prev = self.seen.get(event_id)
-        if prev is None:
-            return False
-        reference = t if self.last_ts is None or t > self.last_ts else self.last_ts
-        return prev > reference - DEDUP_SECONDS
-
     def apply(self, event: Event, t: float) -> Sequence[AlertEvent] | str:
         """Apply an accepted event at event time t; return alert transitions, or DUPLICATE.
 

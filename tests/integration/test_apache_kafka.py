@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bordermon.config import CHANGELOG_TOPIC, REPARTITION_TOPIC, TOPICS, Settings
+from bordermon.kafka import ensure_worker_topics
 from harness.apachekafka import cache_root, kafka_version
 from harness.processes import KafkaBroker, base_env, run_cli
 
@@ -42,10 +44,12 @@ def test_a_three_node_cluster_replicates_the_topics_the_worker_creates(tmp_path)
         assert kafka.cluster.registered_brokers() == {1, 2, 3}
         env = base_env(kafka, BORDERMON_REPLICATION_FACTOR="3")
         sent = run_cli(["simulate", "--scenario", "baseline", "--days", "1", "--kafka"], env, timeout=300)
-        assert sent.returncode == 0, sent.stderr
+        assert sent.returncode == 0, sent.stderr  # a producer creates border.events only
+        # What a worker creates at start (bordermon worker, before Faust).
+        ensure_worker_topics(Settings(bootstrap_servers=kafka.address, replication_factor=3), CHANGELOG_TOPIC)
         admin = KafkaAdminClient(bootstrap_servers=kafka.address)
         try:
-            for topic in admin.describe_topics(["border.events", "border.alerts", "border.deadletter"]):
+            for topic in admin.describe_topics([*TOPICS, REPARTITION_TOPIC, CHANGELOG_TOPIC]):
                 assert {len(p["replica_nodes"]) for p in topic["partitions"]} == {3}, topic["name"]
                 assert {len(p["isr_nodes"]) for p in topic["partitions"]} == {3}, topic["name"]
             resource = ConfigResource(ConfigResourceType.TOPIC, "border.events", {"min.insync.replicas": None})

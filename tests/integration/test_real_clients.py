@@ -170,7 +170,11 @@ def test_two_three_two_workers_with_rerouted_traffic(broker, registry_env, tmp_p
         workers[-1].wait_ready()
         publish_with_librdkafka(broker.address, lines[half:])
         assert workers[0].stop(signal.SIGTERM) == 0  # leaves gracefully
-        wait_until(lambda: consumed(merged(workers)) == len(lines), 120, "every line counted by the survivors")
+        try:
+            wait_until(lambda: consumed(merged(workers)) == len(lines), 120, "every line counted by the survivors")
+        except AssertionError as exc:  # once in CI on Kafka (2026-12-03), not reproduced in 6 runs: say more
+            health = [w.get("/healthz") for w in workers[1:]]
+            raise AssertionError(f"{exc}; counted {consumed(merged(workers))} of {len(lines)}; {health}") from None
 
         def exported_once() -> bool:
             seen: Counter = Counter()
