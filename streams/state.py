@@ -19,8 +19,7 @@ from bordermon.events import DIRECTIONS, DUPLICATE, EVENT_TYPES, REJECT_REASONS,
 from bordermon.observability import QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST
 from bordermon.registry import Checkpoint
 from streams.alerts import SEVERITIES, AlertState, Transition, step
-from streams.estimates import Throughput, seconds_until
-from streams.estimates import wait_seconds as estimated_wait
+from streams.estimates import Throughput, seconds_until, wait_seconds
 from streams.recentids import IdSetFactory, RecentIds
 from streams.stateformat import (
     AlertRecord,
@@ -61,15 +60,6 @@ def lanes_needed(
     horizon, warning_hours = ADVICE_HORIZON_HOURS, warning_seconds / 3600.0
     needed = math.floor((queue + arrivals_per_hour * horizon) / (capacity_per_hour * (horizon + warning_hours))) + 1
     return max(0, needed - lanes_open)
-
-
-def wait_estimate_seconds(queue: int, lanes: int, capacity_per_hour: float) -> float:
-    """queue / (lanes x capacity) x 3600; 0 for an empty queue, +Inf with no lane open."""
-    if queue <= 0:
-        return 0.0
-    if lanes <= 0:
-        return math.inf
-    return queue / (lanes * capacity_per_hour) * 3600.0
 
 
 @dataclass(slots=True)
@@ -242,7 +232,7 @@ class CheckpointState:
         queued, lanes = len(d.queue), d.lanes
         d.throughput.observe(t, before, queued, lanes)
         # Fast path: with no alert pending or firing, a wait under every resolve level and under the
-        # forecast's floor changes nothing. (The arithmetic of wait_estimate_seconds: both agree
+        # forecast's floor changes nothing. (The arithmetic of estimates.wait_seconds: both agree
         # at the boundary.)
         if not d.engaged and (queued == 0 or (lanes > 0 and queued / (lanes * self.capacity) * 3600.0 < self.quiet)):
             return NO_ALERTS
@@ -261,7 +251,7 @@ class CheckpointState:
 
     def _evaluate_alerts(self, direction: str, d: DirectionState, t: float) -> list[AlertEvent]:
         cp = self.cp
-        wait = wait_estimate_seconds(d.length, d.lanes, cp.lane_capacity_per_hour)
+        wait = wait_seconds(d.length, d.lanes, cp.lane_capacity_per_hour)
         out: list[AlertEvent] = []
         for severity, alert in d.alerts.items():
             if wait < cp.threshold_seconds(severity) * cp.resolve_ratio and alert.pending_since is None:
@@ -321,7 +311,7 @@ class CheckpointState:
 
     def expected_wait_seconds(self, direction: str) -> float:
         d = self.dirs[direction]
-        return estimated_wait(d.length, d.lanes, self.clearance_per_lane(direction))
+        return wait_seconds(d.length, d.lanes, self.clearance_per_lane(direction))
 
     def forecast_seconds(self, direction: str, severity: str) -> float:
         """Event time until the contract's estimate reaches the threshold at current rates."""
@@ -353,7 +343,7 @@ class CheckpointState:
 
     def wait_seconds(self, direction: str) -> float:
         d = self.dirs[direction]
-        return wait_estimate_seconds(d.length, d.lanes, self.cp.lane_capacity_per_hour)
+        return wait_seconds(d.length, d.lanes, self.cp.lane_capacity_per_hour)
 
     def net_flows(self) -> dict[str, int]:
         if self.last_ts is None:
