@@ -26,8 +26,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class ProcessGone(Exception):
+    """A process a wait depends on has exited: waiting longer cannot help."""
+
+
 def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.2) -> object:
-    """Poll a condition (not a sleep-as-synchronisation: it returns as soon as it holds)."""
+    """Poll a condition (not a sleep-as-synchronisation: it returns as soon as it holds). Fails at
+    once, with the process's last words, when the predicate finds its process gone."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
@@ -35,6 +40,8 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str, inter
             value = predicate()
             if value:
                 return value
+        except ProcessGone as gone:
+            raise AssertionError(f"waiting for {what}: {gone}") from None
         except Exception as exc:
             last_error = exc
         time.sleep(interval)
@@ -111,8 +118,17 @@ class Worker:
         self.proc = subprocess.Popen([BIN, "worker", *args], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def get(self, path: str) -> str:
+        if self.proc.poll() is not None:
+            raise ProcessGone(f"the worker exited with {self.proc.returncode}: {self.tail()}")
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
             return r.read().decode()
+
+    def wait_until(self, predicate: Callable[[], object], timeout: float, what: str) -> object:
+        """`wait_until`, and when it times out, the worker's log says what it was doing."""
+        try:
+            return wait_until(predicate, timeout, what)
+        except AssertionError as failed:
+            raise AssertionError(f"{failed}\n--- the worker's log ends:\n{self.tail()}") from None
 
     def metrics(self) -> str:
         return self.get("/metrics")

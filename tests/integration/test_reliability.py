@@ -343,7 +343,7 @@ def test_worker_survives_an_in_memory_broker_restart_and_counts_what_follows(tmp
             worker = Worker(env, tmp_path / "worker2.log")
             workers.append(worker)
         # State is rebuilt from the emptied broker: it counts what the broker holds now, once.
-        wait_until(lambda: accepted_plus_rejected(worker) == len(after), 90, "only the events after the restart")
+        worker.wait_until(lambda: accepted_plus_rejected(worker) == len(after), 90, "only the events after the restart")
         processed = lambda: json.loads(worker.get("/healthz"))["processed"]  # noqa: E731
         handled = len(after) + (len(before) if partitions == 8 else 0)
         wait_until(lambda: processed() == handled, 30, "every message handled once by this process")
