@@ -71,10 +71,11 @@ def run(log: Path) -> tuple[dict, list[dict]]:
             cs = processor.partition(0).checkpoints[event["checkpoint_id"]]
             t = cs.last_ts or 0.0
             if event["type"] == "arrival":
-                d = event["direction"]
+                # The bundled registry has no lane groups: one queue per direction.
+                q = cs.queue(event["direction"])
                 times, figures = shown[key]
                 times.append(_ts(event["ts"]))
-                figures.append((cs.wait_seconds(d), cs.dirs[d].observed_wait, cs.expected_wait_seconds(d)))
+                figures.append((q.wait_seconds(), q.observed_wait, q.expected_wait_seconds(cs.last_ts)))
             elif event["type"] == "crossing":
                 crossings.append((*key, _ts(event["ts"]), float(event["true_wait_s"])))
             if offset % 20_000 == 0:

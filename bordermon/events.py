@@ -13,6 +13,8 @@ from typing import Annotated, Final, Literal
 import msgspec
 import pycountry
 
+from bordermon.registry import Mode
+
 MALFORMED: Final = "malformed"
 INVALID: Final = "invalid"
 UNKNOWN_CHECKPOINT: Final = "unknown_checkpoint"
@@ -26,7 +28,6 @@ ISO_ALPHA2: Final = frozenset(c.alpha_2 for c in pycountry.countries)
 
 EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Direction = Literal["in", "out"]
-Mode = Literal["car", "bus", "truck", "pedestrian", "rail", "air"]
 AgeBand = Literal["0-17", "18-28", "29-39", "40-59", "60+"]
 Sex = Literal["m", "f", "x"]
 
@@ -52,6 +53,8 @@ class Crossing(_Event, tag="crossing", frozen=True):
 
 class Lanes(_Event, tag="lanes", frozen=True):
     lanes_open: Annotated[int, msgspec.Meta(ge=0, le=100)]
+    # Absent: the checkpoint's first group; one it does not have makes the event invalid.
+    lane_group: str | None = None
 
 
 Event = Arrival | Crossing | Lanes

@@ -35,6 +35,8 @@ class Metric:
 
 
 CHECKPOINT_DIRECTION: Final = ("checkpoint", "direction")
+# A queue: one lane group of a checkpoint in one direction (`all` for a checkpoint without groups).
+QUEUE: Final = ("checkpoint", "direction", "lane_group")
 
 # -- border: what the traffic is doing (computed from state at scrape time) -----------------------
 EVENTS_ACCEPTED: Final = Metric("border_events_accepted", "counter", "Accepted events", ("type",))
@@ -65,56 +67,52 @@ NET_FLOW_CUMULATIVE: Final = Metric(
     "Persons in minus out since the worker's state began",
     ("citizenship",),
 )
-QUEUE_LENGTH: Final = Metric("border_queue_length", "gauge", "Parties waiting", CHECKPOINT_DIRECTION)
-WAIT_ESTIMATE: Final = Metric("border_queue_wait_estimate_seconds", "gauge", "Estimated wait", CHECKPOINT_DIRECTION)
+QUEUE_LENGTH: Final = Metric("border_queue_length", "gauge", "Parties waiting", QUEUE)
+WAIT_ESTIMATE: Final = Metric("border_queue_wait_estimate_seconds", "gauge", "Estimated wait", QUEUE)
 WAIT_OBSERVED: Final = Metric(
     "border_queue_wait_observed_seconds",
     "gauge",
     "Wait of the latest party cleared from a non-empty queue (first in, first out)",
-    CHECKPOINT_DIRECTION,
+    QUEUE,
 )
 WAIT_EXPECTED: Final = Metric(
     "border_queue_wait_expected_seconds",
     "gauge",
     "Expected wait for a party joining now: the queue over the measured clearance rate "
     "(nominal capacity until enough crossings were seen)",
-    CHECKPOINT_DIRECTION,
+    QUEUE,
 )
 CLEARANCE_RATE: Final = Metric(
     "border_queue_clearance_rate_per_hour",
     "gauge",
     "Parties the open lanes clear per hour, measured over the last hour while the queue was busy",
-    CHECKPOINT_DIRECTION,
+    QUEUE,
 )
 OVERLOAD_FORECAST: Final = Metric(
     "border_queue_overload_forecast_seconds",
     "gauge",
     "Event time until the wait estimate reaches the threshold at current arrival and clearance rates "
     "(+Inf when the queue is not growing)",
-    ("checkpoint", "direction", "severity"),
+    (*QUEUE, "severity"),
 )
-FORECAST_FIRING: Final = Metric(
-    "border_forecast_alerts_firing", "gauge", "1 while QueueOverloadForecast fires", CHECKPOINT_DIRECTION
-)
-LANES_OPEN: Final = Metric("border_lanes_open", "gauge", "Lanes open", CHECKPOINT_DIRECTION)
+FORECAST_FIRING: Final = Metric("border_forecast_alerts_firing", "gauge", "1 while QueueOverloadForecast fires", QUEUE)
+LANES_OPEN: Final = Metric("border_lanes_open", "gauge", "Lanes open", QUEUE)
 LANES_NEEDED: Final = Metric(
     "border_lanes_needed",
     "gauge",
     "Extra lanes that bring the wait under the warning threshold within 2 h at current arrivals",
-    CHECKPOINT_DIRECTION,
+    QUEUE,
 )
 ARRIVALS_RATE: Final = Metric(
     "border_arrivals_per_hour", "gauge", "Parties that joined the queue in the last hour of event time",
     CHECKPOINT_DIRECTION,
 )  # fmt: skip
-ALERTS_FIRING: Final = Metric(
-    "border_alerts_firing", "gauge", "1 while QueueOverload fires", ("checkpoint", "direction", "severity")
-)
+ALERTS_FIRING: Final = Metric("border_alerts_firing", "gauge", "1 while QueueOverload fires", (*QUEUE, "severity"))
 LAST_EVENT: Final = Metric(
     "border_last_event_timestamp_seconds", "gauge", "Latest accepted event time", ("checkpoint",)
 )
 WAIT_THRESHOLD: Final = Metric(
-    "border_wait_threshold_seconds", "gauge", "QueueOverload thresholds", ("checkpoint", "severity")
+    "border_wait_threshold_seconds", "gauge", "QueueOverload thresholds", ("checkpoint", "lane_group", "severity")
 )
 CHECKPOINT_INFO: Final = Metric(
     "border_checkpoint_info",

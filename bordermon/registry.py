@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from importlib import resources
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
 import yaml
@@ -15,6 +16,10 @@ from bordermon.errors import BordermonError
 Id = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]+$", max_length=64)]
 NonNegInt = Annotated[int, msgspec.Meta(ge=0, le=100)]
 PositiveNumber = Annotated[float, msgspec.Meta(gt=0)]
+# How a party travels: an event's optional `mode`, and what a lane group lists (CONTRACT.md).
+Mode = Literal["car", "bus", "truck", "pedestrian", "rail", "air"]
+# The one group of a checkpoint whose registry entry lists none (CONTRACT.md, "Lane groups").
+DEFAULT_LANE_GROUP: Final = "all"
 
 
 class AlertingOverride(msgspec.Struct, forbid_unknown_fields=True):
@@ -41,6 +46,15 @@ class Lanes(msgspec.Struct, forbid_unknown_fields=True):
     out: NonNegInt
 
 
+class LaneGroupSpec(msgspec.Struct, forbid_unknown_fields=True):
+    id: Id
+    modes: list[Mode]
+    lanes: Lanes
+    lane_capacity_per_hour: PositiveNumber
+    wait_warning_minutes: PositiveNumber | None = None
+    wait_critical_minutes: PositiveNumber | None = None
+
+
 class CheckpointSpec(msgspec.Struct):
     id: Id
     name: str
@@ -53,6 +67,7 @@ class CheckpointSpec(msgspec.Struct):
     wait_warning_minutes: PositiveNumber
     wait_critical_minutes: PositiveNumber
     alerting: AlertingOverride | None = None
+    lane_groups: list[LaneGroupSpec] | None = None
     # Descriptive extras (ignored by the pipeline).
     name_kk: str | None = None
     name_ru: str | None = None
@@ -64,8 +79,28 @@ class RegistryFile(msgspec.Struct):
     alerting: Alerting = msgspec.field(default_factory=Alerting)
 
 
+class LaneGroup(msgspec.Struct, frozen=True):
+    """Lanes of one checkpoint that queue apart (cars, trucks, people on foot): one queue per
+    direction, with its own lanes, capacity and thresholds."""
+
+    id: str
+    modes: tuple[str, ...]
+    lanes_in: int
+    lanes_out: int
+    lane_capacity_per_hour: float
+    warning_seconds: float
+    critical_seconds: float
+
+    def initial_lanes(self, direction: str) -> int:
+        return self.lanes_in if direction == "in" else self.lanes_out
+
+    def threshold_seconds(self, severity: str) -> float:
+        return self.warning_seconds if severity == "warning" else self.critical_seconds
+
+
 class Checkpoint(msgspec.Struct, frozen=True):
-    """One checkpoint with its alerting settings resolved (defaults + override)."""
+    """One checkpoint with its alerting settings resolved (defaults + override) and its lane
+    groups (one, `all`, with the checkpoint's own lanes and thresholds when it lists none)."""
 
     id: str
     name: str
@@ -83,6 +118,28 @@ class Checkpoint(msgspec.Struct, frozen=True):
     forecast_horizon_seconds: float = 5400.0
     forecast_for_seconds: float = 1200.0
     forecast_resolve_ratio: float = 0.5
+    lane_groups: tuple[LaneGroup, ...] = ()
+    # Which group an event's mode queues in; a mode no group lists (or none) queues in the first.
+    group_by_mode: dict[str, LaneGroup] = {}
+    group_by_id: dict[str, LaneGroup] = {}
+
+    def __post_init__(self) -> None:
+        groups = self.lane_groups or (
+            LaneGroup(DEFAULT_LANE_GROUP, (), self.lanes_in, self.lanes_out, self.lane_capacity_per_hour,
+                      self.warning_seconds, self.critical_seconds),
+        )  # fmt: skip
+        msgspec.structs.force_setattr(self, "lane_groups", groups)
+        by_mode = {mode: g for g in groups for mode in g.modes}
+        msgspec.structs.force_setattr(self, "group_by_mode", by_mode)
+        msgspec.structs.force_setattr(self, "group_by_id", {g.id: g for g in groups})
+
+    @property
+    def default_group(self) -> LaneGroup:
+        return self.lane_groups[0]
+
+    def group_of(self, mode: str | None) -> LaneGroup:
+        """The group a party travelling by `mode` queues in."""
+        return self.group_by_mode.get(mode, self.lane_groups[0]) if mode is not None else self.lane_groups[0]
 
     def initial_lanes(self, direction: str) -> int:
         return self.lanes_in if direction == "in" else self.lanes_out
@@ -111,7 +168,35 @@ class Registry:
         return list(self.checkpoints)
 
 
-def _resolve(spec: CheckpointSpec, defaults: Alerting) -> Checkpoint:
+def _lane_groups(spec: CheckpointSpec, source: str) -> tuple[LaneGroup, ...]:
+    """The checkpoint's lane groups, each problem one line naming the checkpoint."""
+    if spec.lane_groups is None:
+        return ()
+    where = f"checkpoint registry {source}: {spec.id}"
+    if not spec.lane_groups:
+        raise BordermonError(f"{where}: lane_groups lists no group (leave it out for one group, all)")
+    groups: dict[str, LaneGroup] = {}
+    owner: dict[str, str] = {}
+    for g in spec.lane_groups:
+        if g.id in groups:
+            raise BordermonError(f"{where}: duplicate lane group id {g.id!r}")
+        if not g.modes:
+            raise BordermonError(f"{where}: lane group {g.id!r} lists no modes")
+        for mode in g.modes:
+            if mode in owner:
+                raise BordermonError(f"{where}: mode {mode!r} is in lane groups {owner[mode]!r} and {g.id!r}")
+            owner[mode] = g.id
+        warning = spec.wait_warning_minutes if g.wait_warning_minutes is None else g.wait_warning_minutes
+        critical = spec.wait_critical_minutes if g.wait_critical_minutes is None else g.wait_critical_minutes
+        if critical < warning:
+            raise BordermonError(f"{where}: lane group {g.id!r}: wait_critical_minutes is below wait_warning_minutes")
+        groups[g.id] = LaneGroup(
+            g.id, tuple(g.modes), g.lanes.in_, g.lanes.out, g.lane_capacity_per_hour, warning * 60.0, critical * 60.0
+        )
+    return tuple(groups.values())
+
+
+def _resolve(spec: CheckpointSpec, defaults: Alerting, source: str) -> Checkpoint:
     override = spec.alerting or AlertingOverride()
     for_minutes = defaults.for_minutes if override.for_minutes is None else override.for_minutes
     ratio = defaults.resolve_ratio if override.resolve_ratio is None else override.resolve_ratio
@@ -137,6 +222,7 @@ def _resolve(spec: CheckpointSpec, defaults: Alerting) -> Checkpoint:
         forecast_horizon_seconds=horizon * 60.0,
         forecast_for_seconds=forecast_for * 60.0,
         forecast_resolve_ratio=forecast_ratio,
+        lane_groups=_lane_groups(spec, source),
     )
 
 
@@ -156,7 +242,7 @@ def parse_registry(text: str, source: str) -> Registry:
     try:
         parsed = msgspec.convert(data, RegistryFile, strict=False)
     except msgspec.ValidationError as exc:
-        raise BordermonError(f"checkpoint registry {source}: {exc}") from None
+        raise BordermonError(f"checkpoint registry {source}: {_naming_the_checkpoint(str(exc), data)}") from None
     checkpoints: dict[str, Checkpoint] = {}
     for spec in parsed.checkpoints:
         if spec.id in checkpoints:
@@ -165,10 +251,23 @@ def parse_registry(text: str, source: str) -> Registry:
             raise BordermonError(
                 f"checkpoint registry {source}: {spec.id}: wait_critical_minutes is below wait_warning_minutes"
             )
-        checkpoints[spec.id] = _resolve(spec, parsed.alerting)
+        checkpoints[spec.id] = _resolve(spec, parsed.alerting, source)
     if not checkpoints:
         raise BordermonError(f"checkpoint registry {source}: no checkpoints")
     return Registry(checkpoints, source)
+
+
+def _naming_the_checkpoint(error: str, data: object) -> str:
+    """A validation error whose path is `$.checkpoints[N]...`, with checkpoint N's id added: a
+    registry of 2,400 checkpoints is not read by index."""
+    found = re.search(r"\$\.checkpoints\[(\d+)\]", error)
+    if found is None or not isinstance(data, dict):
+        return error
+    try:
+        cid = data["checkpoints"][int(found.group(1))]["id"]
+    except (KeyError, IndexError, TypeError):
+        return error
+    return f"{cid}: {error}" if isinstance(cid, str) else error
 
 
 BUNDLED = "bundled:checkpoints.yaml"

@@ -23,10 +23,11 @@ from plotly.subplots import make_subplots
 
 from bordermon.events import DIRECTIONS, REJECT_REASONS, Crossing, Rejected, decode_timed
 from bordermon.observability import QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST
-from bordermon.registry import Registry
+from bordermon.registry import LaneGroup, Registry
 from streams.backtest import QueueSummary
 from streams.history import sampled_run
 from streams.processor import BatchResult, Processor
+from streams.state import parse_queue_name, queue_name
 
 DAY = 86400.0
 MAX_SAMPLES = 3000  # per series: enough for a smooth line, small enough for a light page
@@ -63,7 +64,7 @@ class Interval:
 
     alertname: str
     checkpoint: str
-    direction: str
+    direction: str  # the queue: `in`, or `in/trucks` for a lane group (`streams.state.queue_name`)
     severity: str
     start: float
     end: float | None
@@ -76,6 +77,7 @@ class ReportData:
     state sampled at event time (`streams.history`)."""
 
     times: list[float] = field(default_factory=list)
+    # Keyed (checkpoint, queue name): `in`, or `in/trucks` for a lane group (`streams.state.queue_name`).
     waits: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
     observed: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
     # UTC day (its midnight) -> direction -> citizenship -> persons of the crossings that day
@@ -132,7 +134,8 @@ def collect(registry: Registry, lines: Iterable[bytes], step: float, now: float 
 
     def on_batch(result: BatchResult, batch: list[bytes], first: int) -> None:
         for event in result.alert_events:
-            key = (event.alertname, event.checkpoint.id, event.direction, event.severity)
+            queue = queue_name(event.direction, event.group.id)
+            key = (event.alertname, event.checkpoint.id, queue, event.severity)
             data.summaries.setdefault(key[1:3], QueueSummary()).apply(event)
             tr = event.transition
             if tr.status == "firing":
@@ -157,11 +160,14 @@ def collect(registry: Registry, lines: Iterable[bytes], step: float, now: float 
     def on_sample(t: float, processor: Processor) -> None:
         state = processor.partition(0)
         data.times.append(t)
-        for cid in registry.checkpoints:
+        for cid, cp in registry.checkpoints.items():
             cs = state.checkpoints.get(cid)
             for d in DIRECTIONS:
-                data.waits[(cid, d)].append(cs.wait_seconds(d) if cs is not None else 0.0)
-                data.observed[(cid, d)].append(cs.dirs[d].observed_wait if cs is not None else 0.0)
+                for g in cp.lane_groups:
+                    key = (cid, queue_name(d, g.id))
+                    q = cs.queues[d][g.id] if cs is not None else None
+                    data.waits[key].append(q.wait_seconds() if q is not None else 0.0)
+                    data.observed[key].append(q.observed_wait if q is not None else 0.0)
 
     run = sampled_run(registry, counting(), step, on_sample, on_batch, now=now)
     state = run.processor.partition(0)
@@ -181,6 +187,20 @@ def collect(registry: Registry, lines: Iterable[bytes], step: float, now: float 
     return data
 
 
+def group_of(registry: Registry, cid: str, queue: str) -> LaneGroup:
+    """The lane group of a queue named by `streams.state.queue_name`."""
+    found = parse_queue_name(queue, registry[cid])
+    assert found is not None, (cid, queue)
+    return found[1]
+
+
+def way(queue: str) -> str:
+    """`entering`, `leaving`, or with the lane group: `entering, trucks`."""
+    direction, _, group = queue.partition("/")
+    said = "entering" if direction == "in" else "leaving"
+    return f"{said}, {group}" if group else said
+
+
 def _dt(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
@@ -196,7 +216,7 @@ def congested(data: ReportData, registry: Registry) -> list[tuple[str, str, floa
         finite = [w for w in waits if not math.isinf(w)]
         peak = max(finite, default=0.0)
         if any(math.isinf(w) for w in waits):
-            peak = max(peak, registry[cid].critical_seconds)  # no lane open counts as at least critical
+            peak = max(peak, group_of(registry, cid, d).critical_seconds)  # no lane open: at least critical
         if peak > 0:
             worst.append((cid, d, peak))
     return sorted(worst, key=lambda row: -row[2])
@@ -282,18 +302,20 @@ def flows_figure(data: ReportData) -> go.Figure:
 
 def plotted_queues(data: ReportData, registry: Registry) -> list[tuple[str, str, float]]:
     """Queues that came within half of their warning threshold, worst first; flat lines say nothing."""
-    return [r for r in congested(data, registry) if r[2] >= registry[r[0]].warning_seconds / 2][:TOP_CHECKPOINTS]
+    return [r for r in congested(data, registry) if r[2] >= group_of(registry, r[0], r[1]).warning_seconds / 2][
+        :TOP_CHECKPOINTS
+    ]
 
 
 def waits_figure(data: ReportData, registry: Registry) -> go.Figure:
     worst = plotted_queues(data, registry)
-    titles = [f"{registry[c].name} ({'entering' if d == 'in' else 'leaving'})" for c, d, _ in worst] or ["no queue"]
+    titles = [f"{registry[c].name} ({way(d)})" for c, d, _ in worst] or ["no queue"]
     fig = make_subplots(
         rows=max(1, len(worst)), cols=1, shared_xaxes=True, subplot_titles=titles, vertical_spacing=0.04
     )
     times = [_dt(t) for t in data.times]
     for row, (cid, d, _) in enumerate(worst, 1):
-        cp = registry[cid]
+        group = group_of(registry, cid, d)
         show = row == 1
         fig.add_trace(
             go.Scatter(
@@ -307,7 +329,7 @@ def waits_figure(data: ReportData, registry: Registry) -> go.Figure:
             row=row,
             col=1,
         )
-        closed = [cp.critical_seconds / 3600 if math.isinf(w) else None for w in data.waits[(cid, d)]]
+        closed = [group.critical_seconds / 3600 if math.isinf(w) else None for w in data.waits[(cid, d)]]
         if any(v is not None for v in closed):
             fig.add_trace(
                 go.Scatter(
@@ -335,7 +357,7 @@ def waits_figure(data: ReportData, registry: Registry) -> go.Figure:
             col=1,
         )
         for severity in ("warning", "critical"):
-            level = cp.threshold_seconds(severity) / 3600
+            level = group.threshold_seconds(severity) / 3600
             fig.add_trace(
                 go.Scatter(
                     x=[times[0], times[-1]],
@@ -406,7 +428,7 @@ def congestion_table(data: ReportData, registry: Registry) -> go.Figure:
     for cid, d, peak in rows:
         summary = data.summaries.get((cid, d), QueueSummary())
         cells[0].append(registry[cid].name)
-        cells[1].append("entering" if d == "in" else "leaving")
+        cells[1].append(way(d))
         cells[2].append(f"{peak / 3600:.1f}")
         cells[3].append(f"{summary.seconds['warning'] / 3600:.1f}")
         cells[4].append(f"{summary.fired['critical']}")
@@ -426,9 +448,11 @@ def rejects_figure(data: ReportData) -> go.Figure:
 
 
 def map_figure(data: ReportData, registry: Registry) -> go.Figure:
-    worst = {(cid, d): peak for cid, d, peak in congested(data, registry)}
+    worst: dict[str, float] = {}
+    for cid, _, peak in congested(data, registry):
+        worst[cid] = max(worst.get(cid, 0.0), peak)
     cps = list(registry.checkpoints.values())
-    peaks = [max(worst.get((cp.id, "in"), 0.0), worst.get((cp.id, "out"), 0.0)) / 3600 for cp in cps]
+    peaks = [worst.get(cp.id, 0.0) / 3600 for cp in cps]
     fig = go.Figure(
         go.Scatter(
             x=[cp.lon for cp in cps],

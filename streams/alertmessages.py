@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from bordermon.observability import QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST, runbook_url
+from bordermon.registry import DEFAULT_LANE_GROUP
 from bordermon.timeutil import finite_or_none, to_rfc3339
 from streams.state import AlertEvent
 
@@ -25,6 +26,7 @@ class AlertMessage:
     checkpoint_id: str
     checkpoint_name: str
     direction: str
+    lane_group: str
     starts_at: str
     fired_at: str
     ends_at: str | None
@@ -39,12 +41,16 @@ class AlertMessage:
 
     @classmethod
     def of(cls, a: AlertEvent) -> AlertMessage:
-        tr, cp = a.transition, a.checkpoint
-        threshold = cp.critical_seconds if a.alertname == QUEUE_OVERLOAD_FORECAST else cp.threshold_seconds(a.severity)
+        tr, cp, group = a.transition, a.checkpoint, a.group
+        threshold = (
+            group.critical_seconds if a.alertname == QUEUE_OVERLOAD_FORECAST else group.threshold_seconds(a.severity)
+        )
         starts_at = to_rfc3339(tr.starts_at)
         # Same for every re-send of a transition: consumers de-duplicate on it. (QueueOverload's
         # form predates the forecast and is kept.)
         prefix = "" if a.alertname == QUEUE_OVERLOAD else f"{a.alertname}/"
+        # The queue: the direction alone for a checkpoint without lane groups (the form before them).
+        queue = a.direction if group.id == DEFAULT_LANE_GROUP else f"{a.direction}/{group.id}"
         return cls(
             alertname=a.alertname,
             severity=a.severity,
@@ -52,6 +58,7 @@ class AlertMessage:
             checkpoint_id=cp.id,
             checkpoint_name=cp.name,
             direction=a.direction,
+            lane_group=group.id,
             starts_at=starts_at,
             fired_at=to_rfc3339(tr.fired_at),
             ends_at=None if tr.ends_at is None else to_rfc3339(tr.ends_at),
@@ -62,7 +69,7 @@ class AlertMessage:
             arrivals_per_hour=round(a.arrivals_per_hour, 1),
             lanes_needed=a.lanes_needed,
             forecast_minutes=None if a.forecast_seconds is None else finite_or_none(a.forecast_seconds / 60.0, 1),
-            transition_id=f"{prefix}{cp.id}/{a.direction}/{a.severity}/{starts_at}/{tr.status}",
+            transition_id=f"{prefix}{cp.id}/{queue}/{a.severity}/{starts_at}/{tr.status}",
         )
 
     def border_alert(self) -> bytes:
@@ -73,6 +80,7 @@ class AlertMessage:
             "status": self.status,
             "checkpoint_id": self.checkpoint_id,
             "direction": self.direction,
+            "lane_group": self.lane_group,
             "starts_at": self.starts_at,
             "fired_at": self.fired_at,
             "ends_at": self.ends_at,
@@ -90,9 +98,11 @@ class AlertMessage:
         return orjson.dumps(message)
 
     def alertmanager_alert(self, generator_url: str) -> dict[str, Any]:
-        """The Alertmanager payload: labels alertname, severity, checkpoint, direction (the
-        contract's), annotations for people, `endsAt` once resolved."""
+        """The Alertmanager payload: labels alertname, severity, checkpoint, direction, lane_group
+        (the contract's), annotations for people, `endsAt` once resolved."""
         way = "entering" if self.direction == "in" else "leaving"
+        if self.lane_group != DEFAULT_LANE_GROUP:
+            way = f"{self.lane_group}, {way}"
         wait = "no lane open" if self.wait_minutes is None else f"{self.wait_minutes:.0f} min"
         advice = (
             f"Open {self.lanes_needed} more lane(s) to bring the wait under the warning threshold within two "
@@ -132,6 +142,7 @@ class AlertMessage:
                 "severity": self.severity,
                 "checkpoint": self.checkpoint_id,
                 "direction": self.direction,
+                "lane_group": self.lane_group,
             },
             "annotations": annotations,
             "startsAt": self.starts_at,

@@ -1,8 +1,8 @@
 """`bordermon backtest`: the pipeline's alert rules over history, per registry, side by side.
 
 Each registry gets its own processor; all read the same lines in one pass. From the alert
-transitions (the very messages a worker puts on `border.alerts`) it computes, per checkpoint and
-direction: warnings and criticals fired, time in alert, pages, and the lead time from the
+transitions (the very messages a worker puts on `border.alerts`) it computes, per checkpoint,
+direction and lane group: warnings and criticals fired, time in alert, pages, and the lead time from the
 warning firing to the critical.
 """
 
@@ -33,7 +33,7 @@ PAGE_REPEAT_SECONDS = 3600.0
 
 @dataclass
 class QueueSummary:
-    """Alert history of one checkpoint and direction under one registry: QueueOverload by severity,
+    """Alert history of one queue (checkpoint, direction, lane group) under one registry: QueueOverload by severity,
     and how early QueueOverloadForecast warned of each critical."""
 
     fired: dict[str, int] = field(default_factory=lambda: {"warning": 0, "critical": 0})
@@ -103,7 +103,8 @@ class Backtest:
     registry: Registry
     now: float | None = None
     keep_alerts: bool = False
-    queues: dict[tuple[str, str], QueueSummary] = field(default_factory=dict)
+    # (checkpoint, direction, lane group) -> its alert history
+    queues: dict[tuple[str, str, str], QueueSummary] = field(default_factory=dict)
     alerts: list[tuple[int, bytes]] = field(default_factory=list)  # (line number, border.alerts message)
     accepted: int = 0
     rejected: int = 0
@@ -114,7 +115,7 @@ class Backtest:
     def feed(self, numbers: list[int], lines: list[bytes]) -> None:
         result = self.run.feed_numbered(numbers, lines)
         for event, output in zip(result.alert_events, result.alerts, strict=True):
-            key = (event.checkpoint.id, event.direction)
+            key = (event.checkpoint.id, event.direction, event.group.id)
             summary = self.queues.get(key)
             if summary is None:
                 summary = self.queues[key] = QueueSummary()
@@ -125,7 +126,7 @@ class Backtest:
     def finish(self) -> Backtest:
         """Close alerts still firing; keep the results, drop the processor (results travel between processes)."""
         state = self.run.processor.partition(0)
-        for (cid, _), summary in self.queues.items():
+        for (cid, _, _), summary in self.queues.items():
             cs = state.checkpoints.get(cid)
             summary.finish(cs.last_ts if cs is not None else None)
         self.accepted = sum(sum(cs.accepted.values()) for cs in state.checkpoints.values())

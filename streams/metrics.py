@@ -141,32 +141,34 @@ def checkpoint_samples(cs: CheckpointState, sinks: Sequence[Sink]) -> None:
     byte-for-byte test against generate_latest holds this to it."""
     (persons, queue, wait, observed, expected, clearance, forecast_firing, lanes, firing, forecast, arrivals,
      needed, net, last, threshold, events, off_partition, info) = sinks  # fmt: skip
-    cid = cs.cp.id
+    cid, now = cs.cp.id, cs.last_ts
     c = f'checkpoint="{label_text(cid)}"'
     for d in DIRECTIONS:
-        ds = cs.dirs[d]
         cd, labels = f'{c},direction="{d}"', [cid, d]
         persons.add_labelled(cd, labels, cs.persons[d])
-        queue.add_labelled(cd, labels, ds.length)
-        wait.add_labelled(cd, labels, cs.wait_seconds(d))
-        observed.add_labelled(cd, labels, ds.observed_wait)
-        expected.add_labelled(cd, labels, cs.expected_wait_seconds(d))
-        clearance.add_labelled(cd, labels, cs.clearance_per_lane(d) * ds.lanes)
-        forecast_firing.add_labelled(cd, labels, 1.0 if ds.forecast.firing else 0.0)
-        lanes.add_labelled(cd, labels, ds.lanes)
-        for sev in SEVERITIES:
-            cds = f'{cd},severity="{sev}"'
-            firing.add_labelled(cds, [cid, d, sev], 1.0 if ds.alerts[sev].firing else 0.0)
-            forecast.add_labelled(cds, [cid, d, sev], cs.forecast_seconds(d, sev))
-        rate, extra = cs.advice(d)
-        arrivals.add_labelled(cd, labels, rate)
-        needed.add_labelled(cd, labels, extra)
+        arrivals.add_labelled(cd, labels, cs.arrivals_per_hour(d))
+        for group, q in cs.queues[d].items():
+            cdg, queue_labels = f'{cd},lane_group="{label_text(group)}"', [cid, d, group]
+            queue.add_labelled(cdg, queue_labels, q.length)
+            wait.add_labelled(cdg, queue_labels, q.wait_seconds())
+            observed.add_labelled(cdg, queue_labels, q.observed_wait)
+            expected.add_labelled(cdg, queue_labels, q.expected_wait_seconds(now))
+            clearance.add_labelled(cdg, queue_labels, q.clearance_per_lane(now) * q.lanes)
+            forecast_firing.add_labelled(cdg, queue_labels, 1.0 if q.forecast.firing else 0.0)
+            lanes.add_labelled(cdg, queue_labels, q.lanes)
+            for sev in SEVERITIES:
+                cdgs = f'{cdg},severity="{sev}"'
+                firing.add_labelled(cdgs, [cid, d, group, sev], 1.0 if q.alerts[sev].firing else 0.0)
+                forecast.add_labelled(cdgs, [cid, d, group, sev], q.forecast_seconds(sev, now))
+            needed.add_labelled(cdg, queue_labels, q.advice(now)[1])
     for name, value in cs.net_flows().items():
         net.add_labelled(f'{c},window="{name}"', [cid, name], value)
     if cs.last_ts is not None:
         last.add_labelled(c, [cid], cs.last_ts)
-    for sev in SEVERITIES:
-        threshold.add_labelled(f'{c},severity="{sev}"', [cid, sev], cs.cp.threshold_seconds(sev))
+    for g in cs.cp.lane_groups:
+        cg = f'{c},lane_group="{label_text(g.id)}"'
+        for sev in SEVERITIES:
+            threshold.add_labelled(f'{cg},severity="{sev}"', [cid, g.id, sev], g.threshold_seconds(sev))
     events.add_labelled(c, [cid], sum(cs.accepted.values()))
     for partitioner in PARTITIONERS:
         if partitioner in cs.off_partition:

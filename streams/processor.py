@@ -29,9 +29,9 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from bordermon.events import UNKNOWN_CHECKPOINT, Rejected, decode_timed, peek_checkpoint
+from bordermon.events import INVALID, UNKNOWN_CHECKPOINT, Lanes, Rejected, decode_timed, peek_checkpoint
 from bordermon.partitioning import PARTITIONERS, likely_partitioner, partition_for_key
-from bordermon.registry import Registry
+from bordermon.registry import Checkpoint, Registry
 from streams.alertmessages import AlertMessage
 from streams.recentids import IdSetFactory, RecentIds
 from streams.state import AlertEvent, CheckpointState, PartitionState, Write, load_partition
@@ -122,6 +122,12 @@ class BatchResult:
     alert_events: list[AlertEvent] = field(default_factory=list)
     skipped: int = 0
     processed: int = 0
+
+
+def unknown_lane_group(cp: Checkpoint, group: str) -> str:
+    """The dead letter's error for a `lanes` event naming a group its checkpoint does not have."""
+    known = ", ".join(g.id for g in cp.lane_groups)
+    return f"lane_group {group!r} is not a lane group of checkpoint {cp.id!r} (it has: {known}) - at `$.lane_group`"
 
 
 def deadletter_identity(partition: int, offset: int) -> tuple[Any, ...]:
@@ -279,6 +285,13 @@ class Processor:
         partition: int,
         offset: int,
     ) -> None:
+        if type(event) is Lanes and event.lane_group is not None:
+            cp = self.registry[cid]
+            if event.lane_group not in cp.group_by_id:
+                self._reject(
+                    result, ps, key, value, partition, offset, INVALID, unknown_lane_group(cp, event.lane_group)
+                )
+                return
         cs = ps.checkpoints.get(cid)
         if cs is None:
             cs = ps.checkpoints[cid] = CheckpointState(self.registry[cid], self.ids)

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
 from bordermon.events import DIRECTIONS, DUPLICATE, EVENT_TYPES, REJECT_REASONS, Crossing, Event, Lanes
 from bordermon.observability import QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST
-from bordermon.registry import Checkpoint
+from bordermon.registry import DEFAULT_LANE_GROUP, Checkpoint, LaneGroup
 from streams.alerts import SEVERITIES, AlertState, Transition, step
 from streams.estimates import Throughput, seconds_until, wait_seconds
 from streams.recentids import IdSetFactory, RecentIds
@@ -25,8 +25,8 @@ from streams.stateformat import (
     AlertRecord,
     CheckpointRecord,
     DeltaRecord,
-    DirectionRecord,
     PartitionRecord,
+    QueueRecord,
     StateFormatError,
     decode,
     delta_key,
@@ -63,8 +63,15 @@ def lanes_needed(
 
 
 @dataclass(slots=True)
-class DirectionState:
+class QueueState:
+    """The queue of one lane group in one direction (CONTRACT.md, "Lane groups"): its lanes,
+    parties, alerts and measured rates; the estimates use the group's capacity and thresholds."""
+
+    group: LaneGroup
     lanes: int
+    # The lowest wait at which any alert can start or stay (the lowest resolve level, or the
+    # forecast's floor): below it, with nothing engaged, an event changes no alert (`apply`).
+    quiet: float
     # Arrival times of the parties waiting, first in first out: the contract's queue_length is
     # its length and its head gives the observed wait.
     queue: deque[float] = field(default_factory=deque)
@@ -76,12 +83,46 @@ class DirectionState:
     forecast: AlertState = field(default_factory=AlertState)  # QueueOverloadForecast
     engaged: bool = False  # some alert is pending or firing (derived from `alerts` and `forecast`)
 
+    @classmethod
+    def empty(cls, cp: Checkpoint, group: LaneGroup, direction: str) -> QueueState:
+        return cls(group, group.initial_lanes(direction), quiet_wait(cp, group))
+
     @property
     def length(self) -> int:
         return len(self.queue)
 
     def arrivals_per_hour(self, now: float) -> float:
         return self.arrivals.count_after(now - RATE_WINDOW_SECONDS) * 3600.0 / RATE_WINDOW_SECONDS
+
+    def wait_seconds(self) -> float:
+        """The contract's wait estimate, with the group's nominal capacity."""
+        return wait_seconds(len(self.queue), self.lanes, self.group.lane_capacity_per_hour)
+
+    def clearance_per_lane(self, now: float | None) -> float:
+        """Parties one lane clears per hour, measured, or the nominal capacity (`streams.estimates`)."""
+        measured = self.throughput.rate_per_lane(now) if now is not None else None
+        return self.group.lane_capacity_per_hour if measured is None else measured
+
+    def expected_wait_seconds(self, now: float | None) -> float:
+        return wait_seconds(len(self.queue), self.lanes, self.clearance_per_lane(now))
+
+    def forecast_seconds(self, severity: str, now: float | None) -> float:
+        """Event time until the contract's estimate reaches the threshold at current rates."""
+        g = self.group
+        return seconds_until(
+            g.threshold_seconds(severity),
+            len(self.queue),
+            self.lanes,
+            g.lane_capacity_per_hour,
+            self.arrivals_per_hour(now if now is not None else 0.0),
+            self.clearance_per_lane(now) * self.lanes,
+        )
+
+    def advice(self, now: float | None) -> tuple[float, int]:
+        """(arrivals per hour over the last event-time hour, extra lanes needed)."""
+        g = self.group
+        rate = self.arrivals_per_hour(now) if now is not None else 0.0
+        return rate, lanes_needed(len(self.queue), rate, g.lane_capacity_per_hour, g.warning_seconds, self.lanes)
 
     def prune(self, now: float) -> None:
         self.arrivals.prune(now - RATE_WINDOW_SECONDS)
@@ -92,9 +133,9 @@ class DirectionState:
             a.pending_since is not None for a in self.alerts.values()
         )
 
-    def to_record(self) -> DirectionRecord:
+    def to_record(self) -> QueueRecord:
         tp = self.throughput
-        return DirectionRecord(
+        return QueueRecord(
             lanes=self.lanes,
             queue=pack_times(self.queue),
             observed_wait=self.observed_wait,
@@ -108,13 +149,15 @@ class DirectionState:
         )
 
     @classmethod
-    def from_record(cls, rec: DirectionRecord) -> DirectionState:
+    def from_record(cls, cp: Checkpoint, group: LaneGroup, rec: QueueRecord) -> QueueState:
         tp = Throughput()
         tp.cleared = SortedTimes.of(unpack_times(rec.cleared))
         tp.busy = deque(tuple(span) for span in rec.busy)  # type: ignore[misc]
         tp.busy_since, tp.busy_lanes = rec.busy_since, rec.busy_lanes
         state = cls(
+            group,
             lanes=rec.lanes,
+            quiet=quiet_wait(cp, group),
             queue=deque(unpack_times(rec.queue)),
             observed_wait=rec.observed_wait,
             alerts={s: AlertState(a.pending_since, a.fired_at) for s, a in rec.alerts.items()},
@@ -126,10 +169,31 @@ class DirectionState:
         return state
 
 
+def queue_name(direction: str, group: str) -> str:
+    """A queue's key in its checkpoint's record: the bare direction for the one group of a
+    checkpoint without groups, as states were written before lane groups existed."""
+    return direction if group == DEFAULT_LANE_GROUP else f"{direction}/{group}"
+
+
+def parse_queue_name(key: str, cp: Checkpoint) -> tuple[str, LaneGroup] | None:
+    """(direction, group) of a queue record key; a bare direction is the first group's (the state
+    of a checkpoint that has since gained groups); a group the registry no longer has, None."""
+    direction, _, group = key.partition("/")
+    found = cp.group_by_id.get(group) if group else cp.default_group
+    return None if found is None else (direction, found)
+
+
 FORECAST_SEVERITY = "warning"  # a ticket, not a page
 # The forecast is considered once the contract's estimate reaches this share of the critical
 # threshold (below it, nothing can be near enough to need a forecast; the hot path stays cheap).
 FORECAST_FLOOR = 0.1
+
+
+def quiet_wait(cp: Checkpoint, group: LaneGroup) -> float:
+    """The lowest wait at which any of a group's alerts can start or stay."""
+    return min(
+        FORECAST_FLOOR * group.critical_seconds, *(group.threshold_seconds(s) * cp.resolve_ratio for s in SEVERITIES)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +202,7 @@ class AlertEvent:
 
     checkpoint: Checkpoint
     direction: str
+    group: LaneGroup
     severity: str
     transition: Transition
     wait_seconds: float
@@ -154,32 +219,30 @@ class CheckpointState:
 
     __slots__ = (
         "accepted",
-        "capacity",
+        "by_mode",
         "citizenship_persons",
         "cp",
         "deltas",
-        "dirs",
+        "first",
         "last_ts",
         "new_crossings",
         "new_ids",
         "next_seq",
         "off_partition",
         "persons",
-        "quiet",
+        "queues",
         "seen",
         "window",
     )
 
     def __init__(self, cp: Checkpoint, ids: IdSetFactory = RecentIds) -> None:
         self.cp = cp
-        # For the fast path of `apply`: the lane capacity, and the lowest wait at which any
-        # alert can start or stay (the lowest resolve level, or the forecast's floor).
-        self.capacity = cp.lane_capacity_per_hour
-        self.quiet = min(
-            FORECAST_FLOOR * cp.critical_seconds, *(cp.threshold_seconds(s) * cp.resolve_ratio for s in SEVERITIES)
-        )
         self.last_ts: float | None = None
-        self.dirs = {d: DirectionState(cp.initial_lanes(d)) for d in DIRECTIONS}
+        # direction -> lane group id -> its queue, in registry order
+        self.queues = {d: {g.id: QueueState.empty(cp, g, d) for g in cp.lane_groups} for d in DIRECTIONS}
+        self.first: dict[str, QueueState] = {}  # direction -> the first group's queue
+        self.by_mode: dict[str, dict[str | None, QueueState]] = {}  # direction -> mode -> its group's queue
+        self._route()
         self.accepted = dict.fromkeys(EVENT_TYPES, 0)
         self.persons = dict.fromkeys(DIRECTIONS, 0)
         self.citizenship_persons: dict[str, dict[str, int]] = {d: {} for d in DIRECTIONS}
@@ -191,6 +254,12 @@ class CheckpointState:
         self.deltas: dict[int, float] = {}
         self.new_ids: list[tuple[str, float]] = []
         self.new_crossings: list[tuple[float, int]] = []
+
+    def _route(self) -> None:
+        """Where `apply` finds the queue of an event (after the queues were made or replaced)."""
+        cp = self.cp
+        self.first = {d: groups[cp.default_group.id] for d, groups in self.queues.items()}
+        self.by_mode = {d: {m: groups[g.id] for m, g in cp.group_by_mode.items()} for d, groups in self.queues.items()}
 
     # -- applying events -------------------------------------------------------------------
 
@@ -206,8 +275,12 @@ class CheckpointState:
         if last is None or t > last:
             self.last_ts = t
         direction = event.direction
-        d = self.dirs[direction]
         kind = type(event)
+        if kind is Lanes:
+            group = event.lane_group  # type: ignore[union-attr]
+            d = self.first[direction] if group is None else self.queues[direction][group]
+        else:
+            d = self.by_mode[direction].get(event.mode) or self.first[direction]  # type: ignore[union-attr]
         before = len(d.queue)
         if kind is Crossing:
             self.accepted["crossing"] += 1
@@ -234,7 +307,9 @@ class CheckpointState:
         # Fast path: with no alert pending or firing, a wait under every resolve level and under the
         # forecast's floor changes nothing. (The arithmetic of estimates.wait_seconds: both agree
         # at the boundary.)
-        if not d.engaged and (queued == 0 or (lanes > 0 and queued / (lanes * self.capacity) * 3600.0 < self.quiet)):
+        if not d.engaged and (
+            queued == 0 or (lanes > 0 and queued / (lanes * d.group.lane_capacity_per_hour) * 3600.0 < d.quiet)
+        ):
             return NO_ALERTS
         return self._evaluate_alerts(direction, d, t)
 
@@ -249,101 +324,73 @@ class CheckpointState:
     def note_off_partition(self, partitioner: str, count: int = 1) -> None:
         self.off_partition[partitioner] = self.off_partition.get(partitioner, 0) + count
 
-    def _evaluate_alerts(self, direction: str, d: DirectionState, t: float) -> list[AlertEvent]:
-        cp = self.cp
-        wait = wait_seconds(d.length, d.lanes, cp.lane_capacity_per_hour)
+    def _evaluate_alerts(self, direction: str, d: QueueState, t: float) -> list[AlertEvent]:
+        cp, g, now = self.cp, d.group, self.last_ts
+        wait = d.wait_seconds()
         out: list[AlertEvent] = []
         for severity, alert in d.alerts.items():
-            if wait < cp.threshold_seconds(severity) * cp.resolve_ratio and alert.pending_since is None:
+            if wait < g.threshold_seconds(severity) * cp.resolve_ratio and alert.pending_since is None:
                 continue  # nothing pending, nothing firing, nothing to start
-            tr = step(alert, t, wait, cp.threshold_seconds(severity), cp.for_seconds, cp.resolve_ratio)
+            tr = step(alert, t, wait, g.threshold_seconds(severity), cp.for_seconds, cp.resolve_ratio)
             if tr is not None:
-                rate, extra = self.advice(direction)
-                out.append(AlertEvent(cp, direction, severity, tr, wait, d.length, d.lanes, rate, extra))
+                rate, extra = d.advice(now)
+                out.append(AlertEvent(cp, direction, g, severity, tr, wait, d.length, d.lanes, rate, extra))
         # QueueOverloadForecast: the urgency horizon / (time until critical) reaches 1 when the
         # critical threshold is forecast within the horizon; the same state machine as above.
-        until = self.forecast_seconds(direction, "critical")
+        until = d.forecast_seconds("critical", now)
         urgency = math.inf if until <= 0 else cp.forecast_horizon_seconds / until
         tr = step(d.forecast, t, urgency, 1.0, cp.forecast_for_seconds, cp.forecast_resolve_ratio)
         if tr is not None:
-            rate, extra = self.advice(direction)
-            out.append(
-                AlertEvent(
-                    cp,
-                    direction,
-                    FORECAST_SEVERITY,
-                    tr,
-                    wait,
-                    d.length,
-                    d.lanes,
-                    rate,
-                    extra,
-                    QUEUE_OVERLOAD_FORECAST,
-                    until,
-                )
-            )
+            rate, extra = d.advice(now)
+            out.append(AlertEvent(cp, direction, g, FORECAST_SEVERITY, tr, wait, d.length, d.lanes, rate, extra,
+                                  QUEUE_OVERLOAD_FORECAST, until))  # fmt: skip
         d.note_engagement()
         return out
+
+    def each_queue(self) -> Iterator[tuple[str, QueueState]]:
+        """(direction, queue) of every lane group, directions first, groups in registry order."""
+        for direction, groups in self.queues.items():
+            for q in groups.values():
+                yield direction, q
+
+    def queue(self, direction: str, group: str | None = None) -> QueueState:
+        """The queue of `group` (the first group when None) in `direction`."""
+        groups = self.queues[direction]
+        return groups[group] if group is not None else next(iter(groups.values()))
+
+    def arrivals_per_hour(self, direction: str) -> float:
+        """Arrivals over the last event-time hour in `direction`, every lane group together."""
+        now = self.last_ts
+        return 0.0 if now is None else sum(q.arrivals_per_hour(now) for q in self.queues[direction].values())
 
     def firing_alerts(self) -> list[AlertEvent]:
         """Every alert firing now, as the transition that fired it (for re-pushing from state)."""
         out = []
-        for direction, d in self.dirs.items():
-            rate, extra = self.advice(direction)
-            wait = self.wait_seconds(direction)
+        now = self.last_ts
+        for direction, d in self.each_queue():
+            rate, extra = d.advice(now)
+            wait = d.wait_seconds()
             for severity, alert in d.alerts.items():
                 if alert.fired_at is not None and alert.pending_since is not None:
                     tr = Transition("firing", alert.pending_since, alert.fired_at, None)
-                    out.append(AlertEvent(self.cp, direction, severity, tr, wait, d.length, d.lanes, rate, extra))
+                    out.append(AlertEvent(self.cp, direction, d.group, severity, tr, wait, d.length, d.lanes, rate,
+                                          extra))  # fmt: skip
             f = d.forecast
             if f.fired_at is not None and f.pending_since is not None:
                 tr = Transition("firing", f.pending_since, f.fired_at, None)
-                until = self.forecast_seconds(direction, "critical")
-                out.append(AlertEvent(self.cp, direction, FORECAST_SEVERITY, tr, wait, d.length, d.lanes, rate,
-                                      extra, QUEUE_OVERLOAD_FORECAST, until))  # fmt: skip
+                until = d.forecast_seconds("critical", now)
+                out.append(AlertEvent(self.cp, direction, d.group, FORECAST_SEVERITY, tr, wait, d.length, d.lanes,
+                                      rate, extra, QUEUE_OVERLOAD_FORECAST, until))  # fmt: skip
         return out
-
-    def clearance_per_lane(self, direction: str) -> float:
-        """Parties one lane clears per hour, measured, or the nominal capacity (`streams.estimates`)."""
-        d = self.dirs[direction]
-        measured = d.throughput.rate_per_lane(self.last_ts) if self.last_ts is not None else None
-        return self.cp.lane_capacity_per_hour if measured is None else measured
-
-    def expected_wait_seconds(self, direction: str) -> float:
-        d = self.dirs[direction]
-        return wait_seconds(d.length, d.lanes, self.clearance_per_lane(direction))
-
-    def forecast_seconds(self, direction: str, severity: str) -> float:
-        """Event time until the contract's estimate reaches the threshold at current rates."""
-        d, cp = self.dirs[direction], self.cp
-        now = self.last_ts if self.last_ts is not None else 0.0
-        return seconds_until(
-            cp.threshold_seconds(severity),
-            d.length,
-            d.lanes,
-            cp.lane_capacity_per_hour,
-            d.arrivals_per_hour(now),
-            self.clearance_per_lane(direction) * d.lanes,
-        )
-
-    def advice(self, direction: str) -> tuple[float, int]:
-        """(arrivals per hour over the last event-time hour, extra lanes needed)."""
-        d, cp = self.dirs[direction], self.cp
-        rate = d.arrivals_per_hour(self.last_ts) if self.last_ts is not None else 0.0
-        return rate, lanes_needed(d.length, rate, cp.lane_capacity_per_hour, cp.warning_seconds, d.lanes)
 
     def prune(self) -> None:
         if self.last_ts is None:
             return
         self.window.prune(self.last_ts)
-        for d in self.dirs.values():
-            d.prune(self.last_ts)
+        for _, q in self.each_queue():
+            q.prune(self.last_ts)
         # Ids at or before this are dropped when the table is next rebuilt (`RecentIds`).
         self.seen.horizon = self.last_ts - DEDUP_SECONDS
-
-    def wait_seconds(self, direction: str) -> float:
-        d = self.dirs[direction]
-        return wait_seconds(d.length, d.lanes, self.cp.lane_capacity_per_hour)
 
     def net_flows(self) -> dict[str, int]:
         if self.last_ts is None:
@@ -361,7 +408,7 @@ class CheckpointState:
         re-routing worker's time)."""
         return CheckpointRecord(
             last_ts=self.last_ts,
-            dirs={d: s.to_record() for d, s in self.dirs.items()},
+            queues={queue_name(d, q.group.id): q.to_record() for d, q in self.each_queue()},
             accepted=self.accepted,
             persons=self.persons,
             citizenship_persons=self.citizenship_persons,
@@ -374,7 +421,12 @@ class CheckpointState:
     def from_record(cls, cp: Checkpoint, rec: CheckpointRecord, ids: IdSetFactory = RecentIds) -> CheckpointState:
         state = cls(cp, ids)
         state.last_ts = rec.last_ts
-        state.dirs = {d: DirectionState.from_record(v) for d, v in rec.dirs.items()}
+        for key, value in rec.queues.items():
+            where = parse_queue_name(key, cp)
+            if where is not None:
+                direction, group = where
+                state.queues[direction][group.id] = QueueState.from_record(cp, group, value)
+        state._route()
         state.accepted.update(rec.accepted)
         state.persons.update(rec.persons)
         for d, tally in rec.citizenship_persons.items():

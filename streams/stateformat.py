@@ -44,7 +44,7 @@ class AlertRecord(msgspec.Struct, array_like=True, frozen=True):
     fired_at: float | None
 
 
-class DirectionRecord(msgspec.Struct, array_like=True, frozen=True):
+class QueueRecord(msgspec.Struct, array_like=True, frozen=True):
     lanes: int
     queue: bytes  # arrival times of the parties waiting, head first: packed float64
     observed_wait: float
@@ -59,7 +59,9 @@ class DirectionRecord(msgspec.Struct, array_like=True, frozen=True):
 
 class CheckpointRecord(msgspec.Struct, array_like=True, frozen=True):
     last_ts: float | None
-    dirs: dict[str, DirectionRecord]
+    # One per direction and lane group: "in" for group `all`, "in/trucks" for others
+    # (`streams.state.queue_name`); array-like, so records from before lane groups read as is.
+    queues: dict[str, QueueRecord]
     accepted: dict[str, int]
     persons: dict[str, int]
     citizenship_persons: dict[str, dict[str, int]]  # direction -> citizenship -> persons

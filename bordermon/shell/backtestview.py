@@ -37,11 +37,12 @@ def backtest_table(backtests: Sequence[Backtest]) -> Table:
     )
     table.add_column("checkpoint")
     table.add_column("dir")
+    table.add_column("lanes")
     for b in backtests:
         table.add_column(b.name, justify="right")
     keys = sorted({k for b in backtests for k, q in b.queues.items() if any(q.fired.values()) or q.forecasts})
-    for cid, direction in keys:
-        table.add_row(cid, direction, *(_cell(b.queues.get((cid, direction))) for b in backtests))
+    for key in keys:
+        table.add_row(*key, *(_cell(b.queues.get(key)) for b in backtests))
     totals = []
     for b in backtests:
         total = QueueSummary()
@@ -49,5 +50,5 @@ def backtest_table(backtests: Sequence[Backtest]) -> Table:
             total.add(summary)
         totals.append(_cell(total))
     table.add_section()
-    table.add_row("all", "", *totals, style="bold")
+    table.add_row("all", "", "", *totals, style="bold")
     return table

@@ -11,14 +11,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.table import Table
 
 from bordermon import metrics as m
+from bordermon.registry import DEFAULT_LANE_GROUP
 
 # Series with a checkpoint label go into the per-checkpoint rows, keyed as `key` writes them.
 CHECKPOINT_SERIES = frozenset(metric.series for metric in m.ALL if "checkpoint" in metric.labels)
-ROW_LABELS = ("direction", "window", "severity", "partitioner")
+ROW_LABELS = ("direction", "lane_group", "window", "severity", "partitioner")
 
 
 def key(metric: m.Metric, *labels: str) -> str:
-    """A row's key for a series and its label values, e.g. `border_queue_length:in`."""
+    """A row's key for a series and its label values, e.g. `border_queue_length:in:trucks`."""
     return ":".join((metric.series, *labels))
 
 
@@ -77,22 +78,28 @@ def _short(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
-def _waits(r: dict[str, float], d: str, warn: float, crit: float) -> str:
+def lane_groups(r: dict[str, float]) -> list[str]:
+    """A checkpoint's lane groups, in the order the worker exports them (the registry's)."""
+    prefix = key(m.LANES_OPEN, "in", "")
+    return [k[len(prefix) :] for k in r if k.startswith(prefix)]
+
+
+def _waits(r: dict[str, float], d: str, g: str, warn: float, crit: float) -> str:
     """estimated (the contract's, coloured by its thresholds) / observed / expected."""
-    estimated = _wait(r.get(key(m.WAIT_ESTIMATE, d), 0), warn, crit)
-    observed = _short(r.get(key(m.WAIT_OBSERVED, d)))
-    expected = _short(r.get(key(m.WAIT_EXPECTED, d)))
+    estimated = _wait(r.get(key(m.WAIT_ESTIMATE, d, g), 0), warn, crit)
+    observed = _short(r.get(key(m.WAIT_OBSERVED, d, g)))
+    expected = _short(r.get(key(m.WAIT_EXPECTED, d, g)))
     return f"{estimated} [dim]{observed} / {expected}[/]"
 
 
 FORECAST_SHOWN_S = 24 * 3600.0  # a forecast further out than a day says little
 
 
-def _critical_in(r: dict[str, float]) -> str:
+def _critical_in(r: dict[str, float], g: str) -> str:
     """The nearest forecast of a critical overload that is not there yet."""
     soonest = None
     for d in ("in", "out"):
-        left = r.get(key(m.OVERLOAD_FORECAST, d, "critical"))
+        left = r.get(key(m.OVERLOAD_FORECAST, d, g, "critical"))
         if left is not None and 0 < left < FORECAST_SHOWN_S and (soonest is None or left < soonest[0]):
             soonest = (left, d)
     return "" if soonest is None else f"{_short(soonest[0])} {soonest[1]}"
@@ -107,42 +114,47 @@ def checkpoint_table(snap: Snapshot, only_active: bool = True) -> Table:
         "alerts", "advice",
     ):  # fmt: skip
         table.add_column(col, justify="left" if col in ("checkpoint", "alerts") else "right")
-    rows = sorted(snap.rows.items(), key=lambda kv: -max(kv[1].get(key(m.QUEUE_LENGTH, "in"), 0), 0))
-    for cid, r in rows:
+
+    def longest(r: dict[str, float]) -> float:
+        return max((r.get(key(m.QUEUE_LENGTH, "in", g), 0) for g in lane_groups(r)), default=0)
+
+    for cid, r in sorted(snap.rows.items(), key=lambda kv: -longest(kv[1])):
         if only_active and key(m.LAST_EVENT) not in r:
             continue
-        warn = r.get(key(m.WAIT_THRESHOLD, "warning"), math.inf)
-        crit = r.get(key(m.WAIT_THRESHOLD, "critical"), math.inf)
-        firing = [_alert_state(r, d) for d in ("in", "out")]
-        firing = [f for f in firing if f]
-        table.add_row(
-            cid,
-            f"{r.get(key(m.LANES_OPEN, 'in'), 0):.0f}/{r.get(key(m.LANES_OPEN, 'out'), 0):.0f}",
-            f"{r.get(key(m.QUEUE_LENGTH, 'in'), 0):.0f}/{r.get(key(m.QUEUE_LENGTH, 'out'), 0):.0f}",
-            _waits(r, "in", warn, crit),
-            _waits(r, "out", warn, crit),
-            _critical_in(r),
-            f"{r.get(key(m.NET_FLOW, '1h'), 0):+,.0f}",
-            f"{r.get(key(m.NET_FLOW, '24h'), 0):+,.0f}",
-            " ".join(firing[:3]),
-            _advice(r) if firing else "",
-        )
+        groups = lane_groups(r)
+        for i, g in enumerate(groups):
+            # One row per lane group; the checkpoint's own figures (net flows) on its first.
+            warn = r.get(key(m.WAIT_THRESHOLD, g, "warning"), math.inf)
+            crit = r.get(key(m.WAIT_THRESHOLD, g, "critical"), math.inf)
+            firing = [f for f in (_alert_state(r, d, g) for d in ("in", "out")) if f]
+            table.add_row(
+                cid if g == DEFAULT_LANE_GROUP else f"{cid if i == 0 else ''} · {g}",
+                f"{r.get(key(m.LANES_OPEN, 'in', g), 0):.0f}/{r.get(key(m.LANES_OPEN, 'out', g), 0):.0f}",
+                f"{r.get(key(m.QUEUE_LENGTH, 'in', g), 0):.0f}/{r.get(key(m.QUEUE_LENGTH, 'out', g), 0):.0f}",
+                _waits(r, "in", g, warn, crit),
+                _waits(r, "out", g, warn, crit),
+                _critical_in(r, g),
+                f"{r.get(key(m.NET_FLOW, '1h'), 0):+,.0f}" if i == 0 else "",
+                f"{r.get(key(m.NET_FLOW, '24h'), 0):+,.0f}" if i == 0 else "",
+                " ".join(firing[:3]),
+                _advice(r, g) if firing else "",
+            )
     return table
 
 
-def _alert_state(r: dict[str, float], d: str) -> str:
-    """The most severe alert of one direction: CRIT, WARN, or the forecast of a critical (FCST)."""
-    if r.get(key(m.ALERTS_FIRING, d, "critical")):
+def _alert_state(r: dict[str, float], d: str, g: str) -> str:
+    """The most severe alert of one queue: CRIT, WARN, or the forecast of a critical (FCST)."""
+    if r.get(key(m.ALERTS_FIRING, d, g, "critical")):
         return f"[red]CRIT {d}[/]"
-    forecast = "[cyan]+FCST[/]" if r.get(key(m.FORECAST_FIRING, d)) else ""
-    if r.get(key(m.ALERTS_FIRING, d, "warning")):
+    forecast = "[cyan]+FCST[/]" if r.get(key(m.FORECAST_FIRING, d, g)) else ""
+    if r.get(key(m.ALERTS_FIRING, d, g, "warning")):
         return f"[yellow]WARN {d}[/]{forecast}"
     return f"[cyan]FCST {d}[/]" if forecast else ""
 
 
-def _advice(r: dict[str, float]) -> str:
-    parts = [f"+{r[key(m.LANES_NEEDED, d)]:.0f} lanes {d}" for d in ("in", "out")
-             if r.get(key(m.LANES_NEEDED, d))]  # fmt: skip
+def _advice(r: dict[str, float], g: str) -> str:
+    parts = [f"+{r[key(m.LANES_NEEDED, d, g)]:.0f} lanes {d}" for d in ("in", "out")
+             if r.get(key(m.LANES_NEEDED, d, g))]  # fmt: skip
     return ", ".join(parts)
 
 
@@ -184,24 +196,35 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or math.isinf(value) else value
 
 
+def _queue_json(r: dict[str, float], d: str, g: str) -> dict:
+    wait = r.get(key(m.WAIT_ESTIMATE, d, g), 0.0)
+    return {
+        "lanes_open": r.get(key(m.LANES_OPEN, d, g)),
+        "queue_length": r.get(key(m.QUEUE_LENGTH, d, g)),
+        "wait_seconds": None if math.isinf(wait) else wait,
+        "observed_wait_seconds": r.get(key(m.WAIT_OBSERVED, d, g)),
+        "expected_wait_seconds": _finite(r.get(key(m.WAIT_EXPECTED, d, g))),
+        "clearance_per_hour": r.get(key(m.CLEARANCE_RATE, d, g)),
+        "critical_forecast_seconds": _finite(r.get(key(m.OVERLOAD_FORECAST, d, g, "critical"))),
+        "forecast_firing": bool(r.get(key(m.FORECAST_FIRING, d, g))),
+        "alerts_firing": [s for s in ("warning", "critical") if r.get(key(m.ALERTS_FIRING, d, g, s))],
+    }
+
+
 def snapshot_json(snap: Snapshot) -> dict:
     """A stable JSON shape for scripts (`bordermon status --json`)."""
     checkpoints = {}
     for cid, r in sorted(snap.rows.items()):
         entry: dict = {"last_event_ts": r.get(key(m.LAST_EVENT))}
+        groups = lane_groups(r)
         for d in ("in", "out"):
-            wait = r.get(key(m.WAIT_ESTIMATE, d), 0.0)
+            queues = {g: _queue_json(r, d, g) for g in groups}
             entry[d] = {
-                "lanes_open": r.get(key(m.LANES_OPEN, d)),
-                "queue_length": r.get(key(m.QUEUE_LENGTH, d)),
-                "wait_seconds": None if math.isinf(wait) else wait,
-                "observed_wait_seconds": r.get(key(m.WAIT_OBSERVED, d)),
-                "expected_wait_seconds": _finite(r.get(key(m.WAIT_EXPECTED, d))),
-                "clearance_per_hour": r.get(key(m.CLEARANCE_RATE, d)),
-                "critical_forecast_seconds": _finite(r.get(key(m.OVERLOAD_FORECAST, d, "critical"))),
-                "forecast_firing": bool(r.get(key(m.FORECAST_FIRING, d))),
+                # A checkpoint without lane groups keeps its queue's fields here, as before groups.
+                **(queues[DEFAULT_LANE_GROUP] if groups == [DEFAULT_LANE_GROUP] else {}),
                 "persons_total": r.get(key(m.CROSSING_PERSONS, d)),
-                "alerts_firing": [s for s in ("warning", "critical") if r.get(key(m.ALERTS_FIRING, d, s))],
+                "arrivals_per_hour": r.get(key(m.ARRIVALS_RATE, d)),
+                "lane_groups": queues,
             }
         entry["net_flow"] = {w: r.get(key(m.NET_FLOW, w)) for w in ("15m", "1h", "24h")}
         prefix = key(m.EVENTS_OFF_PARTITION, "")

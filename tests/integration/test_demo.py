@@ -14,6 +14,7 @@ from bordermon import metrics as catalog
 from harness.metrics import consumed, parse_metrics
 from harness.processes import BIN, KafkaBroker, Worker, base_env, run_cli, wait_until
 from tests.fixtures.mixedlog import mixed_log, write_log
+from tests.fixtures.registry import GROUPED_REGISTRY, GROUPS
 
 pytestmark = pytest.mark.integration
 PATTERN = re.compile(r"tansu broker|bordermon (worker|simulate)|prometheus-alertmanager|prometheus --config")
@@ -121,12 +122,16 @@ def test_closing_the_terminal_stops_everything(tmp_path):
 
 @pytest.mark.brokers("tansu", "kafka")
 def test_status_json_reflects_the_worker(broker, tmp_path):
-    env = base_env(broker)
+    """With lane groups: one entry per group under each direction; a checkpoint without groups
+    keeps its queue's fields where they were before groups."""
+    registry = tmp_path / "grouped.yaml"
+    registry.write_text(GROUPED_REGISTRY)
+    env = {**base_env(broker), "BORDERMON_CHECKPOINTS": str(registry)}
     worker = Worker(env, tmp_path / "worker.log")
     try:
         worker.wait_ready()
         log = tmp_path / "log.jsonl"
-        write_log(str(log), mixed_log(["syrym", "kairak"], good_count=2000, seed=9))
+        write_log(str(log), mixed_log(["syrym", "kairak", "zhana-zhol"], good_count=2000, seed=9, lane_groups=GROUPS))
         replay = run_cli(["replay", str(log), "--max-speed", "-q"], env)
         total = int(replay.stdout.split()[1])
         wait_until(lambda: consumed(parse_metrics(worker.metrics())) == total, 60, "drained")
@@ -134,14 +139,20 @@ def test_status_json_reflects_the_worker(broker, tmp_path):
         assert status.returncode == 0, status.stderr
         data = json.loads(status.stdout)
         metrics = parse_metrics(worker.metrics())
-        syrym = data["checkpoints"]["syrym"]
-        key = (("checkpoint", "syrym"), ("direction", "in"))
-        assert syrym["in"]["queue_length"] == metrics[catalog.QUEUE_LENGTH.series][key]
-        assert syrym["in"]["lanes_open"] == metrics[catalog.LANES_OPEN.series][key]
+        syrym, zhana_zhol = data["checkpoints"]["syrym"], data["checkpoints"]["zhana-zhol"]
+        assert set(syrym["in"]["lane_groups"]) == set(GROUPS["syrym"])
+        for cid, group, shown in [("syrym", g, syrym["in"]["lane_groups"][g]) for g in GROUPS["syrym"]] + [
+            ("zhana-zhol", "all", zhana_zhol["in"]),
+            ("zhana-zhol", "all", zhana_zhol["in"]["lane_groups"]["all"]),
+        ]:
+            key = (("checkpoint", cid), ("direction", "in"), ("lane_group", group))
+            assert shown["queue_length"] == metrics[catalog.QUEUE_LENGTH.series][key], (cid, group)
+            assert shown["lanes_open"] == metrics[catalog.LANES_OPEN.series][key], (cid, group)
+        assert "queue_length" not in syrym["in"], "a grouped checkpoint has no one queue to show"
         assert sum(data["accepted"].values()) + sum(data["rejected"].values()) == total
         assert set(syrym["net_flow"]) == {"15m", "1h", "24h"}
         human = run_cli(["status", "--url", f"http://127.0.0.1:{worker.port}/metrics"], env)
-        assert human.returncode == 0 and "syrym" in human.stdout
+        assert human.returncode == 0 and "syrym" in human.stdout and "trucks" in human.stdout, human.stdout
         down = run_cli(["status", "--url", "http://127.0.0.1:9/metrics"], env)
         assert down.returncode != 0 and down.stderr.count("\n") == 1 and "is a worker running" in down.stderr
     finally:

@@ -86,7 +86,8 @@ def test_backtest_compares_a_stricter_registry_side_by_side(tmp_path, registry_f
     header = next(line for line in done.stdout.splitlines() if str(strict) in line)
     assert str(registry_file) in header
     syrym = next(line for line in done.stdout.splitlines() if line.startswith("│ syrym") and " in " in line)
-    shipped, stricter = (cell.split() for cell in syrym.split("│")[3:5])
+    assert syrym.split("│")[3].strip() == "all", "a checkpoint without lane groups: one queue, all"
+    shipped, stricter = (cell.split() for cell in syrym.split("│")[4:6])
     assert int(stricter[0]) >= int(shipped[0]), "a lower warning threshold warns at least as often"
     assert float(stricter[3]) > float(shipped[3]), "and for longer (hours firing at warning)"
     missing = run_cli(["backtest", str(tmp_path / "nope.jsonl")], env)

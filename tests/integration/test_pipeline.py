@@ -46,7 +46,7 @@ def test_mixed_log_end_to_end(broker, tmp_path):
 
         metrics = parse_metrics(worker.metrics())
         assert_metrics_match(metrics, expected, [*CHECKPOINTS, "idle"])
-        assert sample(metrics, catalog.LANES_OPEN.series, checkpoint="idle", direction="in") == 2
+        assert sample(metrics, catalog.LANES_OPEN.series, checkpoint="idle", direction="in", lane_group="all") == 2
 
         alerts = [r.value for r in read_topic(broker.address, "border.alerts")]
         assert_alerts_match(alerts, expected)

@@ -17,7 +17,7 @@ CHECKPOINT = parse_registry(REGISTRY, "test")["syrym"]
 
 def alert(alertname: str, severity: str, status: str, fired_at: float, ends_at: float | None = None) -> AlertEvent:
     transition = Transition(status, fired_at - 600.0, fired_at, ends_at)
-    return AlertEvent(CHECKPOINT, "in", severity, transition, 0.0, 0, 1, alertname=alertname)
+    return AlertEvent(CHECKPOINT, "in", CHECKPOINT.default_group, severity, transition, 0.0, 0, 1, alertname=alertname)
 
 
 def test_the_forecast_shares_the_warning_severity_but_not_its_hours_or_counts():

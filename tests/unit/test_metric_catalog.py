@@ -15,19 +15,21 @@ from tests.fixtures.events import GOOD
 from tests.fixtures.mixedlog import mixed_log
 from tests.fixtures.registry import CHECKPOINTS, REGISTRY
 
-# CONTRACT.md, "Metrics (minimum set)", written out here as the specification the catalog must keep.
+# CONTRACT.md, "Metrics (minimum set)" with "Lane groups", written out here as the specification the catalog must keep.
 CONTRACT = {
     "border_events_accepted_total": ("type",),
     "border_events_rejected_total": ("reason",),
     "border_crossing_persons_total": ("checkpoint", "direction"),
     "border_net_flow_persons": ("checkpoint", "window"),
     "border_net_flow_cumulative_persons": ("citizenship",),
-    "border_queue_length": ("checkpoint", "direction"),
-    "border_queue_wait_estimate_seconds": ("checkpoint", "direction"),
-    "border_lanes_open": ("checkpoint", "direction"),
-    "border_alerts_firing": ("checkpoint", "direction", "severity"),
+    "border_queue_length": ("checkpoint", "direction", "lane_group"),
+    "border_queue_wait_estimate_seconds": ("checkpoint", "direction", "lane_group"),
+    "border_lanes_open": ("checkpoint", "direction", "lane_group"),
+    "border_alerts_firing": ("checkpoint", "direction", "lane_group", "severity"),
     "border_last_event_timestamp_seconds": ("checkpoint",),
-    "border_queue_wait_observed_seconds": ("checkpoint", "direction"),
+    "border_queue_wait_observed_seconds": ("checkpoint", "direction", "lane_group"),
+    # "Early warning": per checkpoint and direction, every lane group together.
+    "border_arrivals_per_hour": ("checkpoint", "direction"),
 }
 
 
@@ -119,5 +121,5 @@ def test_a_scrape_reuses_a_checkpoints_text_only_while_its_state_is_unchanged():
     lanes = {"event_id": "lanes-x", "type": "lanes", "checkpoint_id": "syrym", "direction": "in",
              "ts": "2022-09-25T00:00:00Z", "lanes_open": 9}  # fmt: skip
     processor.process_events(processor.home("syrym"), [(10**6, None, orjson.dumps(lanes), 0)])
-    assert b'border_lanes_open{checkpoint="syrym",direction="in"} 9.0' in scrape()
+    assert b'border_lanes_open{checkpoint="syrym",direction="in",lane_group="all"} 9.0' in scrape()
     assert len(set(scrapes)) >= 6, "the scrapes saw the state change"

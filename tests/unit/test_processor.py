@@ -23,7 +23,7 @@ from tests.fixtures.checks import assert_alerts_match, assert_metrics_match
 from tests.fixtures.inprocess import InProcessWorker, MemoryBroker, publish
 from tests.fixtures.mixedlog import mixed_log
 from tests.fixtures.oracle import run_oracle
-from tests.fixtures.registry import ALL_CHECKPOINTS, CHECKPOINTS, REGISTRY
+from tests.fixtures.registry import ALL_CHECKPOINTS, CHECKPOINTS, GROUPED_REGISTRY, GROUPS, REGISTRY
 
 
 def exported(proc):
@@ -42,11 +42,22 @@ def expected(log):
     return run_oracle(log, REGISTRY, time.time())
 
 
-def worker_for(log, partitions, partitioner, keyed=True, **options):
+@pytest.fixture(scope="module")
+def grouped_log():
+    """Modes mixed, `lanes` events naming groups (and now and then one their checkpoint lacks)."""
+    return mixed_log(CHECKPOINTS, good_count=6000, seed=12, lane_groups=GROUPS)
+
+
+@pytest.fixture(scope="module")
+def grouped_expected(grouped_log):
+    return run_oracle(grouped_log, GROUPED_REGISTRY, time.time())
+
+
+def worker_for(log, partitions, partitioner, keyed=True, registry=REGISTRY, **options):
     broker = MemoryBroker()
     broker.create(EVENTS_TOPIC, partitions)
     publish(broker, log, partitioner, keyed=keyed)
-    return InProcessWorker(parse_registry(REGISTRY, "test"), broker, **options)
+    return InProcessWorker(parse_registry(registry, "test"), broker, **options)
 
 
 def assert_exactly_once(worker, expected, lines):
@@ -134,6 +145,33 @@ def test_repeated_crashes_while_rerouting(log, expected):
     assert_exactly_once(worker, expected, log)
 
 
+@pytest.mark.parametrize(("partitions", "partitioner"), [(1, "murmur2"), (4, "crc32")])
+def test_lane_groups_queue_apart_and_match_the_oracle(grouped_log, grouped_expected, partitions, partitioner):
+    """Each lane group is a queue of its own: lengths, lanes, waits and alerts per group equal the
+    oracle's, and a `lanes` event naming a group its checkpoint lacks is rejected as invalid."""
+    worker = worker_for(grouped_log, partitions, partitioner, registry=GROUPED_REGISTRY)
+    worker.run()
+    assert_exactly_once(worker, grouped_expected, grouped_log)
+    groups_alerted = {(t[0], t[2]) for t in grouped_expected.transitions}
+    assert {("syrym", "trucks"), ("syrym", "foot"), ("kairak", "buses")} <= groups_alerted
+    dead = [orjson.loads(v) for v in worker.broker.values(DEADLETTER_TOPIC)]
+    named = [d for d in dead if "lane_group 'no-such-group' is not a lane group of checkpoint" in d["error"]]
+    assert named and all(d["reason"] == "invalid" for d in named)
+
+
+def test_lane_groups_survive_crashes_at_the_worst_moment(grouped_log, grouped_expected):
+    worker = worker_for(grouped_log, 3, "fnv1a", registry=GROUPED_REGISTRY, batch=150, commit_every=5)
+    for round_ in range(4):
+        worker.run(max_batches=9 + round_)
+        topic = (EVENTS_TOPIC, REPARTITION_TOPIC)[round_ % 2]
+        p = round_ % 3
+        if worker.positions[(topic, p)] < len(worker.broker.topics[topic][p]):
+            worker.crash(topic, p)
+        worker.restart()
+    worker.run()
+    assert_exactly_once(worker, grouped_expected, grouped_log)
+
+
 def test_message_on_wrong_partition_is_applied_at_home_not_rejected():
     registry = parse_registry(REGISTRY, "test")
     proc = Processor(registry, 4)
@@ -147,9 +185,9 @@ def test_message_on_wrong_partition_is_applied_at_home_not_rejected():
     rerouted = proc.process_rerouted(home, [(0, forward.key, forward.value, 0, forward.header)])
     assert rerouted.processed == 1
     cs = proc.state[home].checkpoints["syrym"]
-    assert cs.dirs["in"].length == 1 and cs.off_partition == {"other_key": 1}
+    assert cs.queue("in").length == 1 and cs.off_partition == {"other_key": 1}
     again = proc.process_rerouted(home, [(1, forward.key, forward.value, 0, forward.header)])
-    assert again.skipped == 1 and cs.dirs["in"].length == 1, "a re-forwarded copy is not counted again"
+    assert again.skipped == 1 and cs.queue("in").length == 1, "a re-forwarded copy is not counted again"
 
 
 def test_state_in_the_previous_format_is_refused_not_misread():

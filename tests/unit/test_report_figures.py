@@ -164,17 +164,17 @@ def check_report(lines: list[bytes]) -> None:
     at = sampled_waits(lines, times)
     for queue, series in got["waits"].items():
         cid, d = queue.split("/")
-        want = [None if math.isinf(at[t].wait[(cid, d)]) else at[t].wait[(cid, d)] for t in times]
+        want = [None if math.isinf(at[t].wait[(cid, d, "all")]) else at[t].wait[(cid, d, "all")] for t in times]
         assert [None if w is None else round(w, 6) for w in series["estimated_seconds"]] == [
             None if w is None else round(w, 6) for w in want
         ], queue
-        assert series["observed_seconds"] == [at[t].observed[(cid, d)] for t in times], queue
+        assert series["observed_seconds"] == [at[t].observed[(cid, d, "all")] for t in times], queue
     worst = {}
     for cid in ("aa", "bb"):
         for d in ("in", "out"):
-            finite = [at[t].wait[(cid, d)] for t in times if not math.isinf(at[t].wait[(cid, d)])]
+            finite = [at[t].wait[(cid, d, "all")] for t in times if not math.isinf(at[t].wait[(cid, d, "all")])]
             peak = max(finite, default=0.0)
-            if any(math.isinf(at[t].wait[(cid, d)]) for t in times):
+            if any(math.isinf(at[t].wait[(cid, d, "all")]) for t in times):
                 peak = max(peak, registry[cid].critical_seconds)
             worst[(cid, d)] = peak
     for row in got["congested"]:
@@ -184,7 +184,7 @@ def check_report(lines: list[bytes]) -> None:
     messages = pipeline_alerts(lines)
     overload = [(m["checkpoint_id"], m["direction"], m["severity"], m["status"]) for m in messages
                 if m["alertname"] == "QueueOverload"]  # fmt: skip
-    assert overload == [(cid, d, sev, status) for cid, d, sev, status, *_ in exp.transitions]
+    assert overload == [(cid, d, sev, status) for cid, d, _, sev, status, *_ in exp.transitions]
     want_intervals = sorted(intervals(messages, exp.last_ts), key=lambda i: (i[4], i[0], i[1], i[2], i[3]))
     assert [(a["alertname"], a["checkpoint"], a["direction"], a["severity"], a["start"], a["end"])
             for a in got["alerts"]] == [(*i[:4], stamp(i[4]), stamp(i[5])) for i in want_intervals]  # fmt: skip
@@ -213,10 +213,10 @@ def check_backtest(lines: list[bytes], messages: list[dict], want: list[tuple]) 
         lambda _: [lines], [Backtest("t", parse_registry(REGISTRY, "test"), now=NOW, keep_alerts=True)]
     )
     assert [json.loads(m) for _, m in result.alerts] == messages
-    queues = {(i[1], i[2]) for i in want}
-    assert set(result.queues) == queues
+    queues = {(i[1], i[2]) for i in want}  # no lane groups here: each queue is the group `all`
+    assert set(result.queues) == {(*q, "all") for q in queues}
     for q in queues:
-        s = result.queues[q]
+        s = result.queues[(*q, "all")]
         mine = [i for i in want if (i[1], i[2]) == q]
         for sev in ("warning", "critical"):
             rows = [i for i in mine if i[0] == "QueueOverload" and i[3] == sev]
