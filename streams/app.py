@@ -55,6 +55,7 @@ from streams.sender import BatchSender
 from streams.state import PartitionState, Write
 from streams.stateformat import StateFormatError
 from streams.transactions import TransactionalCommitter, TransactionalSenders
+from streams.waitsfeed import waits_feed
 from streams.warmstart import Prefetched, hint_path, prefetch_in_background, previously_owned, remember_owned
 from streams.webaccess import access_guard
 
@@ -439,6 +440,11 @@ class Pipeline:
         async def metrics(web: Any, request: Any) -> Any:
             body = self.state_metrics.render() + generate_latest(self.registry)
             return web.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+        @app.page("/api/v1/waits")
+        async def waits(web: Any, request: Any) -> Any:
+            # What this worker owns, as /metrics: the feeds of all workers together are the whole.
+            return web.json(waits_feed(self.state_metrics.owned_checkpoints(self.owned), time.time()))
 
         @app.page("/readyz")
         async def readyz(web: Any, request: Any) -> Any:

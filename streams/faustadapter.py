@@ -295,8 +295,8 @@ class DocumentedOnlyWeb(AiohttpWeb):
     Faust 0.15.3 `faust.web.base.Web` mounts built-in blueprints from these four lists: `/router/`
     (host names and partition assignments), `/table/` and `/table/state/<key>/` (table look-ups;
     `/router/bordermon-state/` answered a 500 with a traceback in the log), the stats or the
-    production index at `/`, `/graph`, `/performance`. The worker documents `/metrics`, `/healthz`
-    and `/readyz`; anything else must be a plain 404."""
+    production index at `/`, `/graph`, `/performance`. The worker documents `/metrics`, `/healthz`,
+    `/readyz` and `/api/v1/waits`; anything else must be a plain 404."""
 
     default_blueprints: ClassVar[list[Any]] = []
     production_blueprints: ClassVar[list[Any]] = []

@@ -193,7 +193,9 @@ class StateCollector(Collector):
         self._texts: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {}
         self._idle: dict[str, CheckpointState] = {}  # checkpoints with no events yet, one state each
 
-    def _owned_checkpoints(self, owned: set[int]) -> Iterator[CheckpointState]:
+    def owned_checkpoints(self, owned: set[int]) -> Iterator[CheckpointState]:
+        """The checkpoints this worker exports: those of the partitions it owns, and the idle ones
+        whose home partition it owns (`/metrics` and `/api/v1/waits` alike)."""
         proc = self.processor
         active: set[str] = set()
         for p in owned:
@@ -255,7 +257,7 @@ class StateCollector(Collector):
         accepted_sum = dict.fromkeys(EVENT_TYPES, 0)
         by_citizenship: dict[str, int] = {}
         by_cit_dir: dict[tuple[str, str], int] = {}
-        for cs in self._owned_checkpoints(owned):
+        for cs in self.owned_checkpoints(owned):
             for t, n in cs.accepted.items():
                 accepted_sum[t] += n
             for c, n in cs.net_by_citizenship().items():

@@ -221,6 +221,7 @@ class Processor:
         result.processed = len(records) - result.skipped
         if result.processed:
             ps.dirty = True
+        self._note_arrivals(ps, now)
         ps.forget_delivered_when_passed()
         return result
 
@@ -270,6 +271,7 @@ class Processor:
                 cs = ps.checkpoints[cid] = CheckpointState(self.registry[cid], self.ids)
             ps.touched.add(cid)
             cs.note_off_partition(PARTITIONERS[code], n)
+        self._note_arrivals(ps, now)
         ps.forget_delivered_when_passed()
         return result
 
@@ -311,6 +313,14 @@ class Processor:
                 continue
             result.alert_events.append(alert)
             result.alerts.append(Output(cid.encode(), message.border_alert(), identity, offset))
+
+    @staticmethod
+    def _note_arrivals(ps: PartitionState, now: float) -> None:
+        """When events last arrived at each checkpoint changed since the state was last written
+        (per batch: a clock read per event would cost the hot path)."""
+        checkpoints = ps.checkpoints
+        for cid in ps.touched:
+            checkpoints[cid].arrived_at = now
 
     @staticmethod
     def _reject(

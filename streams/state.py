@@ -219,6 +219,7 @@ class CheckpointState:
 
     __slots__ = (
         "accepted",
+        "arrived_at",
         "by_mode",
         "citizenship_persons",
         "cp",
@@ -238,6 +239,9 @@ class CheckpointState:
     def __init__(self, cp: Checkpoint, ids: IdSetFactory = RecentIds) -> None:
         self.cp = cp
         self.last_ts: float | None = None
+        # Wall-clock time this worker last accepted an event here (not persisted: after a restart
+        # the public feed says "Update Pending" until the next one).
+        self.arrived_at: float | None = None
         # direction -> lane group id -> its queue, in registry order
         self.queues = {d: {g.id: QueueState.empty(cp, g, d) for g in cp.lane_groups} for d in DIRECTIONS}
         self.first: dict[str, QueueState] = {}  # direction -> the first group's queue

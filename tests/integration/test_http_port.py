@@ -22,7 +22,7 @@ from tests.fixtures.mixedlog import mixed_log, write_log
 
 pytestmark = pytest.mark.integration
 
-DOCUMENTED = {"/metrics": 200, "/healthz": 200, "/readyz": 200}
+DOCUMENTED = {"/metrics": 200, "/healthz": 200, "/readyz": 200, "/api/v1/waits": 200}
 NOT_SERVED = [
     "/", "/router/", "/router/bordermon-state/", "/table/", "/table/state/", "/table/state/syrym/",
     "/graph/", "/stats/", "/performance/", "/metrics/", "/metricsx", "/healthz/extra", "/api/v1/nothing",

@@ -209,7 +209,7 @@ def test_fuzzed_messages_never_crash_the_worker_and_all_are_counted(broker, tmp_
 
 @pytest.mark.brokers("tansu", "kafka")
 def test_scale_out_three_workers_then_one_leaves_gives_single_worker_results(broker, tmp_path):
-    from harness.metrics import parse_metrics
+    from harness.metrics import merge_workers
     from tests.fixtures.checks import assert_metrics_match
     from tests.fixtures.mixedlog import mixed_log, write_log
     from tests.fixtures.oracle import run_oracle
@@ -230,21 +230,7 @@ def test_scale_out_three_workers_then_one_leaves_gives_single_worker_results(bro
             w.wait_ready()
 
         def merged() -> tuple[dict, list]:
-            """Sum every border_* series over the live workers; report series exported twice."""
-            total: dict = {}
-            twice = []
-            for w in workers:
-                if w.proc.poll() is not None:
-                    continue
-                for name, series in parse_metrics(w.metrics()).items():
-                    if not name.startswith("border_"):
-                        continue
-                    for labels, value in series.items():
-                        slot = total.setdefault(name, {})
-                        if labels in slot and any(k == "checkpoint" for k, _ in labels):
-                            twice.append((name, labels))
-                        slot[labels] = slot.get(labels, 0) + value
-            return total, twice
+            return merge_workers([w.metrics() for w in workers if w.proc.poll() is None])
 
         def consumed_all(n: int) -> bool:
             from harness.metrics import consumed
