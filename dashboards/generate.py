@@ -35,6 +35,7 @@ from monitoring.rules import CONSUMER_LAG_SUM, EVENTS_ACCEPTED_RATE, EVENTS_REJE
 OUT = Path(__file__).parent
 DS = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 CP = 'checkpoint=~"$checkpoint"'
+LG = 'lane_group=~"$lane_group"'
 RATE = "[$__rate_interval]"
 CRITICAL = 'severity="critical"'
 WARNING = 'severity="warning"'
@@ -52,7 +53,9 @@ def sel(metric: Metric, *matchers: str) -> str:
 
 # Wait status per checkpoint: 2 critical firing, 1 warning firing, 0 ok.
 STATUS = f"max by (checkpoint) (2 * {sel(m.ALERTS_FIRING, CRITICAL)} or {sel(m.ALERTS_FIRING, WARNING)})"
-FORECAST_CRITICAL = sel(m.OVERLOAD_FORECAST, CRITICAL)
+FORECAST_CRITICAL = sel(m.OVERLOAD_FORECAST, CRITICAL, LG)
+QUEUE_LEGEND = "{{checkpoint}} {{direction}} {{lane_group}}"
+DG = "{{direction}} {{lane_group}}"
 
 
 def q(
@@ -104,6 +107,23 @@ def datasource_variable() -> dashboard.DatasourceVariable:
     return dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus")
 
 
+def lane_group_variable(matcher: str = "") -> dashboard.QueryVariable:
+    """Cars, trucks, people on foot (CONTRACT.md, "Lane groups"): the groups the queues have,
+    several at once; `all` is the one group of a checkpoint without groups."""
+    selector = m.LANES_OPEN.series + ("{" + matcher + "}" if matcher else "")
+    return (
+        dashboard.QueryVariable("lane_group")
+        .label("Lane group")
+        .datasource(DS)
+        .query(f"label_values({selector}, lane_group)")
+        .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dm.VariableSort.ALPHABETICAL_ASC)
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+    )
+
+
 def base(uid: str, title: str, description: str) -> dashboard.Dashboard:
     return (
         dashboard.Dashboard(title)
@@ -122,7 +142,7 @@ def overview() -> dashboard.Dashboard:
         "bordermon-overview",
         "Border overview",
         "Every checkpoint at a glance: wait status on a map, net inflow, how many stayed, queues, alerts.",
-    )
+    ).with_variable(lane_group_variable())
     d = d.with_panel(
         geomap.Panel()
         .title("Checkpoints by wait status")
@@ -218,7 +238,7 @@ def overview() -> dashboard.Dashboard:
             "Queue length (parties)",
             12,
             9,
-            q(f"sum by (checkpoint, direction) ({m.QUEUE_LENGTH.series}) > 0", "{{checkpoint}} {{direction}}"),
+            q(f"sum by (checkpoint, direction, lane_group) ({sel(m.QUEUE_LENGTH, LG)}) > 0", QUEUE_LEGEND),
             unit="short",
         )
     )
@@ -228,12 +248,7 @@ def overview() -> dashboard.Dashboard:
         .description("queue / (lanes × capacity). Thresholds drawn for road checkpoints (2 h / 6 h).")
         .span(12)
         .height(9)
-        .with_target(
-            q(
-                f"max by (checkpoint, direction) ({m.WAIT_ESTIMATE.series}) > 0",
-                "{{checkpoint}} {{direction}}",
-            )
-        )
+        .with_target(q(f"max by (checkpoint, direction, lane_group) ({sel(m.WAIT_ESTIMATE, LG)}) > 0", QUEUE_LEGEND))
         .unit("s")
         .min(0)
         .thresholds(WAIT_STEPS)
@@ -247,9 +262,7 @@ def overview() -> dashboard.Dashboard:
         )
         .span(12)
         .height(9)
-        .with_target(
-            q(f"max by (checkpoint, direction) ({m.WAIT_EXPECTED.series}) > 0", "{{checkpoint}} {{direction}}")
-        )
+        .with_target(q(f"max by (checkpoint, direction, lane_group) ({sel(m.WAIT_EXPECTED, LG)}) > 0", QUEUE_LEGEND))
         .unit("s")
         .min(0)
         .thresholds(WAIT_STEPS)
@@ -262,8 +275,8 @@ def overview() -> dashboard.Dashboard:
         .height(9)
         .with_target(
             q(
-                f"sort(min by (checkpoint, direction) (clamp_max({FORECAST_CRITICAL}, 86400)) / 3600)",
-                "{{checkpoint}} {{direction}}",
+                f"sort(min by (checkpoint, direction, lane_group) (clamp_max({FORECAST_CRITICAL}, 86400)) / 3600)",
+                QUEUE_LEGEND,
                 instant=True,
             )
         )
@@ -277,7 +290,7 @@ def overview() -> dashboard.Dashboard:
         .height(9)
         .with_target(
             q(
-                f"topk(10, max by (checkpoint, direction) ({m.WAIT_ESTIMATE.series}))",
+                f"topk(10, max by (checkpoint, direction, lane_group) ({sel(m.WAIT_ESTIMATE, LG)}))",
                 instant=True,
                 table_fmt=True,
             )
@@ -292,7 +305,11 @@ def overview() -> dashboard.Dashboard:
         .span(12)
         .height(9)
         .with_target(
-            q(f"max by (checkpoint, direction, severity) ({m.ALERTS_FIRING.series})", instant=True, table_fmt=True)
+            q(
+                f"max by (checkpoint, direction, lane_group, severity) ({sel(m.ALERTS_FIRING, LG)})",
+                instant=True,
+                table_fmt=True,
+            )
         )
         .with_transformation(
             dm.DataTransformerConfig(
@@ -311,27 +328,35 @@ def overview() -> dashboard.Dashboard:
 
 
 def drilldown() -> dashboard.Dashboard:
-    d = base(
-        "bordermon-checkpoint",
-        "Checkpoint drill-down",
-        "One checkpoint, both directions: lanes, queue, wait against its thresholds, flows, alerts.",
-    ).with_variable(
-        dashboard.QueryVariable("checkpoint")
-        .label("Checkpoint")
-        .datasource(DS)
-        .query(f"label_values({m.CHECKPOINT_INFO.series}, checkpoint)")
-        .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(dm.VariableSort.ALPHABETICAL_ASC)
+    d = (
+        base(
+            "bordermon-checkpoint",
+            "Checkpoint drill-down",
+            "One checkpoint, both directions: lanes, queue, wait against its thresholds, flows, alerts.",
+        )
+        .with_variable(
+            dashboard.QueryVariable("checkpoint")
+            .label("Checkpoint")
+            .datasource(DS)
+            .query(f"label_values({m.CHECKPOINT_INFO.series}, checkpoint)")
+            .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(dm.VariableSort.ALPHABETICAL_ASC)
+        )
+        .with_variable(lane_group_variable(CP))
     )
     d = d.with_panel(
         series(
             "Wait: estimated (nominal capacity) vs observed vs expected, against the thresholds",
             24,
             9,
-            q(f"max by (direction) ({sel(m.WAIT_ESTIMATE, CP)})", "estimated {{direction}}"),
-            q(f"max by (direction) ({sel(m.WAIT_OBSERVED, CP)})", "observed {{direction}}", ref="C"),
-            q(f"max by (direction) ({sel(m.WAIT_EXPECTED, CP)})", "expected {{direction}}", ref="D"),
-            q(f"max by (severity) ({sel(m.WAIT_THRESHOLD, CP)})", "{{severity}} threshold", ref="B"),
+            q(f"max by (direction, lane_group) ({sel(m.WAIT_ESTIMATE, CP, LG)})", "estimated " + DG),
+            q(f"max by (direction, lane_group) ({sel(m.WAIT_OBSERVED, CP, LG)})", "observed " + DG, ref="C"),
+            q(f"max by (direction, lane_group) ({sel(m.WAIT_EXPECTED, CP, LG)})", "expected " + DG, ref="D"),
+            q(
+                f"max by (lane_group, severity) ({sel(m.WAIT_THRESHOLD, CP, LG)})",
+                "{{lane_group}} {{severity}} threshold",
+                ref="B",
+            ),
             unit="s",
         ).description(
             "estimated: the contract's queue / (lanes × nominal capacity), which QueueOverload uses; observed: "
@@ -344,7 +369,7 @@ def drilldown() -> dashboard.Dashboard:
             12,
             8,
             q(f"sum by (direction) ({sel(m.ARRIVALS_RATE, CP)})", "arriving {{direction}}"),
-            q(f"sum by (direction) ({sel(m.CLEARANCE_RATE, CP)})", "cleared {{direction}}", ref="B"),
+            q(f"sum by (direction) ({sel(m.CLEARANCE_RATE, CP, LG)})", "cleared {{direction}}", ref="B"),
             unit="short",
         ).description("The queue grows while arrivals exceed clearance; their gap drives the forecast.")
     )
@@ -354,8 +379,9 @@ def drilldown() -> dashboard.Dashboard:
             12,
             8,
             q(
-                f"min by (direction) (clamp_max({sel(m.OVERLOAD_FORECAST, CRITICAL, CP)}, 86400)) / 3600",
-                "{{direction}}",
+                f"min by (direction, lane_group) (clamp_max({sel(m.OVERLOAD_FORECAST, CRITICAL, CP, LG)}, 86400))"
+                " / 3600",
+                DG,
             ),
             unit="h",
         ).thresholds(steps((None, "red"), (1.5, "orange"), (6, "green")))
@@ -365,13 +391,13 @@ def drilldown() -> dashboard.Dashboard:
             "Queue (parties)",
             8,
             8,
-            q(f"sum by (direction) ({sel(m.QUEUE_LENGTH, CP)})", "{{direction}}"),
+            q(f"sum by (direction, lane_group) ({sel(m.QUEUE_LENGTH, CP, LG)})", DG),
             unit="short",
         )
     )
     d = d.with_panel(
         series(
-            "Lanes open", 8, 8, q(f"sum by (direction) ({sel(m.LANES_OPEN, CP)})", "{{direction}}"), unit="short"
+            "Lanes open", 8, 8, q(f"sum by (direction, lane_group) ({sel(m.LANES_OPEN, CP, LG)})", DG), unit="short"
         ).thresholds(steps((None, "red"), (1, "green")))
     )
     d = d.with_panel(
@@ -398,8 +424,10 @@ def drilldown() -> dashboard.Dashboard:
         .title("QueueOverload and its forecast")
         .span(12)
         .height(8)
-        .with_target(q(f"max by (direction, severity) ({sel(m.ALERTS_FIRING, CP)})", "{{direction}} {{severity}}"))
-        .with_target(q(f"max by (direction) ({sel(m.FORECAST_FIRING, CP)})", "{{direction}} forecast", ref="B"))
+        .with_target(
+            q(f"max by (direction, lane_group, severity) ({sel(m.ALERTS_FIRING, CP, LG)})", DG + " {{severity}}")
+        )
+        .with_target(q(f"max by (direction, lane_group) ({sel(m.FORECAST_FIRING, CP, LG)})", DG + " forecast", ref="B"))
         .unit("none")
         .thresholds(steps((None, "green"), (1, "red")))
     )

@@ -48,6 +48,10 @@ REJECT_RATIO: Final = "border:reject_ratio:rate10m"
 NET_FLOW_SUM: Final = "border:net_flow_persons:sum"
 NET_FLOW_CUMULATIVE_SUM: Final = "border:net_flow_cumulative_persons:sum"
 QUEUE_WAIT_MAX: Final = "border:queue_wait_seconds:max"
+# Per lane group over a checkpoint's directions: the trucks' wait apart from the cars'.
+LANE_GROUP_WAIT_MAX: Final = "border:queue_wait_seconds:max_by_lane_group"
+LANE_GROUP_QUEUE_SUM: Final = "border:queue_length:sum_by_lane_group"
+LANE_GROUP_LANES_SUM: Final = "border:lanes_open:sum_by_lane_group"
 CONSUMER_LAG_SUM: Final = "border:consumer_lag_messages:sum"
 
 
@@ -64,6 +68,9 @@ def recording_rules(cfg: RulesConfig = CONFIG) -> list[dict[str, Any]]:
         {"record": NET_FLOW_SUM, "expr": f"sum by (checkpoint, window) ({s(m.NET_FLOW)})"},
         {"record": NET_FLOW_CUMULATIVE_SUM, "expr": f"sum by (citizenship) ({s(m.NET_FLOW_CUMULATIVE)})"},
         {"record": QUEUE_WAIT_MAX, "expr": f"max by (checkpoint) ({s(m.WAIT_ESTIMATE)})"},
+        {"record": LANE_GROUP_WAIT_MAX, "expr": f"max by (checkpoint, lane_group) ({s(m.WAIT_ESTIMATE)})"},
+        {"record": LANE_GROUP_QUEUE_SUM, "expr": f"sum by (checkpoint, lane_group) ({s(m.QUEUE_LENGTH)})"},
+        {"record": LANE_GROUP_LANES_SUM, "expr": f"sum by (checkpoint, lane_group) ({s(m.LANES_OPEN)})"},
         {"record": CONSUMER_LAG_SUM, "expr": f"sum({s(m.CONSUMER_LAG)})"},
     ]
 

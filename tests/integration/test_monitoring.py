@@ -5,6 +5,7 @@ inhibition)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 import urllib.parse
@@ -28,6 +29,7 @@ from harness.processes import (
     wait_until,
 )
 from monitoring.generate import write_rule_files
+from monitoring.rules import recording_rules
 from tests.fixtures.clients import publish_with_librdkafka
 from tests.fixtures.mixedlog import mixed_log, write_log
 
@@ -47,6 +49,17 @@ def panel_queries() -> list[tuple[str, str, str]]:
         for panel in board["panels"]:
             for target in panel["targets"]:
                 out.append((path.name, panel["title"], target["expr"]))
+    return out
+
+
+def variable_queries() -> list[tuple[str, str, str, str]]:
+    out = []
+    for path in sorted((ROOT / "dashboards").glob("*.json")):
+        for variable in json.loads(path.read_text()).get("templating", {}).get("list", []):
+            if variable.get("type") == "query":
+                query = variable["query"] if isinstance(variable["query"], str) else variable["query"]["query"]
+                selector, label = re.fullmatch(r"label_values\((.+), (\w+)\)", query).groups()
+                out.append((path.name, variable["name"], selector, label))
     return out
 
 
@@ -75,9 +88,11 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(broker, tmp_p
 
         queries = panel_queries()
         assert len(queries) >= 20
+        # Every recording rule has series too (those per lane group included).
+        queries += [("recording rules", rule["record"], rule["record"]) for rule in recording_rules()]
 
         def evaluate(expr: str) -> list:
-            expr = expr.replace("$__rate_interval", "15s").replace("$checkpoint", "syrym")
+            expr = expr.replace("$__rate_interval", "15s").replace("$checkpoint", "syrym").replace("$lane_group", ".*")
             data = get_json(f"{url}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
             assert data["status"] == "success", data
             return data["data"]["result"]
@@ -90,6 +105,12 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(broker, tmp_p
         finally:
             empty = [(board, title, expr) for board, title, expr in queries if not evaluate(expr)]
             assert not empty, f"queries without data: {empty}"
+        # The dashboards' variables: `label_values(selector, label)` is Grafana's call of
+        # Prometheus's label-values API with that selector.
+        for board, name, selector, label in variable_queries():
+            selector = selector.replace("$checkpoint", "syrym")
+            values = get_json(f"{url}/api/v1/label/{label}/values?" + urllib.parse.urlencode({"match[]": selector}))
+            assert values["data"], f"{board}: variable {name} has no values"
         rules_state = get_json(f"{url}/api/v1/rules")
         broken = [(r["name"], r.get("lastError")) for g in rules_state["data"]["groups"] for r in g["rules"]
                   if r["health"] == "err"]  # fmt: skip
