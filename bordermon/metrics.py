@@ -107,6 +107,14 @@ ARRIVALS_RATE: Final = Metric(
     "border_arrivals_per_hour", "gauge", "Parties that joined the queue in the last hour of event time",
     CHECKPOINT_DIRECTION,
 )  # fmt: skip
+ARRIVALS_BASELINE: Final = Metric(
+    "border_arrivals_baseline_per_hour",
+    "gauge",
+    "Typical arrivals per hour for this time at this checkpoint and direction (ArrivalSurge's baseline; "
+    "absent while too little history is known)",
+    CHECKPOINT_DIRECTION,
+)
+SURGE_FIRING: Final = Metric("border_surge_alerts_firing", "gauge", "1 while ArrivalSurge fires", CHECKPOINT_DIRECTION)
 ALERTS_FIRING: Final = Metric("border_alerts_firing", "gauge", "1 while QueueOverload fires", (*QUEUE, "severity"))
 LAST_EVENT: Final = Metric(
     "border_last_event_timestamp_seconds", "gauge", "Latest accepted event time", ("checkpoint",)
@@ -192,6 +200,8 @@ STATE_METRICS: Final = (
     CHECKPOINT_EVENTS,
     CROSSING_PERSONS_BY_CITIZENSHIP,
     ARRIVALS_RATE,
+    ARRIVALS_BASELINE,
+    SURGE_FIRING,
     LANES_NEEDED,
     CONSUMER_LAG,
     CHECKPOINT_INFO,

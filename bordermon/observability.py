@@ -7,6 +7,7 @@ from typing import Final
 
 QUEUE_OVERLOAD: Final = "QueueOverload"
 QUEUE_OVERLOAD_FORECAST: Final = "QueueOverloadForecast"
+ARRIVAL_SURGE: Final = "ArrivalSurge"
 JOB: Final = "bordermon"
 RUNBOOK_BASE: Final = "https://github.com/bordermon/bordermon/blob/main/docs/runbooks"
 

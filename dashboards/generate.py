@@ -31,6 +31,7 @@ from bordermon import metrics as m
 from bordermon.metrics import Metric
 from bordermon.observability import job_selector
 from monitoring.rules import CONSUMER_LAG_SUM, EVENTS_ACCEPTED_RATE, EVENTS_REJECTED_RATE
+from streams.surge import MIN_SURGE_PER_HOUR, SURGE_RATIO, SURGE_Z
 
 OUT = Path(__file__).parent
 DS = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
@@ -233,6 +234,28 @@ def overview() -> dashboard.Dashboard:
             .unit("short")
             .thresholds(steps((None, "red"), (0, "green")))
         )
+    typical = f"sum by (checkpoint, direction) ({m.ARRIVALS_BASELINE.series})"
+    d = d.with_panel(
+        series(
+            "Arrivals per hour against their baseline (ArrivalSurge)",
+            24,
+            9,
+            q(f"sum by (checkpoint, direction) ({m.ARRIVALS_RATE.series}) > 0", "{{checkpoint}} {{direction}}"),
+            q(typical, "{{checkpoint}} {{direction}} typical", ref="B"),
+            q(
+                # surge_level in streams/surge.py: max(3b, b + 4 sqrt b, 10)
+                f"clamp_min(({SURGE_RATIO:g} * {typical} >= {typical} + {SURGE_Z:g} * sqrt({typical}))"
+                f" or ({typical} + {SURGE_Z:g} * sqrt({typical})), {MIN_SURGE_PER_HOUR:g})",
+                "{{checkpoint}} {{direction}} surge level",
+                ref="C",
+            ),
+            unit="short",
+        ).description(
+            "Parties that joined the queue in the last event-time hour, the typical rate for that hour at that "
+            "checkpoint (median of the same hour over past weeks, or days), and the level ArrivalSurge fires at "
+            "when held for 30 minutes. Absent baselines: less than three days of history."
+        )
+    )
     d = d.with_panel(
         series(
             "Queue length (parties)",

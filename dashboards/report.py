@@ -134,9 +134,9 @@ def collect(registry: Registry, lines: Iterable[bytes], step: float, now: float 
 
     def on_batch(result: BatchResult, batch: list[bytes], first: int) -> None:
         for event in result.alert_events:
-            queue = queue_name(event.direction, event.group.id)
-            key = (event.alertname, event.checkpoint.id, queue, event.severity)
-            data.summaries.setdefault(key[1:3], QueueSummary()).apply(event)
+            key = (event.alertname, event.checkpoint.id, event.queue, event.severity)
+            if event.group is not None:  # a queue's alert (ArrivalSurge is drawn, not tallied)
+                data.summaries.setdefault(key[1:3], QueueSummary()).apply(event)
             tr = event.transition
             if tr.status == "firing":
                 interval = Interval(*key, tr.fired_at, None)

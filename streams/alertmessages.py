@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from bordermon.observability import QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST, runbook_url
+from bordermon.observability import ARRIVAL_SURGE, QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST, runbook_url
 from bordermon.registry import DEFAULT_LANE_GROUP
 from bordermon.timeutil import finite_or_none, to_rfc3339
 from streams.state import AlertEvent
@@ -37,11 +37,12 @@ class AlertMessage:
     arrivals_per_hour: float
     lanes_needed: int
     forecast_minutes: float | None  # QueueOverloadForecast only
+    baseline_per_hour: float | None  # ArrivalSurge only
     transition_id: str
 
     @classmethod
     def of(cls, a: AlertEvent) -> AlertMessage:
-        tr, cp, group = a.transition, a.checkpoint, a.group
+        tr, cp, group = a.transition, a.checkpoint, a.group or a.checkpoint.default_group
         threshold = (
             group.critical_seconds if a.alertname == QUEUE_OVERLOAD_FORECAST else group.threshold_seconds(a.severity)
         )
@@ -49,8 +50,7 @@ class AlertMessage:
         # Same for every re-send of a transition: consumers de-duplicate on it. (QueueOverload's
         # form predates the forecast and is kept.)
         prefix = "" if a.alertname == QUEUE_OVERLOAD else f"{a.alertname}/"
-        # The queue: the direction alone for a checkpoint without lane groups (the form before them).
-        queue = a.direction if group.id == DEFAULT_LANE_GROUP else f"{a.direction}/{group.id}"
+
         return cls(
             alertname=a.alertname,
             severity=a.severity,
@@ -58,7 +58,7 @@ class AlertMessage:
             checkpoint_id=cp.id,
             checkpoint_name=cp.name,
             direction=a.direction,
-            lane_group=group.id,
+            lane_group=group.id if a.group is not None else "",
             starts_at=starts_at,
             fired_at=to_rfc3339(tr.fired_at),
             ends_at=None if tr.ends_at is None else to_rfc3339(tr.ends_at),
@@ -69,11 +69,15 @@ class AlertMessage:
             arrivals_per_hour=round(a.arrivals_per_hour, 1),
             lanes_needed=a.lanes_needed,
             forecast_minutes=None if a.forecast_seconds is None else finite_or_none(a.forecast_seconds / 60.0, 1),
-            transition_id=f"{prefix}{cp.id}/{queue}/{a.severity}/{starts_at}/{tr.status}",
+            baseline_per_hour=None if a.baseline_per_hour is None else round(a.baseline_per_hour, 1),
+            # The queue: the direction alone without lane groups (the form from before them).
+            transition_id=f"{prefix}{cp.id}/{a.queue}/{a.severity}/{starts_at}/{tr.status}",
         )
 
     def border_alert(self) -> bytes:
         """The `border.alerts` message (the contract's fields, and a few more)."""
+        if self.alertname == ARRIVAL_SURGE:
+            return orjson.dumps(self._surge_message())
         message: dict[str, Any] = {
             "alertname": self.alertname,
             "severity": self.severity,
@@ -97,10 +101,29 @@ class AlertMessage:
             message["forecast_minutes"] = self.forecast_minutes
         return orjson.dumps(message)
 
+    def _surge_message(self) -> dict[str, Any]:
+        """ArrivalSurge's message (CONTRACT.md, "Early warning"): per checkpoint and direction."""
+        return {
+            "alertname": self.alertname,
+            "severity": self.severity,
+            "status": self.status,
+            "checkpoint_id": self.checkpoint_id,
+            "direction": self.direction,
+            "starts_at": self.starts_at,
+            "fired_at": self.fired_at,
+            "ends_at": self.ends_at,
+            "arrivals_per_hour": self.arrivals_per_hour,
+            "baseline_per_hour": self.baseline_per_hour,
+            "queue_length": self.queue_length,
+            "transition_id": self.transition_id,
+        }
+
     def alertmanager_alert(self, generator_url: str) -> dict[str, Any]:
         """The Alertmanager payload: labels alertname, severity, checkpoint, direction, lane_group
         (the contract's), annotations for people, `endsAt` once resolved."""
         way = "entering" if self.direction == "in" else "leaving"
+        if self.alertname == ARRIVAL_SURGE:
+            return self._surge_alertmanager_alert(way, generator_url)
         if self.lane_group != DEFAULT_LANE_GROUP:
             way = f"{self.lane_group}, {way}"
         wait = "no lane open" if self.wait_minutes is None else f"{self.wait_minutes:.0f} min"
@@ -145,6 +168,33 @@ class AlertMessage:
                 "lane_group": self.lane_group,
             },
             "annotations": annotations,
+            "startsAt": self.starts_at,
+            "generatorURL": generator_url,
+        }
+        if self.ends_at is not None:
+            alert["endsAt"] = self.ends_at
+        return alert
+
+    def _surge_alertmanager_alert(self, way: str, generator_url: str) -> dict[str, Any]:
+        """ArrivalSurge pushed as QueueOverload is: labels alertname, severity, checkpoint, direction."""
+        alert: dict[str, Any] = {
+            "labels": {
+                "alertname": self.alertname,
+                "severity": self.severity,
+                "checkpoint": self.checkpoint_id,
+                "direction": self.direction,
+            },
+            "annotations": {
+                "summary": f"Arrival surge at {self.checkpoint_name} ({way} Kazakhstan)",
+                "description": (
+                    f"{self.arrivals_per_hour:.0f} parties joined the queue in the last hour against a typical "
+                    f"{self.baseline_per_hour or 0:.0f} for this time: queues may overflow within hours. "
+                    f"{self.queue_length} parties queued now."
+                ),
+                "runbook_url": runbook_url(self.alertname),
+                "arrivals_per_hour": str(self.arrivals_per_hour),
+                "baseline_per_hour": str(self.baseline_per_hour),
+            },
             "startsAt": self.starts_at,
             "generatorURL": generator_url,
         }

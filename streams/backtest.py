@@ -47,6 +47,8 @@ class QueueSummary:
 
     def apply(self, alert: AlertEvent) -> None:
         tr, severity = alert.transition, alert.severity
+        if alert.group is None:
+            return  # ArrivalSurge: about arrivals, not this queue
         if alert.alertname == QUEUE_OVERLOAD_FORECAST:
             if tr.status == "firing":
                 self.forecasts += 1
@@ -115,6 +117,10 @@ class Backtest:
     def feed(self, numbers: list[int], lines: list[bytes]) -> None:
         result = self.run.feed_numbered(numbers, lines)
         for event, output in zip(result.alert_events, result.alerts, strict=True):
+            if event.group is None:  # ArrivalSurge: not a queue's alert (its transitions are in --alerts-out)
+                if self.keep_alerts:
+                    self.alerts.append((output.offset, output.value))
+                continue
             key = (event.checkpoint.id, event.direction, event.group.id)
             summary = self.queues.get(key)
             if summary is None:

@@ -123,6 +123,8 @@ _PER_CHECKPOINT = (
     catalog.ALERTS_FIRING,
     catalog.OVERLOAD_FORECAST,
     catalog.ARRIVALS_RATE,
+    catalog.ARRIVALS_BASELINE,
+    catalog.SURGE_FIRING,
     catalog.LANES_NEEDED,
     catalog.NET_FLOW,
     catalog.LAST_EVENT,
@@ -140,13 +142,18 @@ def checkpoint_samples(cs: CheckpointState, sinks: Sequence[Sink]) -> None:
     Label pairs are written in label-name order, as the exposition format has them; the
     byte-for-byte test against generate_latest holds this to it."""
     (persons, queue, wait, observed, expected, clearance, forecast_firing, lanes, firing, forecast, arrivals,
-     needed, net, last, threshold, events, off_partition, info) = sinks  # fmt: skip
+     baseline, surging, needed, net, last, threshold, events, off_partition, info) = sinks  # fmt: skip
     cid, now = cs.cp.id, cs.last_ts
     c = f'checkpoint="{label_text(cid)}"'
     for d in DIRECTIONS:
         cd, labels = f'{c},direction="{d}"', [cid, d]
         persons.add_labelled(cd, labels, cs.persons[d])
         arrivals.add_labelled(cd, labels, cs.arrivals_per_hour(d))
+        surge = cs.surges[d]
+        typical = surge.baseline(now) if now is not None else None
+        if typical is not None:  # absent while too little history is known
+            baseline.add_labelled(cd, labels, typical)
+        surging.add_labelled(cd, labels, 1.0 if surge.alert.firing else 0.0)
         for group, q in cs.queues[d].items():
             cdg, queue_labels = f'{cd},lane_group="{label_text(group)}"', [cid, d, group]
             queue.add_labelled(cdg, queue_labels, q.length)

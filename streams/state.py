@@ -9,6 +9,7 @@ append-only deltas (see `streams.stateformat` for the keys and why the record is
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from operator import itemgetter
 from typing import Any
 
 from bordermon.events import DIRECTIONS, DUPLICATE, EVENT_TYPES, REJECT_REASONS, Crossing, Event, Lanes
-from bordermon.observability import QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST
+from bordermon.observability import ARRIVAL_SURGE, QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST
 from bordermon.registry import DEFAULT_LANE_GROUP, Checkpoint, LaneGroup
 from streams.alerts import SEVERITIES, AlertState, Transition, step
 from streams.estimates import Throughput, seconds_until, wait_seconds
@@ -28,6 +29,7 @@ from streams.stateformat import (
     PartitionRecord,
     QueueRecord,
     StateFormatError,
+    SurgeRecord,
     decode,
     delta_key,
     encode,
@@ -36,6 +38,7 @@ from streams.stateformat import (
     record_key,
     unpack_times,
 )
+from streams.surge import SurgeState
 from streams.windows import LONGEST, WINDOWS, NetFlowWindow, SortedTimes
 
 DEDUP_SECONDS = 86400.0
@@ -184,6 +187,7 @@ def parse_queue_name(key: str, cp: Checkpoint) -> tuple[str, LaneGroup] | None:
 
 
 FORECAST_SEVERITY = "warning"  # a ticket, not a page
+SURGE_SEVERITY = "warning"  # CONTRACT.md: an early warning, a ticket
 # The forecast is considered once the contract's estimate reaches this share of the critical
 # threshold (below it, nothing can be near enough to need a forecast; the hot path stays cheap).
 FORECAST_FLOOR = 0.1
@@ -202,7 +206,7 @@ class AlertEvent:
 
     checkpoint: Checkpoint
     direction: str
-    group: LaneGroup
+    group: LaneGroup | None  # None for ArrivalSurge, which watches every group of the direction
     severity: str
     transition: Transition
     wait_seconds: float
@@ -212,6 +216,12 @@ class AlertEvent:
     lanes_needed: int = 0
     alertname: str = QUEUE_OVERLOAD
     forecast_seconds: float | None = None  # QueueOverloadForecast: event time until critical
+    baseline_per_hour: float | None = None  # ArrivalSurge: the typical rate it was judged against
+
+    @property
+    def queue(self) -> str:
+        """The queue it is about (`streams.state.queue_name`); a direction for ArrivalSurge."""
+        return self.direction if self.group is None else queue_name(self.direction, self.group.id)
 
 
 class CheckpointState:
@@ -233,6 +243,7 @@ class CheckpointState:
         "persons",
         "queues",
         "seen",
+        "surges",
         "window",
     )
 
@@ -244,6 +255,7 @@ class CheckpointState:
         self.arrived_at: float | None = None
         # direction -> lane group id -> its queue, in registry order
         self.queues = {d: {g.id: QueueState.empty(cp, g, d) for g in cp.lane_groups} for d in DIRECTIONS}
+        self.surges = {d: SurgeState() for d in DIRECTIONS}  # ArrivalSurge, per direction
         self.first: dict[str, QueueState] = {}  # direction -> the first group's queue
         self.by_mode: dict[str, dict[str | None, QueueState]] = {}  # direction -> mode -> its group's queue
         self._route()
@@ -280,6 +292,7 @@ class CheckpointState:
             self.last_ts = t
         direction = event.direction
         kind = type(event)
+        surged = None  # an ArrivalSurge transition, from an arrival
         if kind is Lanes:
             group = event.lane_group  # type: ignore[union-attr]
             d = self.first[direction] if group is None else self.queues[direction][group]
@@ -306,6 +319,9 @@ class CheckpointState:
             self.accepted["arrival"] += 1
             d.queue.append(t)
             d.arrivals.add(t)
+            surge = self.surges[direction]
+            if surge.arrive(t, self.last_ts):  # type: ignore[arg-type]
+                surged = surge.evaluate(t, self.last_ts, self.arrivals_per_hour(direction))  # type: ignore[arg-type]
         queued, lanes = len(d.queue), d.lanes
         d.throughput.observe(t, before, queued, lanes)
         # Fast path: with no alert pending or firing, a wait under every resolve level and under the
@@ -314,8 +330,14 @@ class CheckpointState:
         if not d.engaged and (
             queued == 0 or (lanes > 0 and queued / (lanes * d.group.lane_capacity_per_hour) * 3600.0 < d.quiet)
         ):
-            return NO_ALERTS
-        return self._evaluate_alerts(direction, d, t)
+            return NO_ALERTS if surged is None else self._surge_alert(direction, d, *surged)
+        out = self._evaluate_alerts(direction, d, t)
+        return out if surged is None else [*self._surge_alert(direction, d, *surged), *out]
+
+    def _surge_alert(self, direction: str, d: QueueState, tr: Transition, rate: float, baseline: float | None
+                     ) -> list[AlertEvent]:  # fmt: skip
+        return [AlertEvent(self.cp, direction, None, SURGE_SEVERITY, tr, d.wait_seconds(), d.length, d.lanes, rate,
+                           0, ARRIVAL_SURGE, None, baseline)]  # fmt: skip
 
     def version(self) -> tuple[int, int]:
         """Moves whenever anything exported from this state may have: every change goes through
@@ -385,6 +407,12 @@ class CheckpointState:
                 until = d.forecast_seconds("critical", now)
                 out.append(AlertEvent(self.cp, direction, d.group, FORECAST_SEVERITY, tr, wait, d.length, d.lanes,
                                       rate, extra, QUEUE_OVERLOAD_FORECAST, until))  # fmt: skip
+        for direction, surge in self.surges.items():
+            a = surge.alert
+            if a.fired_at is not None and a.pending_since is not None and now is not None:
+                tr = Transition("firing", a.pending_since, a.fired_at, None)
+                out += self._surge_alert(direction, self.first[direction], tr, self.arrivals_per_hour(direction),
+                                         surge.baseline(now))  # fmt: skip
         return out
 
     def prune(self) -> None:
@@ -419,6 +447,11 @@ class CheckpointState:
             off_partition=self.off_partition,
             next_seq=self.next_seq,
             deltas=self.deltas,
+            surges={
+                d: SurgeRecord(s.counts.tobytes(), s.end, s.start, AlertRecord(s.alert.pending_since, s.alert.fired_at))
+                for d, s in self.surges.items()
+                if s.end >= 0
+            },
         )
 
     @classmethod
@@ -438,6 +471,11 @@ class CheckpointState:
         state.off_partition = dict(rec.off_partition)
         state.next_seq = rec.next_seq
         state.deltas = dict(rec.deltas)
+        for direction, surge in rec.surges.items():
+            counts = array("H")
+            counts.frombytes(surge.counts)
+            alert = AlertState(surge.alert.pending_since, surge.alert.fired_at)
+            state.surges[direction] = SurgeState.restored(counts, surge.end, surge.start, alert)
         return state
 
     def load_deltas(self, deltas: Sequence[DeltaRecord]) -> None:

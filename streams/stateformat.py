@@ -57,6 +57,13 @@ class QueueRecord(msgspec.Struct, array_like=True, frozen=True):
     forecast: AlertRecord  # QueueOverloadForecast
 
 
+class SurgeRecord(msgspec.Struct, array_like=True, frozen=True):
+    counts: bytes  # hourly arrival counts, oldest first, packed uint16 (native order, as the queue's times)
+    end: int  # the hour (since the epoch) of the last count
+    start: int  # the first hour known
+    alert: AlertRecord
+
+
 class CheckpointRecord(msgspec.Struct, array_like=True, frozen=True):
     last_ts: float | None
     # One per direction and lane group: "in" for group `all`, "in/trucks" for others
@@ -68,6 +75,8 @@ class CheckpointRecord(msgspec.Struct, array_like=True, frozen=True):
     off_partition: dict[str, int]  # likely producer partitioner -> messages re-routed
     next_seq: int
     deltas: dict[int, float]  # live delta seq -> newest event time in it
+    # Added 2026-12-03 (ArrivalSurge); a default, so heads written before read as having none.
+    surges: dict[str, SurgeRecord] = {}  # direction -> hourly arrival counts and the alert
 
 
 class DeltaRecord(msgspec.Struct, array_like=True, frozen=True):

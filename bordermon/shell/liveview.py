@@ -127,6 +127,8 @@ def checkpoint_table(snap: Snapshot, only_active: bool = True) -> Table:
             warn = r.get(key(m.WAIT_THRESHOLD, g, "warning"), math.inf)
             crit = r.get(key(m.WAIT_THRESHOLD, g, "critical"), math.inf)
             firing = [f for f in (_alert_state(r, d, g) for d in ("in", "out")) if f]
+            if i == 0:  # ArrivalSurge is the checkpoint's, on its first row: the earliest warning first
+                firing = [f"[magenta]SURGE {d}[/]" for d in ("in", "out") if r.get(key(m.SURGE_FIRING, d))] + firing
             table.add_row(
                 cid if g == DEFAULT_LANE_GROUP else f"{cid if i == 0 else ''} · {g}",
                 f"{r.get(key(m.LANES_OPEN, 'in', g), 0):.0f}/{r.get(key(m.LANES_OPEN, 'out', g), 0):.0f}",
@@ -224,6 +226,8 @@ def snapshot_json(snap: Snapshot) -> dict:
                 **(queues[DEFAULT_LANE_GROUP] if groups == [DEFAULT_LANE_GROUP] else {}),
                 "persons_total": r.get(key(m.CROSSING_PERSONS, d)),
                 "arrivals_per_hour": r.get(key(m.ARRIVALS_RATE, d)),
+                "arrivals_baseline_per_hour": r.get(key(m.ARRIVALS_BASELINE, d)),
+                "arrival_surge": bool(r.get(key(m.SURGE_FIRING, d))),
                 "lane_groups": queues,
             }
         entry["net_flow"] = {w: r.get(key(m.NET_FLOW, w)) for w in ("15m", "1h", "24h")}

@@ -32,6 +32,7 @@ from monitoring.generate import write_rule_files
 from monitoring.rules import recording_rules
 from tests.fixtures.clients import publish_with_librdkafka
 from tests.fixtures.mixedlog import mixed_log, write_log
+from tests.fixtures.seasonal import seasonal_log
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +76,9 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(broker, tmp_p
         prom, url = start_prometheus(tmp_path, [f"127.0.0.1:{worker.port}"], rules)
         cps = ["syrym", "taskala", "kairak", "zhana-zhol", "astana-airport"]
         log = tmp_path / "log.jsonl"
-        lines = mixed_log(cps, good_count=6000, seed=4)
+        # Four ordinary days at syrym first: ArrivalSurge's baseline (and its panel) needs three.
+        history = seasonal_log({("syrym", "in"): 6.0}, 4, [], seed=4, start=datetime(2022, 9, 17, tzinfo=UTC))
+        lines = history + mixed_log(cps, good_count=6000, seed=4)
         write_log(str(log), lines)
         replay = run_cli(["replay", str(log), "--max-speed", "-q"], env)
         assert replay.returncode == 0, replay.stderr

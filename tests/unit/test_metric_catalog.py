@@ -30,6 +30,7 @@ CONTRACT = {
     "border_queue_wait_observed_seconds": ("checkpoint", "direction", "lane_group"),
     # "Early warning": per checkpoint and direction, every lane group together.
     "border_arrivals_per_hour": ("checkpoint", "direction"),
+    "border_arrivals_baseline_per_hour": ("checkpoint", "direction"),
 }
 
 

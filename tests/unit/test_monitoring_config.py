@@ -66,6 +66,7 @@ def test_alertmanager_configs_are_valid_and_route_by_severity():
         ("severity=warning", "alertname=QueueOverload", "checkpoint=syrym"): "oncall-ticket",
         ("severity=info", "alertname=Whatever"): "null",
         ("severity=warning", "alertname=QueueOverloadForecast", "checkpoint=syrym"): "oncall-ticket",
+        ("severity=warning", "alertname=ArrivalSurge", "checkpoint=syrym"): "oncall-ticket",
     }
     for labels, receiver in cases.items():
         result = run("amtool", "config", "routes", "test", f"--config.file={config}", *labels)
@@ -75,13 +76,18 @@ def test_alertmanager_configs_are_valid_and_route_by_severity():
     inhibit = am["inhibit_rules"][0]
     assert inhibit["source_matchers"] == ['severity="critical"']
     assert inhibit["target_matchers"] == ['severity="warning"']
-    assert {"checkpoint", "direction"} <= set(inhibit["equal"])
+    # Per queue: a critical for the trucks leaves the cars' warning alone.
+    assert {"checkpoint", "direction", "lane_group"} <= set(inhibit["equal"])
+    assert "lane_group" in am["route"]["group_by"]
     forecast = am["inhibit_rules"][1]
     assert forecast["target_matchers"] == ['alertname="QueueOverloadForecast"']
     assert 'alertname="QueueOverload"' in forecast["source_matchers"] and set(forecast["equal"]) == {
         "checkpoint",
         "direction",
+        "lane_group",
     }
+    # ArrivalSurge is a warning: a ticket (the route test above), never inhibited by a queue's critical.
+    assert not any('alertname="ArrivalSurge"' in rule["target_matchers"] for rule in am["inhibit_rules"])
 
 
 def test_compose_file_matches_the_compose_spec_and_mounts_exist():

@@ -1,0 +1,113 @@
+"""ArrivalSurge against its independent model (tests/fixtures/surgeref.py), on weeks of seasonal
+traffic with labelled surges and decoys: the same transitions, also across crashes at the worst
+moment; found within 90 minutes of onset; silent on an ordinary peak, on too little history, and
+when a queue grows for want of lanes."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import orjson
+import pytest
+
+from bordermon.config import ALERTS_TOPIC, EVENTS_TOPIC, REPARTITION_TOPIC
+from bordermon.registry import parse_registry
+from streams.surge import SurgeState, surge_level
+from tests.fixtures.checks import assert_surges_match
+from tests.fixtures.inprocess import InProcessWorker, MemoryBroker, publish
+from tests.fixtures.oracle import run_oracle
+from tests.fixtures.registry import REGISTRY
+from tests.fixtures.seasonal import START, Episode, seasonal_log
+
+ONSET = START + timedelta(days=28, hours=1)  # 06:00 local on the 29th day
+MEANS = {("syrym", "in"): 30.0, ("syrym", "out"): 20.0, ("kairak", "in"): 12.0}
+EPISODES = [
+    Episode("syrym", "in", ONSET, 48, 6.0, surge=True),
+    Episode("kairak", "in", ONSET - timedelta(days=3), 24, 1.8, surge=False),  # a holiday's peak
+]
+
+
+@pytest.fixture(scope="module")
+def log():
+    return seasonal_log(MEANS, 31, EPISODES, seed=1)
+
+
+@pytest.fixture(scope="module")
+def expected(log):
+    return run_oracle(log, REGISTRY, time.time())
+
+
+def run(log, partitions=1, crash_every=None):
+    broker = MemoryBroker()
+    broker.create(EVENTS_TOPIC, partitions)
+    publish(broker, log, "murmur2")
+    worker = InProcessWorker(parse_registry(REGISTRY, "test"), broker, batch=500, commit_every=4)
+    if crash_every is None:
+        worker.run()
+        return worker
+    for round_ in range(len(log) // (500 * crash_every) + 1):
+        worker.run(max_batches=crash_every)
+        topic, p = (EVENTS_TOPIC, REPARTITION_TOPIC)[round_ % 2], round_ % partitions
+        if worker.positions[(topic, p)] < len(worker.broker.topics[topic][p]):
+            worker.crash(topic, p)
+        worker.restart()
+    worker.run()
+    return worker
+
+
+def test_the_pipeline_flags_what_the_independent_model_flags(log, expected):
+    worker = run(log)
+    assert_surges_match(worker.broker.values(ALERTS_TOPIC), expected)
+
+
+def test_a_worker_that_crashes_again_and_again_emits_the_uninterrupted_transitions(log, expected):
+    """Crashes after outputs and before state, every 40 batches: the hourly counts and the alert
+    come back from the changelog, and no transition is lost or sent twice."""
+    worker = run(log, partitions=2, crash_every=40)
+    assert_surges_match(worker.broker.values(ALERTS_TOPIC), expected)
+
+
+def test_the_labelled_surge_is_found_within_90_minutes_and_nothing_else_is(expected):
+    fired = [s for s in expected.surges if s[2] == "firing"]
+    assert [(s[0], s[1]) for s in fired] == [("syrym", "in")], fired
+    delay = (fired[0][4] - ONSET.timestamp()) / 60
+    assert 0 < delay <= 90, delay
+    (resolved,) = [s for s in expected.surges if s[2] == "resolved"]
+    end = (ONSET + timedelta(hours=48)).timestamp()
+    assert end <= resolved[5] <= end + 2 * 3600, "it ends when the surge does"
+
+
+def test_a_new_normal_ends_the_alert_within_days_not_weeks():
+    onset = START + timedelta(days=21)
+    lasting = [Episode("syrym", "in", onset, 24 * 9, 4.0, surge=True)]
+    expected = run_oracle(seasonal_log({("syrym", "in"): 30.0}, 31, lasting, seed=2), REGISTRY, time.time())
+    statuses = [(s[2], (s[4 if s[2] == "firing" else 5] - onset.timestamp()) / 3600) for s in expected.surges]
+    assert statuses[0][0] == "firing" and statuses[0][1] <= 1.5, statuses
+    assert statuses[1][0] == "resolved" and statuses[1][1] <= 52, "two days at the new level make it typical"
+    assert len(statuses) <= 4, f"it does not flap: {statuses}"
+
+
+def test_silent_with_less_than_three_days_of_history():
+    state = SurgeState()
+    t = START.timestamp()
+    for i in range(2 * 24 * 30):  # two days at 30 an hour
+        state.add(t + i * 120)
+    assert state.baseline(t + 2 * 86400) is None
+    for i in range(3000):  # then a wave no history can call unusual
+        now = t + 2 * 86400 + i
+        assert not state.arrive(now, now) or state.evaluate(now, now, 3600.0) is None
+
+
+def test_a_queue_that_grows_for_want_of_lanes_is_not_a_surge(log, expected):
+    """The lanes closing at syrym out (its arrivals unchanged) flag nothing there."""
+    closed = {"event_id": "close", "type": "lanes", "checkpoint_id": "syrym", "direction": "out",
+              "ts": (START + timedelta(days=29)).strftime("%Y-%m-%dT%H:%M:%SZ"), "lanes_open": 0}  # fmt: skip
+    lanes_closed = run_oracle([*log, orjson.dumps(closed)], REGISTRY, time.time())
+    assert not [s for s in lanes_closed.surges if s[:2] == ("syrym", "out")]
+
+
+def test_the_level_needs_three_times_the_baseline_and_four_deviations():
+    assert surge_level(0) == 10 and surge_level(2) == 10, "at least ten an hour"
+    assert surge_level(3.8) == pytest.approx(3.8 + 4 * 3.8**0.5), "four Poisson deviations above a small one"
+    assert surge_level(100) == 300
