@@ -50,6 +50,7 @@ bench: install install-kafka
 # Wait estimates and the overload forecast against the simulator's true waits (bench/README.md).
 accuracy: install
 	.venv/bin/python -m bench.accuracy
+	.venv/bin/python -m bench.surge
 
 dashboards: install
 	.venv/bin/python -m dashboards.generate
