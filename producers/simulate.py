@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from bordermon.registry import Checkpoint, Registry
+from bordermon.registry import DEFAULT_LANE_GROUP, Checkpoint, LaneGroup, Registry
 from producers.scenarios import (
     DAY,
     ORDINARY_AGES,
@@ -69,8 +69,23 @@ LANE_REACTION_S = 24 * 3600.0  # 2022: extra lanes came after days, not hours
 NO_EXTRA_LANES = {"syrym"}
 
 
+# Lorries cross day and night: their arrivals vary less over the day than cars' (mean 1).
+TRUCK_DIURNAL = [0.7, 0.65, 0.65, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.25, 1.25, 1.25,
+                 1.25, 1.2, 1.2, 1.15, 1.15, 1.1, 1.05, 1.0, 0.95, 0.9, 0.8, 0.75]  # fmt: skip
+_truck_mean = sum(TRUCK_DIURNAL) / 24
+TRUCK_DIURNAL = [v / _truck_mean for v in TRUCK_DIURNAL]
+
+
 def mean_persons(mode: str) -> float:
     return sum(w * sum(p) / len(p) for _, w, p in PARTIES[mode]) / sum(w for _, w, _ in PARTIES[mode])
+
+
+def group_parties(cp: Checkpoint, group: LaneGroup) -> list[tuple[str, float, tuple[int, ...]]]:
+    """The party kinds of a checkpoint that queue in `group`: those of its modes, and, in the
+    first group, those no group lists (CONTRACT.md: a mode no group lists queues in the first)."""
+    listed = set(cp.group_by_mode)
+    first = group is cp.default_group
+    return [p for p in PARTIES[cp.mode] if p[0] in group.modes or (first and p[0] not in listed)]
 
 
 @dataclass(slots=True)
@@ -100,21 +115,28 @@ class Stream:
     """One checkpoint and direction: arrivals, a FIFO queue, lanes, crossings."""
 
     def __init__(self, cp: Checkpoint, direction: str, scenario: Scenario, registry: Registry,
-                 rng: random.Random, start: float, end: float) -> None:  # fmt: skip
+                 rng: random.Random, start: float, end: float, group: LaneGroup | None = None) -> None:  # fmt: skip
         self.cp, self.direction, self.scenario, self.registry = cp, direction, scenario, registry
         self.rng, self.start, self.end = rng, start, end
-        base = cp.initial_lanes(direction)
+        # One queue per lane group (CONTRACT.md, "Lane groups"): its lanes, capacity, thresholds
+        # and its share of the checkpoint's parties; without groups, the checkpoint's own.
+        self.group = group or cp.default_group
+        self.parties = group_parties(cp, self.group)
+        base = self.group.initial_lanes(direction)
         self.base_lanes = base
         self.max_lanes = base if cp.id in NO_EXTRA_LANES else base + MAX_EXTRA_LANES
         self.lanes = Lanes([start], [base])
         self.free = [start] * (self.max_lanes + 1)
-        self.service = 3600.0 / cp.lane_capacity_per_hour
+        self.service = 3600.0 / self.group.lane_capacity_per_hour
         self.surge_days: dict[int, bool] = {}
         # Its own generator: arrivals stay what they were before lanes had speeds.
         speeds = random.Random(f"{rng.random()}/lanes")
         self.lane_speed = [speeds.lognormvariate(math.log(LANE_SPEED_MEDIAN), LANE_SPEED_SIGMA)
                            for _ in range(self.max_lanes + 1)]  # fmt: skip
+        # Parties of each kind arrive as they would without groups: a group takes its kinds' share.
         self.persons_mean = mean_persons(cp.mode)
+        self.party_share = sum(w for _, w, _ in self.parties) / sum(w for _, w, _ in PARTIES[cp.mode])
+        self.diurnal = TRUCK_DIURNAL if self.parties and all(m == "truck" for m, _, _ in self.parties) else DIURNAL
         self.last_change = start
         self.last_busy = start
         if scenario.lane_failure and scenario.lane_failure[0] == cp.id:
@@ -136,7 +158,7 @@ class Stream:
             share = surge_share if scenario.in_surge(day) else ordinary_share
             ru = scenario.ru_per_day(d, day) * share
             other = NON_RU_PER_DAY * non_ru_share
-            factor = DIURNAL[hour] / 24 / self.persons_mean
+            factor = self.diurnal[hour] / 24 / self.persons_mean * self.party_share
             yield t, ru * factor, True
             yield t, other * factor, False
             t += 3600
@@ -175,7 +197,7 @@ class Stream:
         count, _ = self.lanes.at(a)
         if a - self.last_change < LANE_REACTION_S:
             return False
-        if wait > 1.5 * self.cp.critical_seconds and count < self.max_lanes:
+        if wait > 1.5 * self.group.critical_seconds and count < self.max_lanes:
             self.lanes.set(a, count + 1)
             self.last_change = a
             return True
@@ -280,7 +302,18 @@ class EventFactory:
         self.prefix = f"{scenario.name[:4]}{seed}-"
         self.n = 0
         self._surge_by_day: dict[int, bool] = {}
+        self._group_choices: dict[tuple[str, str], WeightedChoice] = {}
         self._timestamp = SecondFormatter()
+
+    def _choice(self, cp: Checkpoint, stream: Stream) -> WeightedChoice:
+        """The party kinds a stream draws from (a group's own; the checkpoint's without groups)."""
+        if stream.group.id == DEFAULT_LANE_GROUP:
+            return PARTY_CHOICE[cp.mode]
+        choice = self._group_choices.get((cp.id, stream.group.id))
+        if choice is None:
+            parties = stream.parties
+            choice = self._group_choices[(cp.id, stream.group.id)] = WeightedChoice(parties, [w for _, w, _ in parties])
+        return choice
 
     def _surge_day(self, ts: float) -> bool:
         day = int(ts // DAY)  # the event's UTC day, as a number: no datetime per event
@@ -289,7 +322,9 @@ class EventFactory:
             surge = self._surge_by_day[day] = self.scenario.in_surge(datetime.fromtimestamp(ts, UTC).date())
         return surge
 
-    def make(self, cp: Checkpoint, direction: str, ts: float, kind: str, payload: Any) -> dict[str, Any]:
+    def make(
+        self, cp: Checkpoint, direction: str, ts: float, kind: str, payload: Any, stream: Stream
+    ) -> dict[str, Any]:
         self.n += 1
         ev: dict[str, Any] = {
             "event_id": f"{self.prefix}{self.n}",
@@ -300,9 +335,11 @@ class EventFactory:
         }
         if kind == "lanes":
             ev["lanes_open"] = payload
+            if stream.group.id != DEFAULT_LANE_GROUP:
+                ev["lane_group"] = stream.group.id
             return ev
         rng = self.rng
-        mode, _, persons = PARTY_CHOICE[cp.mode](rng)
+        mode, _, persons = self._choice(cp, stream)(rng)
         ev["mode"] = mode
         if kind == "crossing":
             ru, true_wait = payload
@@ -327,12 +364,18 @@ def simulate(
     start = (start_at or scenario.start).timestamp()
     end = start + (days or scenario.default_days) * DAY
     per_stream: list[list[tuple[float, int, str, Any]]] = []
-    refs: list[tuple[Checkpoint, str]] = []
+    refs: list[tuple[Checkpoint, str, Stream]] = []
     for cp in registry.checkpoints.values():
         for d in ("in", "out"):
-            rng = random.Random(f"{seed}/{cp.id}/{d}")
-            per_stream.append(Stream(cp, d, scenario, registry, rng, start, end).run())
-            refs.append((cp, d))
+            for group in cp.lane_groups:
+                # Without groups, the stream and its draws are what they were before groups.
+                grouped = group.id != DEFAULT_LANE_GROUP
+                rng = random.Random(f"{seed}/{cp.id}/{d}/{group.id}" if grouped else f"{seed}/{cp.id}/{d}")
+                stream = Stream(cp, d, scenario, registry, rng, start, end, group)
+                if not stream.parties:
+                    continue  # a group whose modes this checkpoint's traffic never has
+                per_stream.append(stream.run())
+                refs.append((cp, d, stream))
     factory = EventFactory(scenario, seed)
     merged = heapq.merge(*[_tagged(k, s) for k, s in enumerate(per_stream)])
     current_day = None
@@ -340,8 +383,8 @@ def simulate(
         if on_day is not None and (day := int(ts // DAY)) != current_day:
             current_day = day
             on_day(datetime.fromtimestamp(ts, UTC).date())
-        cp, d = refs[k]
-        yield factory.make(cp, d, ts, kind, payload)
+        cp, d, stream = refs[k]
+        yield factory.make(cp, d, ts, kind, payload, stream)
 
 
 def _tagged(k: int, events: list[tuple[float, int, str, Any]]) -> Iterator[tuple[float, int, int, str, Any]]:
