@@ -41,6 +41,7 @@ from bordermon import metrics as catalog
 from bordermon.config import EVENTS_TOPIC, Settings
 from bordermon.kafka import ensure_worker_topics, partition_counts
 from bordermon.partitioning import partition_for_key
+from bordermon.registry import DEFAULT_LANE_GROUP
 from harness.console import say_as
 from harness.metrics import parse_metrics, sample
 from harness.processes import BIN, Worker, base_env, start_broker_of, wait_until
@@ -59,7 +60,8 @@ SETUP_NAMES = {"tansu": "embedded (Tansu)", "kafka": "Apache Kafka", "kafka-tran
 START = date(2022, 9, 21)
 EVENTS_PER_DAY = 45_000  # the surge's first weeks, to size the simulation
 PROBE = "alimbet"
-PROBE_LANES = catalog.LANES_OPEN.series + f'{{checkpoint="{PROBE}",direction="in"}} '
+# The bundled registry gives the probe checkpoint no lane groups: its one queue is `all`.
+PROBE_LANES = catalog.LANES_OPEN.series + f'{{checkpoint="{PROBE}",direction="in",lane_group="{DEFAULT_LANE_GROUP}"}} '
 TARGETS = {"pipeline_events_per_s": 30_000, "pipeline_ratio_to_ceiling": 0.20, "replay_events_per_s": 40_000}
 
 
@@ -300,9 +302,8 @@ def latency(
 
     wait_until(lambda: settled(worker), 60, "the drain's state writes to be durable", interval=0.05)
     # A known queue: clear whatever the log left waiting, then one party.
-    queued = int(
-        sample(parse_metrics(worker.metrics()), catalog.QUEUE_LENGTH.series, checkpoint=PROBE, direction="in") or 0
-    )
+    probe_queue = {"checkpoint": PROBE, "direction": "in", "lane_group": DEFAULT_LANE_GROUP}
+    queued = int(sample(parse_metrics(worker.metrics()), catalog.QUEUE_LENGTH.series, **probe_queue) or 0)
     for _ in range(queued):
         send("crossing", 0, persons=1, citizenship="KZ")
     send("arrival", 0)

@@ -185,7 +185,11 @@ def test_image_installs_and_its_worker_runs_unprivileged_in_a_read_only_workdir(
 
         def serving() -> str:  # answering, with the partitions (and so the checkpoints) it owns
             text = metrics()
-            return text if catalog.LANES_OPEN.series + '{checkpoint="syrym",direction="in"}' in text else ""
+            return (
+                text
+                if catalog.LANES_OPEN.series + '{checkpoint="syrym",direction="in",lane_group="all"}' in text
+                else ""
+            )
 
         assert wait_until(serving, 90, "/metrics with the checkpoints")
         after = sorted(p.relative_to(workdir).as_posix() for p in workdir.rglob("*"))
