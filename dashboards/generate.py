@@ -108,21 +108,23 @@ def datasource_variable() -> dashboard.DatasourceVariable:
     return dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus")
 
 
+def label_variable(name: str, title: str, selector: str) -> dashboard.QueryVariable:
+    """A variable over the values of label `name` on the series `selector` selects."""
+    return (
+        dashboard.QueryVariable(name)
+        .label(title)
+        .datasource(DS)
+        .query(f"label_values({selector}, {name})")
+        .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dm.VariableSort.ALPHABETICAL_ASC)
+    )
+
+
 def lane_group_variable(matcher: str = "") -> dashboard.QueryVariable:
     """Cars, trucks, people on foot (CONTRACT.md, "Lane groups"): the groups the queues have,
     several at once; `all` is the one group of a checkpoint without groups."""
     selector = m.LANES_OPEN.series + ("{" + matcher + "}" if matcher else "")
-    return (
-        dashboard.QueryVariable("lane_group")
-        .label("Lane group")
-        .datasource(DS)
-        .query(f"label_values({selector}, lane_group)")
-        .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(dm.VariableSort.ALPHABETICAL_ASC)
-        .multi(True)
-        .include_all(True)
-        .all_value(".*")
-    )
+    return label_variable("lane_group", "Lane group", selector).multi(True).include_all(True).all_value(".*")
 
 
 def base(uid: str, title: str, description: str) -> dashboard.Dashboard:
@@ -357,14 +359,7 @@ def drilldown() -> dashboard.Dashboard:
             "Checkpoint drill-down",
             "One checkpoint, both directions: lanes, queue, wait against its thresholds, flows, alerts.",
         )
-        .with_variable(
-            dashboard.QueryVariable("checkpoint")
-            .label("Checkpoint")
-            .datasource(DS)
-            .query(f"label_values({m.CHECKPOINT_INFO.series}, checkpoint)")
-            .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
-            .sort(dm.VariableSort.ALPHABETICAL_ASC)
-        )
+        .with_variable(label_variable("checkpoint", "Checkpoint", m.CHECKPOINT_INFO.series))
         .with_variable(lane_group_variable(CP))
     )
     d = d.with_panel(

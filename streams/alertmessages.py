@@ -159,13 +159,17 @@ class AlertMessage:
         }
         if self.forecast_minutes is not None or self.alertname == QUEUE_OVERLOAD_FORECAST:
             annotations["forecast_minutes"] = "null" if self.forecast_minutes is None else str(self.forecast_minutes)
+        return self._pushed({"lane_group": self.lane_group}, annotations, generator_url)
+
+    def _pushed(self, labels: dict[str, str], annotations: dict[str, str], generator_url: str) -> dict[str, Any]:
+        """The payload around the labels every alert has (alertname, severity, checkpoint, direction)."""
         alert: dict[str, Any] = {
             "labels": {
                 "alertname": self.alertname,
                 "severity": self.severity,
                 "checkpoint": self.checkpoint_id,
                 "direction": self.direction,
-                "lane_group": self.lane_group,
+                **labels,
             },
             "annotations": annotations,
             "startsAt": self.starts_at,
@@ -176,28 +180,16 @@ class AlertMessage:
         return alert
 
     def _surge_alertmanager_alert(self, way: str, generator_url: str) -> dict[str, Any]:
-        """ArrivalSurge pushed as QueueOverload is: labels alertname, severity, checkpoint, direction."""
-        alert: dict[str, Any] = {
-            "labels": {
-                "alertname": self.alertname,
-                "severity": self.severity,
-                "checkpoint": self.checkpoint_id,
-                "direction": self.direction,
-            },
-            "annotations": {
-                "summary": f"Arrival surge at {self.checkpoint_name} ({way} Kazakhstan)",
-                "description": (
-                    f"{self.arrivals_per_hour:.0f} parties joined the queue in the last hour against a typical "
-                    f"{self.baseline_per_hour or 0:.0f} for this time: queues may overflow within hours. "
-                    f"{self.queue_length} parties queued now."
-                ),
-                "runbook_url": runbook_url(self.alertname),
-                "arrivals_per_hour": str(self.arrivals_per_hour),
-                "baseline_per_hour": str(self.baseline_per_hour),
-            },
-            "startsAt": self.starts_at,
-            "generatorURL": generator_url,
+        """ArrivalSurge pushed as QueueOverload is, per checkpoint and direction (no lane group)."""
+        annotations = {
+            "summary": f"Arrival surge at {self.checkpoint_name} ({way} Kazakhstan)",
+            "description": (
+                f"{self.arrivals_per_hour:.0f} parties joined the queue in the last hour against a typical "
+                f"{self.baseline_per_hour or 0:.0f} for this time: queues may overflow within hours. "
+                f"{self.queue_length} parties queued now."
+            ),
+            "runbook_url": runbook_url(self.alertname),
+            "arrivals_per_hour": str(self.arrivals_per_hour),
+            "baseline_per_hour": str(self.baseline_per_hour),
         }
-        if self.ends_at is not None:
-            alert["endsAt"] = self.ends_at
-        return alert
+        return self._pushed({}, annotations, generator_url)

@@ -20,7 +20,7 @@ from streams.metrics import StateCollector
 from streams.processor import Processor, home_partition
 from streams.stateformat import StateFormatError, record_key
 from tests.fixtures.checks import assert_alerts_match, assert_metrics_match
-from tests.fixtures.inprocess import InProcessWorker, MemoryBroker, publish
+from tests.fixtures.inprocess import InProcessWorker, MemoryBroker, crash_in_rounds, publish
 from tests.fixtures.mixedlog import mixed_log
 from tests.fixtures.oracle import run_oracle
 from tests.fixtures.registry import ALL_CHECKPOINTS, CHECKPOINTS, GROUPED_REGISTRY, GROUPS, REGISTRY
@@ -134,14 +134,7 @@ def test_crash_after_outputs_before_state_neither_loses_nor_repeats(log, expecte
 
 def test_repeated_crashes_while_rerouting(log, expected):
     worker = worker_for(log, 3, "fnv1a", batch=150, commit_every=5)
-    for round_ in range(6):
-        worker.run(max_batches=7 + round_)
-        topic = (EVENTS_TOPIC, REPARTITION_TOPIC)[round_ % 2]
-        p = round_ % 3
-        if worker.positions[(topic, p)] < len(worker.broker.topics[topic][p]):
-            worker.crash(topic, p)
-        worker.restart()
-    worker.run()
+    crash_in_rounds(worker, 6, lambda round_: 7 + round_)
     assert_exactly_once(worker, expected, log)
 
 
@@ -161,14 +154,7 @@ def test_lane_groups_queue_apart_and_match_the_oracle(grouped_log, grouped_expec
 
 def test_lane_groups_survive_crashes_at_the_worst_moment(grouped_log, grouped_expected):
     worker = worker_for(grouped_log, 3, "fnv1a", registry=GROUPED_REGISTRY, batch=150, commit_every=5)
-    for round_ in range(4):
-        worker.run(max_batches=9 + round_)
-        topic = (EVENTS_TOPIC, REPARTITION_TOPIC)[round_ % 2]
-        p = round_ % 3
-        if worker.positions[(topic, p)] < len(worker.broker.topics[topic][p]):
-            worker.crash(topic, p)
-        worker.restart()
-    worker.run()
+    crash_in_rounds(worker, 4, lambda round_: 9 + round_)
     assert_exactly_once(worker, grouped_expected, grouped_log)
 
 

@@ -11,11 +11,11 @@ from datetime import timedelta
 import orjson
 import pytest
 
-from bordermon.config import ALERTS_TOPIC, EVENTS_TOPIC, REPARTITION_TOPIC
+from bordermon.config import ALERTS_TOPIC, EVENTS_TOPIC
 from bordermon.registry import parse_registry
 from streams.surge import SurgeState, surge_level
 from tests.fixtures.checks import assert_surges_match
-from tests.fixtures.inprocess import InProcessWorker, MemoryBroker, publish
+from tests.fixtures.inprocess import InProcessWorker, MemoryBroker, crash_in_rounds, publish
 from tests.fixtures.oracle import run_oracle
 from tests.fixtures.registry import REGISTRY
 from tests.fixtures.seasonal import START, Episode, seasonal_log
@@ -45,14 +45,8 @@ def run(log, partitions=1, crash_every=None):
     worker = InProcessWorker(parse_registry(REGISTRY, "test"), broker, batch=500, commit_every=4)
     if crash_every is None:
         worker.run()
-        return worker
-    for round_ in range(len(log) // (500 * crash_every) + 1):
-        worker.run(max_batches=crash_every)
-        topic, p = (EVENTS_TOPIC, REPARTITION_TOPIC)[round_ % 2], round_ % partitions
-        if worker.positions[(topic, p)] < len(worker.broker.topics[topic][p]):
-            worker.crash(topic, p)
-        worker.restart()
-    worker.run()
+    else:
+        crash_in_rounds(worker, len(log) // (500 * crash_every) + 1, lambda _: crash_every)
     return worker
 
 
@@ -111,3 +105,24 @@ def test_the_level_needs_three_times_the_baseline_and_four_deviations():
     assert surge_level(0) == 10 and surge_level(2) == 10, "at least ten an hour"
     assert surge_level(3.8) == pytest.approx(3.8 + 4 * 3.8**0.5), "four Poisson deviations above a small one"
     assert surge_level(100) == 300
+
+
+def test_the_message_and_the_alertmanager_payload_have_the_contracts_fields():
+    from bordermon.registry import parse_registry as parse
+    from streams.alertmessages import AlertMessage
+    from streams.alerts import Transition
+    from streams.state import AlertEvent
+
+    cp = parse(REGISTRY, "test")["syrym"]
+    resolved = Transition("resolved", 1663545600.0, 1663547400.0, 1663720000.0)
+    event = AlertEvent(cp, "in", None, "warning", resolved, 0.0, 12, 1, 73.0, 0, "ArrivalSurge", None, 76.26)
+    message = orjson.loads(AlertMessage.of(event).border_alert())
+    assert set(message) >= {"alertname", "severity", "status", "checkpoint_id", "direction", "starts_at",
+                            "fired_at", "ends_at", "arrivals_per_hour", "baseline_per_hour"}  # fmt: skip
+    assert (message["arrivals_per_hour"], message["baseline_per_hour"], message["ends_at"]) == (
+        73.0, 76.3, "2022-09-21T00:26:40Z")  # fmt: skip
+    assert "lane_group" not in message, "per checkpoint and direction, every group together"
+    pushed = AlertMessage.of(event).alertmanager_alert("http://worker")
+    assert pushed["labels"] == {"alertname": "ArrivalSurge", "severity": "warning", "checkpoint": "syrym",
+                                "direction": "in"}  # fmt: skip
+    assert pushed["endsAt"] == message["ends_at"] and pushed["annotations"]["runbook_url"].endswith("ArrivalSurge.md")
