@@ -120,12 +120,6 @@ class SurgeState:
         self.end = hour
         self._from, self._until = hour * HOUR, (hour + 1) * HOUR
 
-    def count(self, hour: int) -> int | None:
-        """Arrivals in `hour`, or None when it is outside what is known."""
-        if hour < self.start or hour > self.end or self.end - hour >= len(self.counts):
-            return None
-        return self.counts[len(self.counts) - 1 - (self.end - hour)]
-
     def _seasonal(self, hour: int) -> float | None:
         """The median over the previous weeks (or days) of the mean count of the three hours
         around `hour` (the neighbours damp the noise of small counts). Once per hour and
