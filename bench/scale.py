@@ -181,7 +181,9 @@ def run(events: int, checkpoints: int, work: Path, kind: str, recover: bool = Tr
             started.append(Worker(member, work / f"worker-{tag}-{n}.log"))
         wait_until(lambda: any(health(w).get("processed", 0) > 0 for w in started), 180, "first event", 0.01)
         t0, n0 = time.perf_counter(), sum(counted(w) for w in started)
-        peak = watch_until(lambda: sum(counted(w) for w in started) >= events, started, 900, "the drain")
+        # Every poll costs the worker a request and a walk over its checkpoints (2,400 here): a
+        # quarter second keeps that out of the drain, and adds at most 0.6% to a 40 s drain.
+        peak = watch_until(lambda: sum(counted(w) for w in started) >= events, started, 900, "the drain", 0.25)
         rate = (events - n0) / (time.perf_counter() - t0)
         out.update(
             drain_events_per_s=round(rate),
