@@ -5,6 +5,12 @@ Daily Russian-citizen flows for `mobilization-2022` follow the official figures 
 3-4 Oct about 7,000-7,800 in and 10,500-11,000 out; by 29 Nov over 400,000 in and 320,000 out
 (about 100,000 stayed). The anchor points below are daily persons; the simulator turns them
 into parties arriving at checkpoints, and queues decide when they cross.
+
+Ordinary traffic has a week and holidays (`ordinary_factor`): more on Fridays and weekends, less
+mid-week, and a peak around public holidays. That is what a surge detector must not mistake for
+a surge; `holiday` is Nauryz 2023, a large ordinary peak four weeks into a log. A day is labelled
+a surge at a checkpoint and direction (`surge_labels`, the simulator's sidecar file) when the
+scenario's script multiplies that stream's ordinary arrivals by at least `SURGE_LABEL_RATIO`.
 """
 
 from __future__ import annotations
@@ -46,6 +52,28 @@ ORDINARY_SEX = {"m": 0.52, "f": 0.47, "x": 0.01}
 OTHER_CITIZENSHIPS = {"KZ": 0.80, "UZ": 0.05, "KG": 0.04, "BY": 0.03, "AM": 0.03, "DE": 0.02, "TR": 0.03}
 
 
+# Ordinary traffic by day of the week (Monday first, mean 1): Friday departures, weekend returns.
+WEEKDAY_FACTORS = (0.95, 0.85, 0.85, 0.95, 1.2, 1.1, 1.1)
+# Public holidays of Kazakhstan in the scenarios' years, as multiples of an ordinary day's traffic
+# (travel builds up the day before and stays up while the holiday lasts).
+HOLIDAY_PEAKS: dict[date, float] = {
+    date(2022, 8, 29): 1.3,  # the day before Constitution Day
+    date(2022, 8, 30): 1.5,  # Constitution Day
+    date(2023, 3, 20): 1.5,  # Nauryz, 21-23 March (holidays 21-24 March 2023)
+    date(2023, 3, 21): 2.0,
+    date(2023, 3, 22): 2.2,
+    date(2023, 3, 23): 2.1,
+    date(2023, 3, 24): 1.8,
+    date(2023, 3, 25): 1.4,
+}
+SURGE_LABEL_RATIO = 2.0  # a scripted day at this multiple of the stream's ordinary day is a surge
+
+
+def ordinary_factor(day: date) -> float:
+    """Ordinary traffic on `day` as a multiple of the mean day."""
+    return WEEKDAY_FACTORS[day.weekday()] * HOLIDAY_PEAKS.get(day, 1.0)
+
+
 def _tail(first: float, total: float, days: int, floor: float) -> list[float]:
     """A decaying daily series from `first`, scaled so that it sums to `total` over `days`."""
     shape = [floor + (first - floor) * 0.93**i for i in range(days)]
@@ -59,13 +87,17 @@ class Scenario:
     start: datetime
     default_days: int
     surge: bool = False
-    lane_failure: tuple[str, float, float] | None = None  # checkpoint, start offset s, duration s
+    # checkpoint, when all its lanes close, for how many seconds (a date, not an offset: a run
+    # started weeks earlier reaches the same failure with history before it)
+    lane_failure: tuple[str, datetime, float] | None = None
     ru_in: dict[date, float] = field(default_factory=dict)
     ru_out: dict[date, float] = field(default_factory=dict)
 
     def ru_per_day(self, direction: str, day: date) -> float:
+        """Russian citizens crossing on `day`: the script's figure, else an ordinary day's."""
         series = self.ru_in if direction == "in" else self.ru_out
-        return series.get(day, BASELINE_RU_PER_DAY)
+        scripted = series.get(day)
+        return BASELINE_RU_PER_DAY * ordinary_factor(day) if scripted is None else scripted
 
     def in_surge(self, day: date) -> bool:
         return self.surge and SURGE_START <= day <= SURGE_START + timedelta(days=20)
@@ -124,6 +156,7 @@ SCENARIOS: dict[str, Scenario] = {
         "lane-failure",
         datetime(2022, 8, 1, tzinfo=UTC),
         default_days=2,
-        lane_failure=("zhana-zhol", 30 * 3600.0, 2 * 3600.0),
+        lane_failure=("zhana-zhol", datetime(2022, 8, 2, 6, tzinfo=UTC), 2 * 3600.0),
     ),
+    "holiday": Scenario("holiday", datetime(2023, 2, 20, tzinfo=UTC), default_days=35),  # Nauryz in week 5
 }

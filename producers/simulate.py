@@ -32,14 +32,17 @@ import orjson
 
 from bordermon.registry import DEFAULT_LANE_GROUP, Checkpoint, LaneGroup, Registry
 from producers.scenarios import (
+    BASELINE_RU_PER_DAY,
     DAY,
     ORDINARY_AGES,
     ORDINARY_SEX,
     OTHER_CITIZENSHIPS,
     SURGE_AGES,
+    SURGE_LABEL_RATIO,
     SURGE_SEX,
     Scenario,
     capacities,
+    ordinary_factor,
 )
 
 # Hourly arrival profile (UTC+5 local day), mean 1: quiet nights, busy afternoons.
@@ -111,6 +114,55 @@ class Lanes:
             self.counts.append(count)
 
 
+class DailyPersons:
+    """Persons one checkpoint and direction sees in a day: Russian citizens and the rest."""
+
+    def __init__(self, scenario: Scenario, registry: Registry, cid: str, direction: str) -> None:
+        self.scenario, self.direction = scenario, direction
+        caps = capacities(registry, direction)
+        self.non_ru_share = caps[cid] / sum(caps.values())
+        self.ordinary_share, self.surge_share = scenario.ru_shares(registry, cid, direction)
+
+    def scripted(self, day: date) -> tuple[float, float]:
+        """(Russian, other) on `day` as the scenario has it."""
+        share = self.surge_share if self.scenario.in_surge(day) else self.ordinary_share
+        other = NON_RU_PER_DAY * ordinary_factor(day) * self.non_ru_share
+        return self.scenario.ru_per_day(self.direction, day) * share, other
+
+    def ordinary(self, day: date) -> float:
+        """All persons on `day` had the scenario scripted nothing: its week and holidays only."""
+        return (BASELINE_RU_PER_DAY * self.ordinary_share + NON_RU_PER_DAY * self.non_ru_share) * ordinary_factor(day)
+
+
+def surge_labels(scenario: Scenario, registry: Registry, start: datetime, days: int) -> list[dict[str, str]]:
+    """The surges of a run as ground truth: per checkpoint and direction, each run of days on
+    which the script multiplies that stream's ordinary traffic by `SURGE_LABEL_RATIO` or more
+    (onset and end at UTC midnights: the scenario's daily figures change there)."""
+    first = start.date()
+    labels = []
+    for cid in registry.checkpoints:
+        for d in ("in", "out"):
+            daily = DailyPersons(scenario, registry, cid, d)
+            onset = None
+            for k in range(days + 1):
+                day = first + timedelta(days=k)
+                surging = k < days and sum(daily.scripted(day)) >= SURGE_LABEL_RATIO * daily.ordinary(day)
+                if surging and onset is None:
+                    onset = day
+                elif not surging and onset is not None:
+                    labels.append({"checkpoint_id": cid, "direction": d, "onset": f"{onset}T00:00:00Z",
+                                   "end": f"{day}T00:00:00Z"})  # fmt: skip
+                    onset = None
+    return labels
+
+
+def labels_path(out: str) -> str:
+    """The sidecar of a log written to `out`: x.jsonl.gz -> x.surges.json."""
+    folder, _, name = out.rpartition("/")
+    stem = name.split(".jsonl")[0] if ".jsonl" in name else name.rsplit(".", 1)[0]
+    return f"{folder}/{stem}.surges.json" if folder else f"{stem}.surges.json"
+
+
 class Stream:
     """One checkpoint and direction: arrivals, a FIFO queue, lanes, crossings."""
 
@@ -140,24 +192,21 @@ class Stream:
         self.last_change = start
         self.last_busy = start
         if scenario.lane_failure and scenario.lane_failure[0] == cp.id:
-            _, offset, duration = scenario.lane_failure
-            self.lanes.set(start + offset, 0)
-            self.lanes.set(start + offset + duration, base)
-            self.last_change = math.inf  # the outage is the story: no operator reaction
+            _, when, duration = scenario.lane_failure
+            failure = when.timestamp()
+            if start <= failure < end:
+                self.lanes.set(failure, 0)
+                self.lanes.set(failure + duration, base)
+                self.last_change = math.inf  # the outage is the story: no operator reaction
 
     def hourly_rates(self) -> Iterator[tuple[float, float, bool]]:
         """(hour start, parties per hour, is Russian) for each hour of the run."""
         t = self.start
-        scenario, cp, d = self.scenario, self.cp, self.direction
-        caps = capacities(self.registry, d)
-        non_ru_share = caps[cp.id] / sum(caps.values())
-        ordinary_share, surge_share = scenario.ru_shares(self.registry, cp.id, d)
+        daily = DailyPersons(self.scenario, self.registry, self.cp.id, self.direction)
         while t < self.end:
             day = datetime.fromtimestamp(t, UTC).date()
             hour = int((t // 3600 + LOCAL_OFFSET_H) % 24)
-            share = surge_share if scenario.in_surge(day) else ordinary_share
-            ru = scenario.ru_per_day(d, day) * share
-            other = NON_RU_PER_DAY * non_ru_share
+            ru, other = daily.scripted(day)
             factor = self.diurnal[hour] / 24 / self.persons_mean * self.party_share
             yield t, ru * factor, True
             yield t, other * factor, False
@@ -475,6 +524,14 @@ def run_simulation(
             handle.close()
     elapsed = time.monotonic() - started
     where = out if out is not None else "border.events"
+    if out is not None:
+        run_start = start_at or scenario.start
+        labels = surge_labels(scenario, registry, run_start, total_days)
+        sidecar = {"scenario": scenario.name, "seed": seed, "start": run_start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                   "days": total_days, "label_ratio": SURGE_LABEL_RATIO, "surges": labels}  # fmt: skip
+        with open(labels_path(out), "wb") as f:
+            f.write(orjson.dumps(sidecar, option=orjson.OPT_INDENT_2) + b"\n")
+        where += f" (labelled surges: {len(labels)} in {labels_path(out)})"
     stopped = ""
     if publisher is not None and publisher.stop.requested:
         stopped = (
