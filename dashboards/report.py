@@ -22,7 +22,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from bordermon.events import DIRECTIONS, REJECT_REASONS, Crossing, Rejected, decode_timed
-from bordermon.observability import QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST
+from bordermon.observability import ARRIVAL_SURGE, QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST
 from bordermon.registry import LaneGroup, Registry
 from streams.backtest import QueueSummary
 from streams.history import sampled_run
@@ -381,8 +381,10 @@ TIMELINE = {
     (QUEUE_OVERLOAD, "warning"): ("#f0a500", 0.55),
     (QUEUE_OVERLOAD, "critical"): ("#d62728", 0.8),
     (QUEUE_OVERLOAD_FORECAST, "warning"): ("#8e44ad", 0.6),
+    (ARRIVAL_SURGE, "warning"): ("#17becf", 0.7),
 }
-ROW_SUFFIX = {QUEUE_OVERLOAD: "", QUEUE_OVERLOAD_FORECAST: " · forecast"}
+# A surge is per checkpoint and direction (every lane group together): its row names no group.
+ROW_SUFFIX = {QUEUE_OVERLOAD: "", QUEUE_OVERLOAD_FORECAST: " · forecast", ARRIVAL_SURGE: " · surge"}
 
 
 def timeline_row(interval: Interval) -> str:
@@ -417,7 +419,7 @@ def alerts_figure(data: ReportData, registry: Registry) -> go.Figure:
         height=max(260, 60 + 34 * len(rows)),
         xaxis={"type": "date"},
         yaxis={"categoryorder": "category descending"},
-        title="Alerts firing, by checkpoint and direction (forecasts on their own rows)",
+        title="Alerts firing, by checkpoint and direction (forecasts and arrival surges on their own rows)",
     )
     return fig
 

@@ -281,7 +281,7 @@ def replay(
 
 
 @cli.command()
-@click.option("--scenario", required=True, help="baseline | mobilization-2022 | lane-failure")
+@click.option("--scenario", required=True, help="baseline | mobilization-2022 | lane-failure | holiday")
 @click.option("--days", type=click.IntRange(1, 3650), default=None, help="Length of the run [scenario default].")
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed: same seed, same events.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Write JSONL (.gz compresses).")
@@ -324,7 +324,11 @@ def simulate(
     Scenarios:
       baseline           ordinary traffic on the bundled registry (7 days)
       mobilization-2022  14 Sep - 30 Nov 2022, calibrated to the official figures
-      lane-failure       Zhana Zhol loses all lanes for two hours (2 days)
+      lane-failure       Zhana Zhol loses all lanes for two hours on 2 Aug 2022 (2 days)
+      holiday            four ordinary weeks, then Nauryz 2023's peak (35 days)
+
+    With --out, the labelled surges (onset and end per checkpoint and direction) are
+    written beside the log: x.jsonl.gz -> x.surges.json.
 
     \b
     Examples:

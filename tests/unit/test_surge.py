@@ -126,3 +126,16 @@ def test_the_message_and_the_alertmanager_payload_have_the_contracts_fields():
     assert pushed["labels"] == {"alertname": "ArrivalSurge", "severity": "warning", "checkpoint": "syrym",
                                 "direction": "in"}  # fmt: skip
     assert pushed["endsAt"] == message["ends_at"] and pushed["annotations"]["runbook_url"].endswith("ArrivalSurge.md")
+
+
+def test_the_report_draws_the_surge_on_its_own_row_from_firing_to_resolved(log, expected):
+    from dashboards.report import alerts_figure, collect
+
+    registry = parse_registry(REGISTRY, "test")
+    data = collect(registry, log, 3600.0, now=time.time())
+    (surge,) = [i for i in data.intervals if i.alertname == "ArrivalSurge"]
+    fired = next(s for s in expected.surges if s[2] == "firing")
+    resolved = next(s for s in expected.surges if s[2] == "resolved")
+    assert (surge.checkpoint, surge.direction, surge.start, surge.end) == ("syrym", "in", fired[4], resolved[5])
+    (trace,) = [t for t in alerts_figure(data, registry).data if t.name == "ArrivalSurge warning"]
+    assert list(trace.y) == ["syrym in · surge"] and trace.marker.color == "#17becf"
