@@ -320,8 +320,9 @@ class CheckpointState:
             d.queue.append(t)
             d.arrivals.add(t)
             surge = self.surges[direction]
-            if surge.arrive(t, self.last_ts):  # type: ignore[arg-type]
-                surged = surge.evaluate(t, self.last_ts, self.arrivals_per_hour(direction))  # type: ignore[arg-type]
+            latest = t if last is None or t > last else last  # self.last_ts, set above
+            if surge.arrive(t, latest):
+                surged = surge.evaluate(t, latest, self.arrivals_per_hour(direction))
         queued, lanes = len(d.queue), d.lanes
         d.throughput.observe(t, before, queued, lanes)
         # Fast path: with no alert pending or firing, a wait under every resolve level and under the

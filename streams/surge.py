@@ -55,10 +55,11 @@ class SurgeState:
     # `_seasonals` of the last evaluation: they read hours a day or more back, which change only
     # with an arrival that late, which clears it.
     _cache: tuple[int, float | None, float | None, float | None, tuple[int, ...] | None] | None = None
-    # While `_quiet_valid`, an arrival in the newest hour with `now` in it too cannot start a surge
-    # unless that hour's count reaches `_quiet_limit` (`arrive`'s O(1) path; the newest hour spans
-    # [_from, _until) in seconds, so the check needs no division).
-    _quiet_valid: bool = False
+    # An arrival in the newest hour with `now` before `_quiet_until` cannot start a surge unless
+    # that hour's count reaches `_quiet_limit` (`arrive`'s O(1) path). The newest hour spans
+    # [_from, _until) in seconds, so the check needs no division; `_quiet_until` is the end of that
+    # hour while the limit holds and -inf once something may have changed it.
+    _quiet_until: float = -math.inf
     _quiet_limit: float = math.inf
     _from: float = 0.0
     _until: float = 0.0
@@ -74,19 +75,21 @@ class SurgeState:
         """Count an arrival at `t`; False when no surge can start at `now` (the checkpoint's latest
         event time), and `evaluate` need not be asked. Once per arrival: the common case is a
         few comparisons."""
-        counts = self.counts
-        if self._from <= t < self._until and counts[-1] < MAX_COUNT:
-            counts[-1] += 1
-            if self._quiet_valid and now < self._until:
-                return counts[-1] >= self._quiet_limit
-        else:
-            self.add(t)
+        if self._from <= t < self._until:
+            counts = self.counts
+            count = counts[-1] + 1
+            if count <= MAX_COUNT:
+                counts[-1] = count
+                if now < self._quiet_until:
+                    return count >= self._quiet_limit
+                return not self.quiet(now)
+        self.add(t)
         return not self.quiet(now)
 
     def add(self, t: float) -> None:
         hour = int(t // HOUR)
         counts = self.counts
-        self._quiet_valid = False
+        self._quiet_until = -math.inf
         if hour == self.end:
             if counts[-1] < MAX_COUNT:
                 counts[-1] += 1
@@ -178,7 +181,7 @@ class SurgeState:
         allows, and the last hour's arrivals are at most those of this clock hour and the one before
         (`start` is the first hour `counts` holds)."""
         if self.alert.pending_since is not None:
-            self._quiet_valid = False
+            self._quiet_until = -math.inf
             return False
         return self._quiet_at(now)
 
@@ -195,7 +198,7 @@ class SurgeState:
             cache = self._cache
             floor = (cache if cache is not None and cache[0] == hour else self._seasonals(hour))[3]
         if lag == 0:  # for the rest of this hour, `arrive` compares the newest count with this limit
-            self._quiet_valid = True
+            self._quiet_until = self._until
             self._quiet_limit = math.inf if floor is None else floor - before
         return floor is None or bound < floor
 
@@ -206,5 +209,5 @@ class SurgeState:
         # History out of reach (a silence of weeks) while pending or firing: nothing is a surge.
         level = surge_level(baseline) if baseline is not None else math.inf
         tr = step(self.alert, t, rate / level, 1.0, SURGE_FOR_SECONDS, SURGE_RESOLVE_RATIO)
-        self._quiet_valid = False  # the alert may be pending now: `quiet` decides again
+        self._quiet_until = -math.inf  # the alert may be pending now: `quiet` decides again
         return None if tr is None else (tr, rate, baseline)
