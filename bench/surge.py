@@ -136,8 +136,8 @@ def zscore_detections(log: Log) -> dict[Stream, list[float]]:
         var = np.maximum((s2[n:-1] - s2[: -n - 1]) / n - mean * mean, 0.0)
         std = np.sqrt(var)
         current = rate[n:]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(std > 0, (current - mean) / std, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a flat week: any rise is infinitely many sigmas
+            z = np.where(std > 0, (current - mean) / std, np.where(current > mean, np.inf, 0.0))
         high = z > Z_LEVEL
         fired, run = [], 0
         for i, h in enumerate(high):
