@@ -3,7 +3,6 @@ on logs whose answers are known by construction."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
