@@ -245,7 +245,7 @@ def overview() -> dashboard.Dashboard:
             q(f"sum by (checkpoint, direction) ({m.ARRIVALS_RATE.series}) > 0", "{{checkpoint}} {{direction}}"),
             q(typical, "{{checkpoint}} {{direction}} typical", ref="B"),
             q(
-                # surge_level in streams/surge.py: max(3b, b + 4 sqrt b, 10)
+                # surge_level in streams/surge.py: max(3b, b + 5 sqrt b, 10)
                 f"clamp_min(({SURGE_RATIO:g} * {typical} >= {typical} + {SURGE_Z:g} * sqrt({typical}))"
                 f" or ({typical} + {SURGE_Z:g} * sqrt({typical})), {MIN_SURGE_PER_HOUR:g})",
                 "{{checkpoint}} {{direction}} surge level",

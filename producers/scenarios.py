@@ -66,7 +66,7 @@ HOLIDAY_PEAKS: dict[date, float] = {
     date(2023, 3, 24): 1.8,
     date(2023, 3, 25): 1.4,
 }
-SURGE_LABEL_RATIO = 2.0  # a scripted day at this multiple of the stream's ordinary day is a surge
+SURGE_LABEL_RATIO = 3.0  # a scripted day at this multiple of the stream's ordinary day is a surge (holidays reach 2.2)
 
 
 def ordinary_factor(day: date) -> float:
