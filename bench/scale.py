@@ -21,6 +21,7 @@ import argparse
 import gc
 import json
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -305,6 +306,19 @@ def state_bytes_per_id(events: int, checkpoints: int, work: Path) -> int:
     return round(held / ids)
 
 
+def paired_ratio(events: int, work: Path, kind: str, pairs: int) -> dict:
+    """The drain on 2,400 checkpoints over the drain on 24, measured in turn (24, 2,400, 24, ...)
+    so that each ratio is taken between neighbouring runs: the host's speed drifts by more than
+    the difference between runs minutes apart (the median is the figure)."""
+    ratios = []
+    for _ in range(pairs):
+        narrow = run(events, NARROW, work, kind, recover=False)["drain_events_per_s"]
+        wide = run(events, WIDE, work, kind, recover=False)["drain_events_per_s"]
+        ratios.append(round(wide / narrow, 3))
+        say(f"{kind}: pair {len(ratios)}: {wide:,} / {narrow:,} events/s = {ratios[-1]}")
+    return {"events": events, "pairs": ratios, "median": statistics.median(ratios)}
+
+
 def guard(events: int, work: Path, kind: str) -> dict:
     """The reduced bench's part (CI): the state's bytes per live id, and one drain on 2,400
     checkpoints for the RSS figure."""
@@ -372,8 +386,16 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     parser.add_argument("--plot", type=Path, default=ROOT / "bench" / "scale.png")
     parser.add_argument("--brokers", default="tansu,kafka", help="comma-separated: tansu, kafka")
+    parser.add_argument("--ratio-pairs", type=int, default=0, metavar="N",
+                        help="only the 2,400 / 24 drain ratio, from N pairs of runs in turn")  # fmt: skip
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bordermon-scale-"))
+    if args.ratio_pairs:
+        paired = {kind: paired_ratio(args.events, work, kind, args.ratio_pairs) for kind in args.brokers.split(",")}
+        if args.out is not None:
+            args.out.write_text(json.dumps(paired, indent=2) + "\n")
+        print(json.dumps(paired, indent=2))
+        return 0 if all(p["median"] >= TARGETS["wide_ratio_to_narrow"] for p in paired.values()) else 1
     results = {kind: scale(args.events, work, kind) for kind in args.brokers.split(",")}
     plot({kind: r["growth"] for kind, r in results.items()}, args.plot)
     if args.out is not None:
