@@ -310,13 +310,14 @@ def paired_ratio(events: int, work: Path, kind: str, pairs: int) -> dict:
     """The drain on 2,400 checkpoints over the drain on 24, measured in turn (24, 2,400, 24, ...)
     so that each ratio is taken between neighbouring runs: the host's speed drifts by more than
     the difference between runs minutes apart (the median is the figure)."""
-    ratios = []
+    ratios, wides = [], []
     for _ in range(pairs):
         narrow = run(events, NARROW, work, kind, recover=False)["drain_events_per_s"]
-        wide = run(events, WIDE, work, kind, recover=False)["drain_events_per_s"]
+        wides.append(run(events, WIDE, work, kind))  # with the scrape and the recovery after kill -9
+        wide = wides[-1]["drain_events_per_s"]
         ratios.append(round(wide / narrow, 3))
         say(f"{kind}: pair {len(ratios)}: {wide:,} / {narrow:,} events/s = {ratios[-1]}")
-    return {"events": events, "pairs": ratios, "median": statistics.median(ratios)}
+    return {"events": events, "pairs": ratios, "median": statistics.median(ratios), "wide_runs": wides}
 
 
 def guard(events: int, work: Path, kind: str) -> dict:
