@@ -311,9 +311,11 @@ def paired_ratio(events: int, work: Path, kind: str, pairs: int) -> dict:
     so that each ratio is taken between neighbouring runs: the host's speed drifts by more than
     the difference between runs minutes apart (the median is the figure)."""
     ratios, wides = [], []
-    for _ in range(pairs):
-        narrow = run(events, NARROW, work, kind, recover=False)["drain_events_per_s"]
-        wides.append(run(events, WIDE, work, kind))  # with the scrape and the recovery after kill -9
+    for i in range(pairs):
+        fresh = work / f"{kind}-pair-{i}"  # a broker of its own: run() names its data folder by the log alone
+        fresh.mkdir()
+        narrow = run(events, NARROW, fresh, kind, recover=False)["drain_events_per_s"]
+        wides.append(run(events, WIDE, fresh, kind))  # with the scrape and the recovery after kill -9
         wide = wides[-1]["drain_events_per_s"]
         ratios.append(round(wide / narrow, 3))
         say(f"{kind}: pair {len(ratios)}: {wide:,} / {narrow:,} events/s = {ratios[-1]}")
