@@ -4,6 +4,7 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY shell ./shell
 COPY bordermon ./bordermon
 COPY streams ./streams
 COPY producers ./producers

@@ -35,8 +35,8 @@ import orjson
 from bordermon.observability import QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST
 from bordermon.registry import load_registry
 from harness.console import say_as
-from streams.processor import Processor
-from streams.recentids import PlainIds
+from streams.domain.processor import Processor
+from streams.domain.recentids import PlainIds
 
 ROOT = Path(__file__).resolve().parents[1]
 

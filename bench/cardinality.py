@@ -17,8 +17,8 @@ import orjson
 from bench.scale import DAY_START, WIDE, registry_yaml
 from bordermon.registry import parse_registry
 from harness.console import say_as
-from streams.metrics import StateCollector
-from streams.processor import Processor
+from streams.domain.metrics import StateCollector
+from streams.domain.processor import Processor
 
 say = say_as("bench: cardinality")
 GROUPS = """

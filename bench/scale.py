@@ -39,7 +39,7 @@ from bordermon.kafka import ensure_worker_topics
 from bordermon.registry import parse_registry
 from harness.console import say_as
 from harness.processes import BIN, Worker, base_env, start_broker_of, wait_until
-from streams.processor import Inbound, Processor
+from streams.domain.processor import Inbound, Processor
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY_START = datetime(2022, 9, 26, tzinfo=UTC).timestamp()

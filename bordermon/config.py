@@ -15,7 +15,7 @@ EVENTS_TOPIC = "border.events"
 ALERTS_TOPIC = "border.alerts"
 DEADLETTER_TOPIC = "border.deadletter"
 TOPICS = (EVENTS_TOPIC, ALERTS_TOPIC, DEADLETTER_TOPIC)
-# Internal: events found off their checkpoint's home partition, forwarded there (streams.commit).
+# Internal: events found off their checkpoint's home partition, forwarded there (streams.worker.commit).
 REPARTITION_TOPIC = "bordermon-repartition"
 APP_ID = "bordermon"
 STATE_TABLE = "state"
@@ -104,8 +104,8 @@ def flush_interval_for(settings: Settings, checkpoints: int, partitions: int) ->
 
 
 # How a batch's outputs, state and input offsets become durable together (docs/reliability.md):
-# bordermon's commit protocol (`streams.commit`), or Apache Kafka's transactions
-# (`streams.transactions`; its readers must use read_committed).
+# bordermon's commit protocol (`streams.worker.commit`), or Apache Kafka's transactions
+# (`streams.worker.transactions`; its readers must use read_committed).
 EXACTLY_ONCE = ("bordermon", "kafka-transactions")
 
 

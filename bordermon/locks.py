@@ -47,7 +47,7 @@ from bordermon.errors import BordermonError
 log = logging.getLogger("bordermon.locks")
 
 READ, WRITE, DESCRIBE = ACLOperation.READ, ACLOperation.WRITE, ACLOperation.DESCRIBE
-# The kafka-transactions option names its producers bordermon-<partition> (streams/transactions.py).
+# The kafka-transactions option names its producers bordermon-<partition> (streams/worker/transactions.py).
 TRANSACTIONAL_PREFIX = f"{APP_ID}-"
 
 

@@ -1,6 +1,6 @@
 """`bordermon report`: one self-contained HTML page about an event log, for people without Grafana.
 
-The log goes through the pipeline's own processor (`streams.history`), sampled at event time;
+The log goes through the pipeline's own processor (`streams.offline.history`), sampled at event time;
 the charts are Plotly figures with plotly.js inlined once, so the page needs no network to view.
 The map is a plain latitude/longitude plot: map tiles or country outlines would have to be
 fetched when the page is opened.
@@ -24,10 +24,10 @@ from plotly.subplots import make_subplots
 from bordermon.events import DIRECTIONS, REJECT_REASONS, Crossing, Rejected, decode_timed
 from bordermon.observability import ARRIVAL_SURGE, QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST
 from bordermon.registry import LaneGroup, Registry
-from streams.backtest import QueueSummary
-from streams.history import sampled_run
-from streams.processor import BatchResult, Processor
-from streams.state import parse_queue_name, queue_name
+from streams.domain.processor import BatchResult, Processor
+from streams.domain.state import parse_queue_name, queue_name
+from streams.offline.backtest import QueueSummary
+from streams.offline.history import sampled_run
 
 DAY = 86400.0
 MAX_SAMPLES = 3000  # per series: enough for a smooth line, small enough for a light page
@@ -64,7 +64,7 @@ class Interval:
 
     alertname: str
     checkpoint: str
-    direction: str  # the queue: `in`, or `in/trucks` for a lane group (`streams.state.queue_name`)
+    direction: str  # the queue: `in`, or `in/trucks` for a lane group (`streams.domain.state.queue_name`)
     severity: str
     start: float
     end: float | None
@@ -74,10 +74,10 @@ class Interval:
 class ReportData:
     """Every figure the page shows. Persons come from each accepted crossing at its own event time
     (exact on any log: out of order, starting and ending at any hour); waits are the processor's
-    state sampled at event time (`streams.history`)."""
+    state sampled at event time (`streams.offline.history`)."""
 
     times: list[float] = field(default_factory=list)
-    # Keyed (checkpoint, queue name): `in`, or `in/trucks` for a lane group (`streams.state.queue_name`).
+    # Keyed (checkpoint, queue name): `in`, or `in/trucks` for a lane group (`streams.domain.state.queue_name`).
     waits: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
     observed: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
     # UTC day (its midnight) -> direction -> citizenship -> persons of the crossings that day
@@ -188,7 +188,7 @@ def collect(registry: Registry, lines: Iterable[bytes], step: float, now: float 
 
 
 def group_of(registry: Registry, cid: str, queue: str) -> LaneGroup:
-    """The lane group of a queue named by `streams.state.queue_name`."""
+    """The lane group of a queue named by `streams.domain.state.queue_name`."""
     found = parse_queue_name(queue, registry[cid])
     assert found is not None, (cid, queue)
     return found[1]

@@ -275,7 +275,7 @@ class Service:
 
 
 def start_prometheus(tmp: Path, targets: list[str], rules: list[Path]) -> tuple[Service, str]:
-    from bordermon.shell.localmonitoring import prometheus_command
+    from shell.localmonitoring import prometheus_command
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -284,7 +284,7 @@ def start_prometheus(tmp: Path, targets: list[str], rules: list[Path]) -> tuple[
 
 
 def start_alertmanager(tmp: Path, config_text: str) -> tuple[Service, str]:
-    from bordermon.shell.localmonitoring import alertmanager_command
+    from shell.localmonitoring import alertmanager_command
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -12,14 +12,14 @@ name_kk, name_ru  # bordermon/registry.py
 _.msg, _.levelno, _.exc_text, _.converter  # bordermon/logs.py
 
 # click registers the commands through their decorators.
-show_config, webhook_log, dashboards_push, backtest, demo  # bordermon/shell/cli.py
+show_config, webhook_log, dashboards_push, backtest, demo  # shell/cli.py
 
 # Faust calls these through the app: agents, timers, signals and web pages (decorators).
-process, before_shutdown, push_alerts, partition_count, readyz, healthz  # streams/app.py
+process, before_shutdown, push_alerts, partition_count, readyz, healthz  # streams/worker/app.py
 # A strong reference to the crash task, so that asyncio does not drop it before it runs.
-_.crashing  # streams/app.py
+_.crashing  # streams/worker/app.py
 
-# Faust and aiokafka internals overridden or set in streams/faustadapter.py (each names why there).
+# Faust and aiokafka internals overridden or set in streams/worker/faustadapter.py (each names why there).
 _._fetch_max_wait_ms, _._isolation_level, _._new_consumer_thread, _._drain_messages, _._n_acked
 ChangelogOnlyStore, _.on_rebalance, generation_id, newly_assigned, _.persisted_offset
 _.apply_changelog_batch, to_key, to_value, _.on_start, _.on_assignment

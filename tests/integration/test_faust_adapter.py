@@ -1,4 +1,4 @@
-"""The Faust adapter (streams/faustadapter.py) with the real pinned Faust consumer against the
+"""The Faust adapter (streams/worker/faustadapter.py) with the real pinned Faust consumer against the
 broker (both kinds): whole fetches reach the handler in one call, in offset order, and a batch's
 offsets are committed only once the future the handler returned is done."""
 

@@ -21,8 +21,8 @@ from bordermon import metrics as catalog
 from bordermon.registry import parse_registry
 from harness.metrics import consumed, parse_metrics
 from harness.processes import BIN, Service, Worker, base_env, free_port, read_topic, run_cli, wait_until
-from streams.history import sampled_run
-from streams.metrics import StateCollector
+from streams.domain.metrics import StateCollector
+from streams.offline.history import sampled_run
 from tests.fixtures.mixedlog import mixed_log, write_log
 from tests.fixtures.oracle import run_oracle
 from tests.fixtures.registry import CHECKPOINTS, REGISTRY

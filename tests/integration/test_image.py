@@ -70,7 +70,7 @@ def test_dockerignore_semantics():
     rules = dockerignore(ROOT)
     assert excluded(".venv/bin/python", rules) and excluded("tests/unit/test_x.py", rules)
     assert excluded("streams/__pycache__/app.cpython-311.pyc", rules)
-    assert not excluded("streams/app.py", rules) and not excluded("bordermon/data/checkpoints.yaml", rules)
+    assert not excluded("streams/worker/app.py", rules) and not excluded("bordermon/data/checkpoints.yaml", rules)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Kafka's own exactly-once (`BORDERMON_EXACTLY_ONCE=kafka-transactions`, streams/transactions.py)
+"""Kafka's own exactly-once (`BORDERMON_EXACTLY_ONCE=kafka-transactions`, streams/worker/transactions.py)
 on Apache Kafka: the same oracle as bordermon's protocol, through a crash and a rebalance, with
 each alert and dead letter on its topic once for a read_committed reader."""
 

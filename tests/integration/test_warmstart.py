@@ -17,7 +17,7 @@ from bordermon.config import CHANGELOG_TOPIC, Settings
 from bordermon.kafka import ensure_topics
 from harness.metrics import consumed, parse_metrics
 from harness.processes import Worker, base_env, run_cli, wait_until
-from streams.changelog import PartitionReader
+from streams.worker.changelog import PartitionReader
 from tests.fixtures.checks import assert_metrics_match
 from tests.fixtures.crash import CRASH_WINDOW, scenario
 from tests.fixtures.registry import CHECKPOINTS

@@ -2,7 +2,7 @@
 
 import pytest
 
-from streams.state import lanes_needed
+from streams.domain.state import lanes_needed
 
 
 def wait_after_two_hours(queue, rate, capacity, lanes):

@@ -6,7 +6,7 @@ import pytest
 
 from bordermon.registry import parse_registry
 from bordermon.timeutil import parse_rfc3339
-from streams.alerts import AlertState, step
+from streams.domain.alerts import AlertState, step
 
 THR, FOR, RATIO = 7200.0, 600.0, 0.8
 

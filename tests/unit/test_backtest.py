@@ -6,9 +6,9 @@ import pytest
 
 from bordermon.observability import QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST
 from bordermon.registry import parse_registry
-from streams.alerts import Transition
-from streams.backtest import PAGE_REPEAT_SECONDS, Backtest, QueueSummary, run_backtests
-from streams.state import AlertEvent
+from streams.domain.alerts import Transition
+from streams.domain.state import AlertEvent
+from streams.offline.backtest import PAGE_REPEAT_SECONDS, Backtest, QueueSummary, run_backtests
 from tests.fixtures.mixedlog import mixed_log
 from tests.fixtures.registry import CHECKPOINTS, REGISTRY
 

@@ -1,4 +1,4 @@
-"""Measured clearance, expected wait and the overload forecast (streams.estimates), and the
+"""Measured clearance, expected wait and the overload forecast (streams.domain.estimates), and the
 QueueOverloadForecast they drive."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 
 from bordermon.events import Arrival, Crossing, Lanes
 from bordermon.registry import parse_registry
-from streams.estimates import MIN_CLEARED, Throughput, seconds_until, wait_seconds
-from streams.state import CheckpointState
+from streams.domain.estimates import MIN_CLEARED, Throughput, seconds_until, wait_seconds
+from streams.domain.state import CheckpointState
 
 REGISTRY = parse_registry(
     """

@@ -4,7 +4,7 @@ import orjson
 import pytest
 
 from bordermon.events import Crossing, Rejected, decode_event
-from streams.processor import deadletter_value
+from streams.domain.processor import deadletter_value
 from tests.fixtures.events import GOOD
 
 

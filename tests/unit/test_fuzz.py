@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bordermon.events import REJECT_REASONS, Rejected, decode_event
 from bordermon.registry import load_registry
-from streams.processor import Processor
+from streams.domain.processor import Processor
 from tests.fixtures.events import GOOD
 
 REGISTRY = load_registry()

@@ -73,7 +73,7 @@ def test_selectors_ports_probes_and_identity_agree():
     assert monitor["spec"]["podMetricsEndpoints"][0]["port"] in ports
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    app = (ROOT / "streams" / "app.py").read_text()
+    app = (ROOT / "streams" / "worker" / "app.py").read_text()
     assert '"/healthz"' in app and '"/readyz"' in app
     user = re.search(r"^USER (\d+)$", (ROOT / "Dockerfile").read_text(), re.M)
     assert user and sts["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == int(user.group(1))

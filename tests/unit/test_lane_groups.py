@@ -6,9 +6,9 @@ import orjson
 
 from bordermon.events import decode_timed
 from bordermon.registry import parse_registry
-from streams.alertmessages import AlertMessage
-from streams.state import CheckpointState
-from streams.stateformat import CheckpointRecord, decode, encode
+from streams.domain.alertmessages import AlertMessage
+from streams.domain.state import CheckpointState
+from streams.domain.stateformat import CheckpointRecord, decode, encode
 from tests.fixtures.registry import GROUPED_REGISTRY, REGISTRY
 
 PLAIN = parse_registry(REGISTRY, "test")["syrym"]

@@ -9,8 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bordermon import metrics as catalog
 from bordermon.registry import parse_registry
-from streams.metrics import StateCollector, counter, gauge, histogram
-from streams.processor import Processor
+from streams.domain.metrics import StateCollector, counter, gauge, histogram
+from streams.domain.processor import Processor
 from tests.fixtures.events import GOOD
 from tests.fixtures.mixedlog import mixed_log
 from tests.fixtures.registry import CHECKPOINTS, REGISTRY

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = ("bordermon", "streams", "producers", "monitoring", "dashboards")
+SHIPPED = ("shell", "bordermon", "streams", "producers", "monitoring", "dashboards")
 
 
 def module_map() -> set[str]:

@@ -124,7 +124,7 @@ def test_compose_file_matches_the_compose_spec_and_mounts_exist():
 
 def test_backtest_pages_repeat_as_the_pager_route_does():
     """`bordermon backtest` counts pages with the pager route's repeat interval."""
-    from streams.backtest import PAGE_REPEAT_SECONDS
+    from streams.offline.backtest import PAGE_REPEAT_SECONDS
 
     config = yaml.safe_load((ROOT / "monitoring/alertmanager/alertmanager.yml").read_text())
     pager = next(r for r in config["route"]["routes"] if r["receiver"] == "oncall-pager")

@@ -16,9 +16,9 @@ from bordermon import metrics as catalog
 from bordermon.config import ALERTS_TOPIC, DEADLETTER_TOPIC, EVENTS_TOPIC, REPARTITION_TOPIC
 from bordermon.registry import parse_registry
 from harness.metrics import parse_metrics
-from streams.metrics import StateCollector
-from streams.processor import Processor, home_partition
-from streams.stateformat import StateFormatError, record_key
+from streams.domain.metrics import StateCollector
+from streams.domain.processor import Processor, home_partition
+from streams.domain.stateformat import StateFormatError, record_key
 from tests.fixtures.checks import assert_alerts_match, assert_metrics_match
 from tests.fixtures.inprocess import InProcessWorker, MemoryBroker, crash_in_rounds, publish
 from tests.fixtures.mixedlog import mixed_log
@@ -192,7 +192,7 @@ def test_state_of_an_unknown_version_is_refused():
 
 
 def test_compaction_keeps_state_and_bounds_live_deltas(monkeypatch, log, expected):
-    import streams.state as mod
+    import streams.domain.state as mod
 
     monkeypatch.setattr(mod, "MAX_LIVE_DELTAS", 5)
     monkeypatch.setattr(mod, "COMPACT_CHUNK", 300)

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from streams import recentids
-from streams.recentids import PlainIds, RecentIds
+from streams.domain import recentids
+from streams.domain.recentids import PlainIds, RecentIds
 
 DAY = 86400.0
 

@@ -1,5 +1,5 @@
 """Every figure `bordermon report` and `bordermon backtest` show, computed here without
-dashboards/report.py or streams/backtest.py and compared value for value, on logs of many shapes
+dashboards/report.py or streams/offline/backtest.py and compared value for value, on logs of many shapes
 (hypothesis): starting and ending at any time of day, minutes to days long, out of order a little,
 with bad input, duplicates, closed lanes, both QueueOverload and its forecast.
 
@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from bordermon.registry import parse_registry
 from dashboards.report import collect, render, report_numbers
-from streams.backtest import Backtest, run_backtests
-from streams.local import LocalRun
+from streams.offline.backtest import Backtest, run_backtests
+from streams.offline.local import LocalRun
 from tests.fixtures.oracle import classify, run_oracle
 
 NOW = 1_800_000_000.0  # the wall clock both sides validate against

@@ -13,8 +13,8 @@ import pytest
 
 from bordermon.registry import load_registry
 from bordermon.timeutil import parse_rfc3339
-from streams.local import LocalRun
-from streams.processor import Processor
+from streams.domain.processor import Processor
+from streams.offline.local import LocalRun
 
 BIN = str(Path(sys.executable).with_name("bordermon"))
 LAND_NAMED = ["syrym", "taskala", "zhana-zhol", "karakoga", "kairak", "astana-airport", "almaty-airport"]

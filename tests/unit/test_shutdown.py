@@ -10,7 +10,7 @@ from bordermon.config import Settings
 from bordermon.kafka import BrokerTraits
 from bordermon.logs import setup_logging
 from bordermon.registry import load_registry
-from streams.app import Pipeline
+from streams.worker.app import Pipeline
 
 
 def test_pipeline_shutdown_closes_the_alertmanager_session():

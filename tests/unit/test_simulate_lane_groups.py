@@ -12,7 +12,7 @@ import orjson
 from bordermon.registry import load_registry, parse_registry, registry_text
 from producers.scenarios import SCENARIOS
 from producers.simulate import simulate
-from streams.processor import Processor
+from streams.domain.processor import Processor
 
 GROUPS = """
     lane_groups:

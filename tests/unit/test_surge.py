@@ -13,7 +13,7 @@ import pytest
 
 from bordermon.config import ALERTS_TOPIC, EVENTS_TOPIC
 from bordermon.registry import parse_registry
-from streams.surge import SurgeState, surge_level
+from streams.domain.surge import SurgeState, surge_level
 from tests.fixtures.checks import assert_surges_match
 from tests.fixtures.inprocess import InProcessWorker, MemoryBroker, crash_in_rounds, publish
 from tests.fixtures.oracle import run_oracle
@@ -109,9 +109,9 @@ def test_the_level_needs_three_times_the_baseline_and_five_deviations():
 
 def test_the_message_and_the_alertmanager_payload_have_the_contracts_fields():
     from bordermon.registry import parse_registry as parse
-    from streams.alertmessages import AlertMessage
-    from streams.alerts import Transition
-    from streams.state import AlertEvent
+    from streams.domain.alertmessages import AlertMessage
+    from streams.domain.alerts import Transition
+    from streams.domain.state import AlertEvent
 
     cp = parse(REGISTRY, "test")["syrym"]
     resolved = Transition("resolved", 1663545600.0, 1663547400.0, 1663720000.0)

@@ -9,8 +9,8 @@ import jsonschema
 import orjson
 
 from bordermon.registry import parse_registry
-from streams.processor import Processor
-from streams.waitsfeed import STALE_SECONDS, waits_feed
+from streams.domain.processor import Processor
+from streams.domain.waitsfeed import STALE_SECONDS, waits_feed
 from tests.fixtures.mixedlog import mixed_log
 from tests.fixtures.registry import CHECKPOINTS, GROUPED_REGISTRY, GROUPS
 

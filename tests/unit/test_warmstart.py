@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from streams.state import PartitionState
-from streams.warmstart import Prefetched, hint_path, previously_owned, remember_owned
+from streams.domain.state import PartitionState
+from streams.worker.warmstart import Prefetched, hint_path, previously_owned, remember_owned
 
 
 def test_only_a_static_member_keeps_a_note_and_its_name_is_a_safe_file_name(tmp_path):

@@ -1,6 +1,6 @@
 import random
 
-from streams.windows import NetFlowWindow
+from streams.domain.windows import NetFlowWindow
 
 
 def brute(entries, now, width):

@@ -3,14 +3,14 @@
 What Kafka users mean by "exactly once": a transactional producer per source partition p, with
 the id `bordermon-<p>` on every worker, so that whoever owns p next fences the previous owner and
 aborts what it left open (its first InitProducerId does both). One transaction per state write of
-p (`streams.commit`'s step 3) holds everything the batches joined to that write produced (forwards,
+p (`streams.worker.commit`'s step 3) holds everything the batches joined to that write produced (forwards,
 dead letters, alerts), the changelog records of the state they left, and their input offsets
 (border.events p and bordermon-repartition p) committed for the consumer group: all visible
 together, or none. Readers use read_committed: the worker's own consumer (forwards of an aborted
 transaction never arrive) and state reader, and any consumer of border.alerts that wants each
 alert once (read_uncommitted also shows the outputs of aborted transactions).
 
-So none of `streams.commit`'s recovery steps is needed: after a crash the committed state, the
+So none of `streams.worker.commit`'s recovery steps is needed: after a crash the committed state, the
 committed offsets and the visible outputs agree, and the replacement simply goes on. What it
 costs, and what it gives, measured against bordermon's own protocol: docs/reliability.md.
 """
@@ -26,10 +26,10 @@ from aiokafka import TopicPartition
 
 from bordermon.config import APP_ID
 from bordermon.security import KafkaSecurity
-from streams.commit import CommitterBase, _Persist
-from streams.processor import BatchResult, Processor
-from streams.sender import BatchSender
-from streams.state import Write
+from streams.domain.processor import BatchResult, Processor
+from streams.domain.state import Write
+from streams.worker.commit import CommitterBase, _Persist
+from streams.worker.sender import BatchSender
 
 # Longer than a write interval plus its commit; a worker that stalls beyond it is aborted by the
 # coordinator (the new owner aborts a dead one's at once, when it fences it).

@@ -35,7 +35,7 @@ from faust.types.tuples import ack_lock
 from faust.web.drivers import DRIVERS as WEB_DRIVERS
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
-from streams.commit import acknowledge_when_durable
+from streams.worker.commit import acknowledge_when_durable
 
 # A handler may return a future that completes when the batch's results are durable (its state
 # written to the changelog); its offsets are acknowledged, and so committed, only then.
@@ -50,7 +50,7 @@ class TunedConsumerThread(AIOKafkaConsumerThread):
     # Faust 0.15.3 `AIOKafkaConsumerThread._create_worker_consumer` builds the aiokafka consumer;
     # aiokafka 0.14.0 keeps the setting in the private `_fetch_max_wait_ms` its Fetcher reads.
     # Likewise `_isolation_level`, which Faust sets to read_committed only for its own
-    # transactions (processing_guarantee), when bordermon's (`streams.transactions`) need it too.
+    # transactions (processing_guarantee), when bordermon's (`streams.worker.transactions`) need it too.
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         wait_ms = getattr(self.consumer, "fetch_max_wait_ms", None)
@@ -175,7 +175,7 @@ class BatchConsumer(AIOKafkaConsumer):
             previous = record.offset
 
     def _ack_when_durable(self, tp: TP, offsets: list[int], durable: asyncio.Future[Any] | None) -> None:
-        """Step 4 of the commit protocol (`streams.commit`), on Faust's acknowledgement bookkeeping."""
+        """Step 4 of the commit protocol (`streams.worker.commit`), on Faust's acknowledgement bookkeeping."""
         if durable is not None:
             self.not_yet_durable.add(durable)
             durable.add_done_callback(self.not_yet_durable.discard)
@@ -211,7 +211,7 @@ class BatchConsumer(AIOKafkaConsumer):
 
 class ChangelogOnlyStore(MemoryStore):
     """A table store that keeps nothing: the worker reads its state from the changelog itself
-    (`streams.commit`, R1) and holds it parsed, once.
+    (`streams.worker.commit`, R1) and holds it parsed, once.
 
     Faust's memory store would keep a second copy of every changelog value (every live event
     id among them) and, after a restart, first replay the whole changelog into it: measured
@@ -253,7 +253,7 @@ class PromptTableManager(TableManager):
 
     Faust 0.15.3 `TableManager.on_start` sleeps 1 s before it finalizes the tables and lets the
     consumer subscribe, so that tables defined while the app starts still make it. This app
-    defines its one table before it starts (`streams.app.Pipeline`), so the pause only delayed
+    defines its one table before it starts (`streams.worker.app.Pipeline`), so the pause only delayed
     every worker's group join, and so every recovery, by a second (measured in the worker log:
     "Waiting for tables to be registered" to the table's start, 1.00 s)."""
 

@@ -25,7 +25,7 @@ Why the order is safe (a worker may die between any two steps, or inside one):
   state would lose the events themselves (the replacement starts after them).
 
 Recovery, when partitions are assigned (after Faust's own table recovery):
-R1. Read the changelog of the assigned partitions to its real end (`streams.changelog`) and
+R1. Read the changelog of the assigned partitions to its real end (`streams.worker.changelog`) and
     rebuild each partition's state from it.
 R2. Read back border.deadletter and border.alerts from each partition's out marks. Outputs the
     partition wrote after its last committed state are remembered by identity (source partition
@@ -46,9 +46,9 @@ import orjson
 
 from bordermon.batches import Headers
 from bordermon.config import ALERTS_TOPIC, DEADLETTER_TOPIC, EVENTS_TOPIC, REPARTITION_TOPIC
-from streams.processor import BatchResult, Processor, alert_identity, deadletter_identity
-from streams.sender import OutRecord
-from streams.state import PartitionState, Write
+from streams.domain.processor import BatchResult, Processor, alert_identity, deadletter_identity
+from streams.domain.state import PartitionState, Write
+from streams.worker.sender import OutRecord
 
 HOP_HEADER = "bordermon-hop"  # on forwarded events: source partition, offset, likely partitioner
 WRITER_HEADER = "bordermon-writer"  # on dead letters and alerts: partition, applied, hop applied
@@ -105,7 +105,7 @@ def header(headers: Iterable[tuple[str, bytes]] | None, name: str) -> bytes | No
 
 
 class Sender(Protocol):
-    """What the protocol needs of a producer (`streams.sender.BatchSender` against Kafka)."""
+    """What the protocol needs of a producer (`streams.worker.sender.BatchSender` against Kafka)."""
 
     async def partitions(self, topic: str) -> int: ...
 
@@ -124,7 +124,7 @@ class _Persist:
     # Per source topic of partition p, the offset after the last record joined to this write.
     offsets: dict[str, int] = field(default_factory=dict)
     # Batches whose outputs are still to be sent, with their writer tags (transactions send them
-    # in the write's own transaction: `streams.transactions`).
+    # in the write's own transaction: `streams.worker.transactions`).
     unsent: list[tuple[BatchResult, Headers]] = field(default_factory=list)
 
 
@@ -133,7 +133,7 @@ class CommitterBase:
     batch joins its partition's coming state write, which starts at most `persist_interval`
     seconds after a batch changed the partition and covers every batch processed until then;
     the batches' offsets are acknowledged when that write is durable (step 4). Subclasses:
-    `Committer` (bordermon's protocol, below) and `streams.transactions.TransactionalCommitter`
+    `Committer` (bordermon's protocol, below) and `streams.worker.transactions.TransactionalCommitter`
     (each write a Kafka transaction)."""
 
     def __init__(
@@ -309,7 +309,7 @@ def output_identity(topic: str, value: bytes) -> tuple[Any, ...] | None:
         return None  # not one of ours (another alertname sharing the topic, say)
 
 
-# Read (topic, partition) -> start offset, to the end: `streams.changelog.read_ranges` against Kafka.
+# Read (topic, partition) -> start offset, to the end: `streams.worker.changelog.read_ranges` against Kafka.
 RangeReader = Callable[[dict[tuple[str, int], int]], dict[tuple[str, int], list[Any]]]
 
 

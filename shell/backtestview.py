@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from streams.backtest import Backtest, QueueSummary
+from streams.offline.backtest import Backtest, QueueSummary
 
 
 def _hours(seconds: float) -> str:

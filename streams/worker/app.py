@@ -1,7 +1,7 @@
 """The Faust application: topics, the state table, the batch agent and the /metrics page.
 
 The agent is thin: it hands each fetched batch of one partition to `Processor` and emits what
-it returns (`streams.faustadapter` delivers whole fetches instead of Faust's per-event streams).
+it returns (`streams.worker.faustadapter` delivers whole fetches instead of Faust's per-event streams).
 Table writes are coalesced per batch and sent to the changelog partition of the source
 partition, which is what lets state move with its partition between workers.
 """
@@ -45,19 +45,19 @@ from bordermon.kafka import BrokerTraits, ensure_worker_topics, partition_count_
 from bordermon.registry import Registry
 from bordermon.security import faust_credentials
 from bordermon.webconfig import WebConfig
-from streams.alertmanager import AlertmanagerPusher
-from streams.changelog import PartitionReader
-from streams.commit import Committer, CommitterBase, read_back_delivered
-from streams.faustadapter import CHANGELOG_ONLY_STORE, BatchApp
-from streams.metrics import StateCollector, counter, gauge, histogram
-from streams.processor import Forward, Processor, parse_hop_header
-from streams.sender import BatchSender
-from streams.state import PartitionState, Write
-from streams.stateformat import StateFormatError
-from streams.transactions import TransactionalCommitter, TransactionalSenders
-from streams.waitsfeed import waits_feed
-from streams.warmstart import Prefetched, hint_path, prefetch_in_background, previously_owned, remember_owned
-from streams.webaccess import access_guard
+from streams.domain.metrics import StateCollector, counter, gauge, histogram
+from streams.domain.processor import Forward, Processor, parse_hop_header
+from streams.domain.state import PartitionState, Write
+from streams.domain.stateformat import StateFormatError
+from streams.domain.waitsfeed import waits_feed
+from streams.worker.alertmanager import AlertmanagerPusher
+from streams.worker.changelog import PartitionReader
+from streams.worker.commit import Committer, CommitterBase, read_back_delivered
+from streams.worker.faustadapter import CHANGELOG_ONLY_STORE, BatchApp
+from streams.worker.sender import BatchSender
+from streams.worker.transactions import TransactionalCommitter, TransactionalSenders
+from streams.worker.warmstart import Prefetched, hint_path, prefetch_in_background, previously_owned, remember_owned
+from streams.worker.webaccess import access_guard
 
 log = logging.getLogger("bordermon.worker")
 
@@ -259,7 +259,7 @@ class Pipeline:
 
     def begin_warm_start(self) -> None:
         """Start rebuilding the state of the partitions this static member owned last, while it
-        joins the group (`streams.warmstart`); nothing for a dynamic member or a first start."""
+        joins the group (`streams.worker.warmstart`); nothing for a dynamic member or a first start."""
         if self.owned_note is None:
             return
         partitions = previously_owned(self.owned_note)
@@ -558,10 +558,10 @@ class Pipeline:
             )  # fmt: skip
 
     async def handle_batch(self, tp: TP, records: Sequence[Any]) -> asyncio.Future[Any] | None:
-        """One fetched batch of one partition, through the commit protocol (`streams.commit`).
+        """One fetched batch of one partition, through the commit protocol (`streams.worker.commit`).
 
         Returns a future for the batch's state writes: its offsets may be committed only once
-        they are durable (step 4, `streams.faustadapter`)."""
+        they are durable (step 4, `streams.worker.faustadapter`)."""
         started = time.monotonic()
         if tp.topic == EVENTS_TOPIC:
             result, durable = await self.committer.commit_events(tp.partition, records)

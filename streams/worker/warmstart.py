@@ -10,7 +10,7 @@ the join runs.
 
 What was read before the assignment is only a guess. When the assignment arrives, a partition's
 prefetched state is used only if its changelog still ends with the record the prefetch read
-last (`streams.changelog.still_ending_with`): a previous owner that wrote more in between (a
+last (`streams.worker.changelog.still_ending_with`): a previous owner that wrote more in between (a
 rolling update), or a reset broker, sends it the normal way, a full read after the assignment.
 """
 
@@ -26,8 +26,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.changelog import LastRecord
-from streams.state import PartitionState
+from streams.domain.state import PartitionState
+from streams.worker.changelog import LastRecord
 
 log = logging.getLogger("bordermon.worker")
 

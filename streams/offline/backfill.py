@@ -1,7 +1,7 @@
 """`bordermon backfill`: Prometheus TSDB blocks of the pipeline's metrics at event time.
 
 Every series the worker's collector exports (the contract's and the extra ones) is sampled every
-step of event time (`streams.history`) and written as OpenMetrics text with explicit
+step of event time (`streams.offline.history`) and written as OpenMetrics text with explicit
 timestamps, one file per day of event time, which Prometheus's own
 `promtool tsdb create-blocks-from openmetrics` turns into blocks. OpenMetrics wants each metric
 family in one piece and each series in time order, so a day is gathered in memory first.
@@ -21,9 +21,9 @@ from prometheus_client.utils import floatToGoString
 
 from bordermon.errors import BordermonError
 from bordermon.registry import Registry
-from streams.history import sampled_run
-from streams.metrics import StateCollector
-from streams.processor import Processor
+from streams.domain.metrics import StateCollector
+from streams.domain.processor import Processor
+from streams.offline.history import sampled_run
 
 CHUNK_SECONDS = 86400.0
 

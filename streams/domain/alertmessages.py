@@ -15,7 +15,7 @@ import orjson
 from bordermon.observability import ARRIVAL_SURGE, QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST, runbook_url
 from bordermon.registry import DEFAULT_LANE_GROUP
 from bordermon.timeutil import finite_or_none, to_rfc3339
-from streams.state import AlertEvent
+from streams.domain.state import AlertEvent
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from streams.windows import SortedTimes
+from streams.domain.windows import SortedTimes
 
 WINDOW_SECONDS = 3600.0
 MIN_CLEARED = 8

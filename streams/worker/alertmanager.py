@@ -17,9 +17,9 @@ from typing import Any
 import aiohttp
 from prometheus_client import Counter
 
-from streams.alertmessages import AlertMessage
-from streams.processor import Processor
-from streams.state import AlertEvent, CheckpointState
+from streams.domain.alertmessages import AlertMessage
+from streams.domain.processor import Processor
+from streams.domain.state import AlertEvent, CheckpointState
 
 log = logging.getLogger("bordermon.alertmanager")
 MAX_QUEUED = 10_000

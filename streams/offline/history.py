@@ -1,6 +1,6 @@
 """Event logs through the pipeline's own processor, sampled at event time (backfill, report).
 
-The processor runs in file order on one partition (`streams.local`), exactly as a worker fed by
+The processor runs in file order on one partition (`streams.offline.local`), exactly as a worker fed by
 `bordermon replay` would per checkpoint. The log's *event clock* is the latest `ts` of a valid
 event read so far; the state at event time T is the state just before the first valid event
 with a `ts` later than T is processed, which is what a live worker showed when its traffic
@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 
 from bordermon.events import Rejected, decode_event
 from bordermon.registry import Registry
-from streams.local import BATCH, LocalRun
-from streams.processor import BatchResult, Processor
+from streams.domain.processor import BatchResult, Processor
+from streams.offline.local import BATCH, LocalRun
 
 OnSample = Callable[[float, Processor], None]
 # A batch's result, its lines and the offset of the first (a dead letter's offset names its line).

@@ -197,7 +197,7 @@ def worker(log_level: str) -> None:
 
     import faust
 
-    from streams.app import Pipeline, tune_gc
+    from streams.worker.app import Pipeline, tune_gc
 
     pipeline = Pipeline(settings, registry, partitions, broker, web_config)
     tune_gc()
@@ -435,7 +435,7 @@ def status(url: str | None, as_json: bool, watch: bool, show_all: bool) -> None:
     from rich.console import Console, Group
     from rich.live import Live
 
-    from bordermon.shell.liveview import checkpoint_table, fetch_metrics, parse_snapshot, snapshot_json, totals_table
+    from shell.liveview import checkpoint_table, fetch_metrics, parse_snapshot, snapshot_json, totals_table
 
     url = url or f"http://127.0.0.1:{current_settings().web_port}/metrics"
 
@@ -474,7 +474,7 @@ def webhook_log(port: int, host: str) -> None:
       bordermon webhook-log --port 9095 | jq '.notification.alerts[].labels'
     """
     from bordermon.broker import check_port_free
-    from bordermon.shell.webhooklog import serve
+    from shell.webhooklog import serve
 
     check_port_free(host, port, "webhook receiver")
     serve(host, port)
@@ -539,8 +539,8 @@ def backtest(files: tuple[str, ...], compare: tuple[str, ...], alerts_out: str |
 
     from bordermon.logfiles import check_exist, log_blocks
     from bordermon.registry import load_registry
-    from bordermon.shell.backtestview import backtest_table
-    from streams.backtest import Backtest, run_backtests
+    from shell.backtestview import backtest_table
+    from streams.offline.backtest import Backtest, run_backtests
 
     check_exist(files)
     settings = current_settings()
@@ -603,7 +603,7 @@ def backfill(files: tuple[str, ...], out: str, step: float) -> None:
 
     from bordermon.logfiles import check_exist, log_lines
     from bordermon.registry import load_registry
-    from streams.backfill import backfill as run_backfill
+    from streams.offline.backfill import backfill as run_backfill
 
     check_exist(files)
     settings = current_settings()
@@ -695,9 +695,9 @@ def demo(scenario: str, start: str, days: int, speed: float, fast_until: str, br
       bordermon demo --start 2022-09-23 --speed 7200  # straight to the worst days
       scripts/kafka.sh start && bordermon demo --broker external   # on Apache Kafka at 127.0.0.1:9092
     """
-    from bordermon.shell.demo import run_demo
     from bordermon.timeutil import parse_rfc3339
     from producers.scenarios import SCENARIOS
+    from shell.demo import run_demo
 
     if scenario not in SCENARIOS:
         raise click.UsageError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")

@@ -67,7 +67,7 @@ class SurgeRecord(msgspec.Struct, array_like=True, frozen=True):
 class CheckpointRecord(msgspec.Struct, array_like=True, frozen=True):
     last_ts: float | None
     # One per direction and lane group: "in" for group `all`, "in/trucks" for others
-    # (`streams.state.queue_name`); array-like, so records from before lane groups read as is.
+    # (`streams.domain.state.queue_name`); array-like, so records from before lane groups read as is.
     queues: dict[str, QueueRecord]
     accepted: dict[str, int]
     persons: dict[str, int]

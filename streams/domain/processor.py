@@ -14,7 +14,7 @@ A checkpoint's state lives in its *home* partition: the partition Kafka's defaul
 Nothing is counted twice: a border.events offset at or below the partition's applied offset is
 skipped, and so is a forwarded message whose source offset is at or below the last one applied
 from that source partition (a source that crashed after forwarding forwards again).
-`process_*` only compute; `streams.commit` sends the results and persists the state, in order.
+`process_*` only compute; `streams.worker.commit` sends the results and persists the state, in order.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ import orjson
 from bordermon.events import INVALID, UNKNOWN_CHECKPOINT, Lanes, Rejected, decode_timed, peek_checkpoint
 from bordermon.partitioning import PARTITIONERS, likely_partitioner, partition_for_key
 from bordermon.registry import Checkpoint, Registry
-from streams.alertmessages import AlertMessage
-from streams.recentids import IdSetFactory, RecentIds
-from streams.state import AlertEvent, CheckpointState, PartitionState, Write, load_partition
+from streams.domain.alertmessages import AlertMessage
+from streams.domain.recentids import IdSetFactory, RecentIds
+from streams.domain.state import AlertEvent, CheckpointState, PartitionState, Write, load_partition
 
 # (offset, key, value, broker timestamp in ms) of a border.events record.
 Inbound = tuple[int, bytes | None, bytes | None, int]
@@ -143,7 +143,7 @@ class Processor:
 
     def __init__(self, registry: Registry, partitions: int, get: Any = None, ids: IdSetFactory = RecentIds) -> None:
         self.registry = registry
-        self.ids = ids  # how each checkpoint holds its recent ids (`streams.recentids`)
+        self.ids = ids  # how each checkpoint holds its recent ids (`streams.domain.recentids`)
         self.partitions = partitions
         self.state: dict[int, PartitionState] = {}
         self._get = get or (lambda _key: None)
@@ -347,7 +347,7 @@ class Processor:
 
     def changelog_writes(self, partition: int) -> list[Write]:
         """The writes that persist a partition's state as it is now (sent once the batch's
-        outputs are delivered: `streams.commit`)."""
+        outputs are delivered: `streams.worker.commit`)."""
         ps = self.partition(partition)
         if not ps.dirty and not ps.touched:
             return []

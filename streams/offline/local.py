@@ -12,8 +12,8 @@ from collections.abc import Iterable, Iterator
 from itertools import repeat
 
 from bordermon.registry import Registry
-from streams.processor import BatchResult, Processor
-from streams.recentids import PlainIds
+from streams.domain.processor import BatchResult, Processor
+from streams.domain.recentids import PlainIds
 
 BATCH = 5000
 PRUNE_EVERY = 10

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from bordermon.events import DIRECTIONS
 from bordermon.registry import Checkpoint, LaneGroup
-from streams.state import CheckpointState, QueueState
+from streams.domain.state import CheckpointState, QueueState
 
 PASSENGER: Final = "passenger_vehicle_lanes"
 COMMERCIAL: Final = "commercial_vehicle_lanes"

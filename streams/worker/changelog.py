@@ -43,7 +43,7 @@ class PartitionReader:
     bootstrap: list[str]
     security: KafkaSecurity
     exact_end_offsets: bool
-    # read_committed under Kafka transactions (`streams.transactions`): what an aborted
+    # read_committed under Kafka transactions (`streams.worker.transactions`): what an aborted
     # transaction wrote is not state; the end is then the last stable offset.
     read_committed: bool = False
 

@@ -32,17 +32,17 @@ from bordermon.broker import start_broker
 from bordermon.config import Settings, settings_env
 from bordermon.errors import BordermonError
 from bordermon.kafka import check_reachable
-from bordermon.shell.liveview import (
+from bordermon.timeutil import to_rfc3339
+from shell.liveview import (
     checkpoint_table,
     citizenship_table,
     fetch_metrics,
     latest_event_time,
     parse_snapshot,
 )
-from bordermon.shell.localmonitoring import alertmanager_command, prometheus_command
-from bordermon.timeutil import to_rfc3339
+from shell.localmonitoring import alertmanager_command, prometheus_command
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def port_or_free(preferred: int) -> int:

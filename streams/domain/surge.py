@@ -24,7 +24,7 @@ import math
 from array import array
 from dataclasses import dataclass, field
 
-from streams.alerts import AlertState, Transition, step
+from streams.domain.alerts import AlertState, Transition, step
 
 HOUR = 3600.0
 HISTORY_HOURS = 4 * 168  # four weeks of hourly counts per checkpoint and direction

@@ -3,7 +3,7 @@
 The unit of persistence is a partition of border.events: its record holds the offsets applied
 and which head of each checkpoint is committed; each checkpoint's head (queues, lanes, alerts,
 counters) is written only when the checkpoint changed, and its event ids and crossings as
-append-only deltas (see `streams.stateformat` for the keys and why the record is written last).
+append-only deltas (see `streams.domain.stateformat` for the keys and why the record is written last).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Any
 from bordermon.events import DIRECTIONS, DUPLICATE, EVENT_TYPES, REJECT_REASONS, Crossing, Event, Lanes
 from bordermon.observability import ARRIVAL_SURGE, QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST
 from bordermon.registry import DEFAULT_LANE_GROUP, Checkpoint, LaneGroup
-from streams.alerts import SEVERITIES, AlertState, Transition, step
-from streams.estimates import Throughput, seconds_until, wait_seconds
-from streams.recentids import IdSetFactory, RecentIds
-from streams.stateformat import (
+from streams.domain.alerts import SEVERITIES, AlertState, Transition, step
+from streams.domain.estimates import Throughput, seconds_until, wait_seconds
+from streams.domain.recentids import IdSetFactory, RecentIds
+from streams.domain.stateformat import (
     AlertRecord,
     CheckpointRecord,
     DeltaRecord,
@@ -38,8 +38,8 @@ from streams.stateformat import (
     record_key,
     unpack_times,
 )
-from streams.surge import SurgeState
-from streams.windows import LONGEST, WINDOWS, NetFlowWindow, SortedTimes
+from streams.domain.surge import SurgeState
+from streams.domain.windows import LONGEST, WINDOWS, NetFlowWindow, SortedTimes
 
 DEDUP_SECONDS = 86400.0
 ADVICE_HORIZON_HOURS = 2.0
@@ -102,7 +102,7 @@ class QueueState:
         return wait_seconds(len(self.queue), self.lanes, self.group.lane_capacity_per_hour)
 
     def clearance_per_lane(self, now: float | None) -> float:
-        """Parties one lane clears per hour, measured, or the nominal capacity (`streams.estimates`)."""
+        """Parties one lane clears per hour, measured, or the nominal capacity (`streams.domain.estimates`)."""
         measured = self.throughput.rate_per_lane(now) if now is not None else None
         return self.group.lane_capacity_per_hour if measured is None else measured
 
@@ -220,7 +220,7 @@ class AlertEvent:
 
     @property
     def queue(self) -> str:
-        """The queue it is about (`streams.state.queue_name`); a direction for ArrivalSurge."""
+        """The queue it is about (`streams.domain.state.queue_name`); a direction for ArrivalSurge."""
         return self.direction if self.group is None else queue_name(self.direction, self.group.id)
 
 

@@ -20,9 +20,9 @@ from bordermon import metrics as catalog
 from bordermon.events import DIRECTIONS, EVENT_TYPES, REJECT_REASONS
 from bordermon.metrics import Metric
 from bordermon.partitioning import PARTITIONERS
-from streams.alerts import SEVERITIES
-from streams.processor import Processor
-from streams.state import CheckpointState
+from streams.domain.alerts import SEVERITIES
+from streams.domain.processor import Processor
+from streams.domain.state import CheckpointState
 
 
 def counter(metric: Metric, registry: CollectorRegistry) -> Counter:

@@ -23,8 +23,8 @@ from bordermon.errors import BordermonError
 from bordermon.events import peek_checkpoint
 from bordermon.observability import QUEUE_OVERLOAD_FORECAST
 from bordermon.registry import Registry
-from streams.local import BATCH, LocalRun
-from streams.state import AlertEvent
+from streams.domain.state import AlertEvent
+from streams.offline.local import BATCH, LocalRun
 
 # The pager route re-notifies while a critical alert fires (repeat_interval in
 # monitoring/alertmanager/alertmanager.yml; a test keeps the two equal).
