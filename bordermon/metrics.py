@@ -54,7 +54,7 @@ CHECKPOINT_EVENTS: Final = Metric(
 EVENTS_OFF_PARTITION: Final = Metric(
     "border_events_off_partition",
     "counter",
-    "Events that arrived off their checkpoint's home (murmur2) partition and were re-routed, "
+    "Events that arrived off their checkpoint's home (murmur2) partition and were forwarded to it, "
     "by the producer partitioner that most likely placed them",
     ("checkpoint", "partitioner"),
 )
@@ -144,8 +144,8 @@ MESSAGES_FORWARDED: Final = Metric(
     "counter",
     "border.events messages found off their checkpoint's home partition and forwarded there",
 )
-MESSAGES_REROUTED: Final = Metric(
-    "bordermon_messages_rerouted",
+MESSAGES_FORWARDED_RECEIVED: Final = Metric(
+    "bordermon_messages_forwarded_received",
     "counter",
     "Forwarded messages received from the repartition topic (including re-sent ones skipped)",
 )
@@ -210,7 +210,7 @@ STATE_METRICS: Final = (
 PROCESS_METRICS: Final = (
     MESSAGES_PROCESSED,
     MESSAGES_FORWARDED,
-    MESSAGES_REROUTED,
+    MESSAGES_FORWARDED_RECEIVED,
     MESSAGES_SKIPPED,
     UNACKNOWLEDGED_WRITE_AGE,
     ALERTMANAGER_PUSHES,

@@ -491,7 +491,7 @@ def pipeline() -> dashboard.Dashboard:
         ("Dead letters in the last hour", f"sum by (reason) (increase({m.EVENTS_REJECTED.series}[1h]))",
          "{{reason}}", "short"),
         ("Worker memory (RSS)", f"process_resident_memory_bytes{{{job_selector()}}}", "{{instance}}", "bytes"),
-        ("Events off their checkpoint's home partition (re-routed; see README, Publishing events)",
+        ("Events off their checkpoint's home partition (forwarded; see README, Publishing events)",
          f"sum by (checkpoint, partitioner) (rate({m.EVENTS_OFF_PARTITION.series}{RATE}))",
          "{{checkpoint}} via {{partitioner}}", "ops"),
     ]  # fmt: skip

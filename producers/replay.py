@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -114,9 +114,33 @@ def replay(
     publisher = Publisher(settings, speed, stop)
     summary = ReplaySummary()
     started = time.monotonic()
-    total_bytes = sum(os.path.getsize(p) for p in paths)
+    progress = _progress_bar(console)
+    try:
+        with progress:
+            task = progress.add_task("replay", total=sum(os.path.getsize(p) for p in paths), name="", lines=0)
+            cursor = _Cursor(publisher, summary, selection, stop, resume)
+            done_bytes = 0
+            for path in paths:
+                name = os.path.basename(path)
 
-    progress = Progress(
+                def show(at: int, name: str = name, base: int = done_bytes) -> None:
+                    progress.update(task, completed=base + at, name=name, lines=summary.lines)
+
+                cursor.send_file(path, show)
+                done_bytes += os.path.getsize(path)
+                if stop.requested:
+                    break
+            publisher.flush()
+            summary.next_position = cursor.position + 1 if not stop.requested else publisher.next_position
+            summary.stopped_by = stop.requested
+    finally:
+        publisher.close()
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _progress_bar(console: Console) -> Progress:
+    return Progress(
         TextColumn("[bold]replay[/] {task.fields[name]}"),
         BarColumn(),
         TextColumn("{task.fields[lines]:,} lines"),
@@ -126,46 +150,49 @@ def replay(
         transient=True,
         disable=not console.is_terminal,
     )
-    try:
-        with progress:
-            task = progress.add_task("replay", total=total_bytes, name="", lines=0)
-            done_bytes = 0
-            position = -1
-            for path in paths:
-                reader, raw = open_log(path)
-                summary.files += 1
-                with raw, reader:
-                    for n, line in enumerate(iter_lines(reader, path), 1):
-                        position += 1
-                        if position < resume:
-                            continue
-                        if stop.requested:
-                            break
-                        key, t = key_and_time(line)
-                        if selection is not None and selection.active and not selection.keep(key, t):
-                            summary.filtered += 1
-                            continue
-                        publisher.send(key, line, t, position)
-                        summary.lines += 1
-                        if key is None:
-                            summary.unkeyed += 1
-                        else:
-                            summary.keyed += 1
-                            summary.per_checkpoint[key.decode("utf-8", "replace")] += 1
-                        if n % 2000 == 0:
-                            progress.update(
-                                task,
-                                completed=done_bytes + raw.tell(),
-                                name=os.path.basename(path),
-                                lines=summary.lines,
-                            )
-                done_bytes += os.path.getsize(path)
-                if stop.requested:
-                    break
-            publisher.flush()
-            summary.next_position = position + 1 if not stop.requested else publisher.next_position
-            summary.stopped_by = stop.requested
-    finally:
-        publisher.close()
-    summary.seconds = time.monotonic() - started
-    return summary
+
+
+PROGRESS_EVERY = 2000  # lines between progress updates
+
+
+@dataclass
+class _Cursor:
+    """Where a replay is in its files (a position counts lines across all of them), and what it
+    sends from each line."""
+
+    publisher: Publisher
+    summary: ReplaySummary
+    selection: Selection | None
+    stop: StopFlag
+    resume: int
+    position: int = -1
+
+    def send_file(self, path: str, show: Callable[[int], None]) -> None:
+        """Every line of one file from the resume position on, until a stop is requested;
+        `show(bytes read)` every `PROGRESS_EVERY` lines."""
+        reader, raw = open_log(path)
+        self.summary.files += 1
+        with raw, reader:
+            for n, line in enumerate(iter_lines(reader, path), 1):
+                self.position += 1
+                if self.position < self.resume:
+                    continue
+                if self.stop.requested:
+                    return
+                self.send(line)
+                if n % PROGRESS_EVERY == 0:
+                    show(raw.tell())
+
+    def send(self, line: bytes) -> None:
+        summary, selection = self.summary, self.selection
+        key, t = key_and_time(line)
+        if selection is not None and selection.active and not selection.keep(key, t):
+            summary.filtered += 1
+            return
+        self.publisher.send(key, line, t, self.position)
+        summary.lines += 1
+        if key is None:
+            summary.unkeyed += 1
+        else:
+            summary.keyed += 1
+            summary.per_checkpoint[key.decode("utf-8", "replace")] += 1

@@ -39,7 +39,7 @@ from streams.domain.state import AlertEvent, CheckpointState, PartitionState, Wr
 # (offset, key, value, broker timestamp in ms) of a border.events record.
 Inbound = tuple[int, bytes | None, bytes | None, int]
 # (offset, key, value, broker timestamp in ms, hop header) of a repartition-topic record.
-Rerouted = tuple[int, bytes | None, bytes | None, int, bytes | None]
+ForwardedRecord = tuple[int, bytes | None, bytes | None, int, bytes | None]
 
 
 @lru_cache(maxsize=65536)
@@ -48,8 +48,10 @@ def home_partition(checkpoint_id: str, partitions: int) -> int:
     return partition_for_key(checkpoint_id.encode(), partitions)
 
 
-# The hop header: source partition, source offset, likely producer partitioner (its index in
-# PARTITIONERS), packed: parsing it is on the path of every re-routed message.
+# The hop header of a forwarded message (docs/partitioning.md): its name, and its value's layout,
+# source partition, source offset, likely producer partitioner (its index in PARTITIONERS),
+# packed: parsing it is on the path of every forwarded message.
+HOP_HEADER = "bordermon-hop"
 _HOP = struct.Struct(">IqB")
 _PARTITIONER_CODE = {name: i for i, name in enumerate(PARTITIONERS)}
 
@@ -63,7 +65,7 @@ def key_home(key: bytes | None, partitions: int) -> int | None:
 
 
 def hop_header(partition: int, offset: int, partitioner: str) -> bytes:
-    """The `bordermon-hop` header of a forwarded message: where it was found, and by whom."""
+    """The hop header's value of a forwarded message: where it was found, and by whom."""
     return _HOP.pack(partition, offset, _PARTITIONER_CODE[partitioner])
 
 
@@ -94,7 +96,7 @@ def deadletter_value(reason: str, error: str, raw: bytes | None, partition: int,
 
 class Forward(NamedTuple):
     """A valid event found off its checkpoint's home partition, to be sent there (a tuple: one
-    is made per re-routed message)."""
+    is made per forwarded message)."""
 
     partition: int
     key: bytes
@@ -148,6 +150,9 @@ class Processor:
         self.state: dict[int, PartitionState] = {}
         self._get = get or (lambda _key: None)
         self._homes: dict[str, int] = {}
+        # The wall clock of the batch being processed: when its checkpoints last saw an event
+        # (one clock read per batch; the public feed's freshness needs no finer grain).
+        self._batch_now = 0.0
 
     # -- state lifecycle ---------------------------------------------------------------------
 
@@ -172,7 +177,7 @@ class Processor:
 
     def process_events(self, partition: int, records: Sequence[Inbound], now: float | None = None) -> BatchResult:
         """A batch of border.events records of one partition, in offset order."""
-        now = time.time() if now is None else now
+        now = self._batch_now = time.time() if now is None else now
         ps = self.partition(partition)
         result = BatchResult(partition)
         registry, partitions = self.registry.checkpoints, self.partitions
@@ -191,11 +196,9 @@ class Processor:
                 if cid is not None and cid in registry:
                     home = homes.get(cid)
                     if home is None:
-                        home = homes[cid] = home_partition(cid, partitions)
+                        home = self._learn_home(cid)
                     if home != partition:
-                        partitioner = likely_partitioner(key, cid, partition, partitions)
-                        header = hop_header(partition, offset, partitioner)
-                        result.forwards.append(Forward(home, cid.encode(), value, timestamp_ms, header))  # type: ignore[arg-type]
+                        result.forwards.append(self._forward(home, cid, key, value, timestamp_ms, partition, offset))
                         continue
             decoded = decode_timed(value, now)
             if type(decoded) is Rejected:
@@ -211,24 +214,43 @@ class Processor:
             if partitions > 1:
                 home = homes.get(cid)
                 if home is None:
-                    home = homes[cid] = home_partition(cid, partitions)
+                    home = self._learn_home(cid)
                 if home != partition:
-                    partitioner = likely_partitioner(key, cid, partition, partitions)
-                    header = hop_header(partition, offset, partitioner)
-                    result.forwards.append(Forward(home, cid.encode(), value, timestamp_ms, header))  # type: ignore[arg-type]
+                    result.forwards.append(self._forward(home, cid, key, value, timestamp_ms, partition, offset))
                     continue
             apply(result, ps, cid, event, t, key, value, partition, offset)
         result.processed = len(records) - result.skipped
         if result.processed:
             ps.dirty = True
-        self._note_arrivals(ps, now)
         ps.forget_delivered_when_passed()
         return result
 
-    def process_rerouted(self, partition: int, records: Sequence[Rerouted], now: float | None = None) -> BatchResult:
+    def _learn_home(self, cid: str) -> int:
+        """The home partition of a checkpoint, remembered (`process_events` reads the dict inline)."""
+        home = self._homes[cid] = home_partition(cid, self.partitions)
+        return home
+
+    def _forward(
+        self,
+        home: int,
+        cid: str,
+        key: bytes | None,
+        value: bytes | None,
+        timestamp_ms: int,
+        partition: int,
+        offset: int,
+    ) -> Forward:
+        """A valid event found at `partition`/`offset`, off its checkpoint's home: on its way there."""
+        partitioner = likely_partitioner(key, cid, partition, self.partitions)
+        header = hop_header(partition, offset, partitioner)
+        return Forward(home, cid.encode(), value, timestamp_ms, header)  # type: ignore[arg-type]  # named a checkpoint: not None
+
+    def process_forwarded(
+        self, partition: int, records: Sequence[ForwardedRecord], now: float | None = None
+    ) -> BatchResult:
         """A batch of the repartition topic's records of one partition: messages other partitions
         forwarded to this, their checkpoint's home, to be validated and applied here."""
-        now = time.time() if now is None else now
+        now = self._batch_now = time.time() if now is None else now
         ps = self.partition(partition)
         result = BatchResult(partition)
         registry = self.registry.checkpoints
@@ -270,8 +292,8 @@ class Processor:
             if cs is None:
                 cs = ps.checkpoints[cid] = CheckpointState(self.registry[cid], self.ids)
             ps.touched.add(cid)
+            cs.arrived_at = now
             cs.note_off_partition(PARTITIONERS[code], n)
-        self._note_arrivals(ps, now)
         ps.forget_delivered_when_passed()
         return result
 
@@ -298,6 +320,7 @@ class Processor:
         if cs is None:
             cs = ps.checkpoints[cid] = CheckpointState(self.registry[cid], self.ids)
         ps.touched.add(cid)
+        cs.arrived_at = self._batch_now
         outcome = cs.apply(event, t)
         if not outcome:
             return
@@ -313,14 +336,6 @@ class Processor:
                 continue
             result.alert_events.append(alert)
             result.alerts.append(Output(cid.encode(), message.border_alert(), identity, offset))
-
-    @staticmethod
-    def _note_arrivals(ps: PartitionState, now: float) -> None:
-        """When events last arrived at each checkpoint changed since the state was last written
-        (per batch: a clock read per event would cost the hot path)."""
-        checkpoints = ps.checkpoints
-        for cid in ps.touched:
-            checkpoints[cid].arrived_at = now
 
     @staticmethod
     def _reject(

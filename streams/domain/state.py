@@ -438,7 +438,7 @@ class CheckpointState:
 
     def to_record(self) -> CheckpointRecord:
         """For encoding at once: it shares this state's dicts (copying them cost a tenth of a
-        re-routing worker's time)."""
+        forwarding worker's time)."""
         return CheckpointRecord(
             last_ts=self.last_ts,
             queues={queue_name(d, q.group.id): q.to_record() for d, q in self.each_queue()},
@@ -527,7 +527,7 @@ class CheckpointState:
 
 
 class PartitionState:
-    """All state derived from one partition of border.events (and the re-routed messages of its
+    """All state derived from one partition of border.events (and the forwarded messages of its
     checkpoints); persisted under its record, which is written last in every batch."""
 
     def __init__(self, partition: int) -> None:

@@ -72,7 +72,7 @@ class CheckpointRecord(msgspec.Struct, array_like=True, frozen=True):
     accepted: dict[str, int]
     persons: dict[str, int]
     citizenship_persons: dict[str, dict[str, int]]  # direction -> citizenship -> persons
-    off_partition: dict[str, int]  # likely producer partitioner -> messages re-routed
+    off_partition: dict[str, int]  # likely producer partitioner -> messages forwarded
     next_seq: int
     deltas: dict[int, float]  # live delta seq -> newest event time in it
     # Added 2026-12-03 (ArrivalSurge); a default, so heads written before read as having none.

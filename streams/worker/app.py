@@ -178,7 +178,7 @@ class Pipeline:
         self.events = app.topic(EVENTS_TOPIC, key_serializer="raw", value_serializer="raw", partitions=partitions)
         # Co-partitioned with border.events (same count, same subscribers): Faust assigns
         # partition p of both, and of the table's changelog, to the same worker.
-        self.rerouted = app.topic(
+        self.repartition = app.topic(
             REPARTITION_TOPIC, key_serializer="raw", value_serializer="raw", partitions=partitions
         )
         self.table = app.Table(
@@ -241,7 +241,7 @@ class Pipeline:
         self.batch_seconds = histogram(catalog.BATCH_DURATION, self.registry)
         self.messages = counter(catalog.MESSAGES_PROCESSED, self.registry)
         self.forwarded = counter(catalog.MESSAGES_FORWARDED, self.registry)
-        self.rerouted_in = counter(catalog.MESSAGES_REROUTED, self.registry)
+        self.forwarded_in = counter(catalog.MESSAGES_FORWARDED_RECEIVED, self.registry)
         self.skipped = counter(catalog.MESSAGES_SKIPPED, self.registry)
         self.event_lag = histogram(catalog.INGEST_LATENCY, self.registry)
         self.write_age = gauge(catalog.UNACKNOWLEDGED_WRITE_AGE, self.registry)
@@ -394,8 +394,8 @@ class Pipeline:
         async def process(tp: TP, records: Sequence[Any]) -> asyncio.Future[Any] | None:
             return await self.handle_batch(tp, records)
 
-        @app.batch_agent(self.rerouted)
-        async def process_rerouted(tp: TP, records: Sequence[Any]) -> asyncio.Future[Any] | None:
+        @app.batch_agent(self.repartition)
+        async def process_forwarded(tp: TP, records: Sequence[Any]) -> asyncio.Future[Any] | None:
             return await self.handle_batch(tp, records)
 
         @table.on_recover
@@ -483,48 +483,11 @@ class Pipeline:
             # read_committed read of the changelog reaches its end.
             await self.transactions.release(set(self.transactions.senders) - assigned)
             await self.transactions.claim(assigned)
-        topic = CHANGELOG_TOPIC
-        loop = asyncio.get_running_loop()
-        warm = await self._warm_states(assigned, topic)
-        checked = time.monotonic()
-        rest = sorted(assigned - warm.keys())
-        for attempt in range(1, RECONCILE_ATTEMPTS + 1):
-            try:
-                partitions = await loop.run_in_executor(None, ensure_worker_topics, self.settings, topic)
-                snapshot = await loop.run_in_executor(None, self.reader.read_partitions, topic, rest)
-                read = time.monotonic()
-                # In a thread as well: at 2M ids the parse takes seconds, and the event loop must
-                # stay free for a rebalance callback (it waits for the loop: a member held here
-                # longer than the rebalance timeout is dropped from the group) and for /readyz.
-                states = {**await loop.run_in_executor(None, self._parse_state, snapshot.data, rest), **warm}
-                parsed = time.monotonic()
-                if not self.transactional:  # R2: under transactions, what was not committed is aborted
-                    counts = await loop.run_in_executor(
-                        None, partition_counts, self.settings, [ALERTS_TOPIC, DEADLETTER_TOPIC]
-                    )
-                    await loop.run_in_executor(
-                        None, read_back_delivered, self.reader.read_ranges, list(states.values()), counts
-                    )
-                phases = {
-                    "warm_check": checked - started,
-                    "read": read - checked,
-                    "parse": parsed - read,
-                    "read_back": time.monotonic() - parsed,
-                }
-                del snapshot  # the parsed state is all that is kept
-                release_freed_memory()
-                break
-            except StateFormatError as exc:  # retrying cannot help: stop with the reason
-                log.error(str(exc))
-                await self.app.crash(exc)
-                return
-            except Exception as exc:  # the broker is away or was reset: try again, then give up loudly
-                if attempt == RECONCILE_ATTEMPTS:
-                    log.error("cannot read state from the changelog; stopping", extra={"error": repr(exc)})
-                    await self.app.crash(exc)
-                    return
-                log.warning("state read failed; retrying", extra={"attempt": attempt, "error": repr(exc)})
-                await asyncio.sleep(min(2.0**attempt, 10.0))
+        warm = await self._warm_states(assigned, CHANGELOG_TOPIC)
+        loaded = await self._load_with_retries(sorted(assigned - warm.keys()), warm, started)
+        if loaded is None:
+            return  # the worker crashed, saying why
+        partitions, states, phases = loaded
         if partitions != self.processor.partitions:
             await self._stop_for_partition_count(partitions)
             return
@@ -542,6 +505,58 @@ class Pipeline:
             },
         )
 
+    async def _load_with_retries(
+        self, rest: list[int], warm: dict[int, PartitionState], started: float
+    ) -> tuple[int, dict[int, PartitionState], dict[str, float]] | None:
+        """`_load`, tried again while the broker is away; None once the worker crashed (a state
+        that cannot be parsed, or a broker away for every attempt)."""
+        for attempt in range(1, RECONCILE_ATTEMPTS + 1):
+            try:
+                return await self._load(rest, warm, started)
+            except StateFormatError as exc:  # retrying cannot help: stop with the reason
+                log.error(str(exc))
+                await self.app.crash(exc)
+                return None
+            except Exception as exc:  # the broker is away or was reset: try again, then give up loudly
+                if attempt == RECONCILE_ATTEMPTS:
+                    log.error("cannot read state from the changelog; stopping", extra={"error": repr(exc)})
+                    await self.app.crash(exc)
+                    return None
+                log.warning("state read failed; retrying", extra={"attempt": attempt, "error": repr(exc)})
+                await asyncio.sleep(min(2.0**attempt, 10.0))
+        return None
+
+    async def _load(
+        self, rest: list[int], warm: dict[int, PartitionState], started: float
+    ) -> tuple[int, dict[int, PartitionState], dict[str, float]]:
+        """The partitions not prefetched (`rest`), read to the changelog's end and parsed, with the
+        outputs a predecessor delivered read back (R1, R2): (border.events' partition count, the
+        states, seconds per phase)."""
+        topic, loop = CHANGELOG_TOPIC, asyncio.get_running_loop()
+        checked = time.monotonic()
+        partitions = await loop.run_in_executor(None, ensure_worker_topics, self.settings, topic)
+        snapshot = await loop.run_in_executor(None, self.reader.read_partitions, topic, rest)
+        read = time.monotonic()
+        # In a thread as well: at 2M ids the parse takes seconds, and the event loop must
+        # stay free for a rebalance callback (it waits for the loop: a member held here
+        # longer than the rebalance timeout is dropped from the group) and for /readyz.
+        states = {**await loop.run_in_executor(None, self._parse_state, snapshot.data, rest), **warm}
+        parsed = time.monotonic()
+        if not self.transactional:  # R2: under transactions, what was not committed is aborted
+            outputs = [ALERTS_TOPIC, DEADLETTER_TOPIC]
+            counts = await loop.run_in_executor(None, partition_counts, self.settings, outputs)
+            read_back = self.reader.read_ranges
+            await loop.run_in_executor(None, read_back_delivered, read_back, list(states.values()), counts)
+        del snapshot  # the parsed state is all that is kept
+        release_freed_memory()
+        phases = {
+            "warm_check": checked - started,
+            "read": read - checked,
+            "parse": parsed - read,
+            "read_back": time.monotonic() - parsed,
+        }
+        return partitions, states, phases
+
     def _parse_state(self, data: dict[bytes, bytes], partitions: list[int]) -> dict[int, PartitionState]:
         return {p: self.processor.load(p, data.get) for p in partitions}
 
@@ -551,7 +566,7 @@ class Pipeline:
             self.misrouted_seen.add((key, header))
             forward = next(f for f in forwards if f.key == key and f.header[-1:] == header)
             log.warning(
-                "events arrive off their checkpoint's home partition; re-routing them (see README, "
+                "events arrive off their checkpoint's home partition; forwarding them (see README, "
                 "Publishing events)",
                 extra={"checkpoint": key.decode(), "partitioner": parse_hop_header(forward.header)[2],
                        "arrived_on": partition, "home": forward.partition},
@@ -566,7 +581,7 @@ class Pipeline:
         if tp.topic == EVENTS_TOPIC:
             result, durable = await self.committer.commit_events(tp.partition, records)
         else:
-            result, durable = await self.committer.commit_rerouted(tp.partition, records)
+            result, durable = await self.committer.commit_forwarded(tp.partition, records)
         if self.pusher is not None and result.alert_events:
             self.pusher.enqueue(result.alert_events)
         now = time.time()
@@ -579,7 +594,7 @@ class Pipeline:
                 self.forwarded.inc(len(result.forwards))
                 self._note_misrouted(tp.partition, result.forwards)
         else:
-            self.rerouted_in.inc(len(records))
+            self.forwarded_in.inc(len(records))
         if result.skipped:
             self.skipped.inc(result.skipped)
         self.batch_seconds.observe(time.monotonic() - started)

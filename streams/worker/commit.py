@@ -5,7 +5,7 @@ For a batch of one partition p (of border.events, or of the repartition topic), 
 1. Process. The processor computes the batch's forwards, dead letters, alerts and state change.
    Nothing has left the process yet.
 2. Forward and emit, and wait until the broker acknowledged every message:
-   - re-routed events go to the repartition topic, partition = their checkpoint's home, with a
+   - forwarded events go to the repartition topic, partition = their checkpoint's home, with a
      header naming their source partition and offset;
    - dead letters and alerts go to border.deadletter / border.alerts, partition p mod (their
      partition count), with a header naming the writer p and the state positions after this batch.
@@ -46,11 +46,10 @@ import orjson
 
 from bordermon.batches import Headers
 from bordermon.config import ALERTS_TOPIC, DEADLETTER_TOPIC, EVENTS_TOPIC, REPARTITION_TOPIC
-from streams.domain.processor import BatchResult, Processor, alert_identity, deadletter_identity
+from streams.domain.processor import HOP_HEADER, BatchResult, Processor, alert_identity, deadletter_identity
 from streams.domain.state import PartitionState, Write
 from streams.worker.sender import OutRecord
 
-HOP_HEADER = "bordermon-hop"  # on forwarded events: source partition, offset, likely partitioner
 WRITER_HEADER = "bordermon-writer"  # on dead letters and alerts: partition, applied, hop applied
 OUTPUT_TOPICS = (DEADLETTER_TOPIC, ALERTS_TOPIC)
 
@@ -168,10 +167,10 @@ class CommitterBase:
         result = self.processor.process_events(partition, inbound)
         return result, await self._deliver_and_persist(result, EVENTS_TOPIC, records[-1].offset)
 
-    async def commit_rerouted(self, partition: int, records: Sequence[Any]) -> tuple[BatchResult, Any]:
+    async def commit_forwarded(self, partition: int, records: Sequence[Any]) -> tuple[BatchResult, Any]:
         """The same for repartition-topic records."""
-        rerouted = [(r.offset, r.key, r.value, r.timestamp, hop_of(r.headers)) for r in records]
-        result = self.processor.process_rerouted(partition, rerouted)
+        forwarded = [(r.offset, r.key, r.value, r.timestamp, hop_of(r.headers)) for r in records]
+        result = self.processor.process_forwarded(partition, forwarded)
         return result, await self._deliver_and_persist(result, REPARTITION_TOPIC, records[-1].offset)
 
     async def _deliver_and_persist(self, result: BatchResult, source: str, last: int) -> asyncio.Future[Any] | None:
@@ -241,7 +240,7 @@ class Committer(CommitterBase):
     acknowledged and the partition's previous write was sent, then sends its writes (so
     changelog writes keep batch order); their batches' offsets are acknowledged when it is
     durable. Waiting in the handler cost a broker round trip per batch (it halved the throughput
-    of re-routed traffic); writing the state of every small batch of live traffic wrote its
+    of forwarded traffic); writing the state of every small batch of live traffic wrote its
     whole heads tens of times a second and stalled Faust's commits for seconds."""
 
     def __init__(

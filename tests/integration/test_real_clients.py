@@ -130,7 +130,7 @@ def test_fnv1a_into_a_topic_created_beforehand_with_3_partitions(broker, registr
 
 
 @pytest.mark.brokers("tansu", "kafka")
-def test_kill_9_while_rerouted_traffic_flows(broker, registry_env, tmp_path):
+def test_kill_9_while_forwarded_traffic_flows(broker, registry_env, tmp_path):
     lines = mixed_log(CHECKPOINTS, good_count=20_000, seed=7)
     expected = run_oracle(lines, REGISTRY, time.time())
     # Many batches and frequent state writes: the kill lands between durable and committed ones.
@@ -148,7 +148,7 @@ def test_kill_9_while_rerouted_traffic_flows(broker, registry_env, tmp_path):
         assert_metrics_match(metrics, expected, ALL_CHECKPOINTS)
         assert_outputs_exactly_once(broker.address, expected, lines)
         skipped = sample(metrics, catalog.MESSAGES_SKIPPED.series) or 0
-        forwarded_here = sample(metrics, catalog.MESSAGES_REROUTED.series) or 0
+        forwarded_here = sample(metrics, catalog.MESSAGES_FORWARDED_RECEIVED.series) or 0
         delivered = (sample(metrics, catalog.MESSAGES_PROCESSED.series) or 0) + forwarded_here
         print(f"\nreplacement: {delivered:.0f} messages delivered, {skipped:.0f} skipped as already applied")
         assert skipped > 0, "the kill must land mid-stream: the replacement finds work already applied"
@@ -157,7 +157,7 @@ def test_kill_9_while_rerouted_traffic_flows(broker, registry_env, tmp_path):
 
 
 @pytest.mark.brokers("tansu", "kafka")
-def test_two_three_two_workers_with_rerouted_traffic(broker, registry_env, tmp_path):
+def test_two_three_two_workers_with_forwarded_traffic(broker, registry_env, tmp_path):
     lines = mixed_log(CHECKPOINTS, good_count=12_000, seed=31)
     expected = run_oracle(lines, REGISTRY, time.time())
     half = len(lines) // 2

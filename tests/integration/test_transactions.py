@@ -74,7 +74,7 @@ def test_transactions_kill_9_mid_stream_leave_each_output_once(broker, tmp_path)
         assert second.stop() == 0, second.tail()
 
 
-def test_transactions_two_three_two_workers_with_rerouted_traffic(broker, tmp_path):
+def test_transactions_two_three_two_workers_with_forwarded_traffic(broker, tmp_path):
     from tests.fixtures.mixedlog import mixed_log
     from tests.fixtures.oracle import run_oracle
     from tests.fixtures.registry import REGISTRY

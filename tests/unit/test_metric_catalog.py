@@ -107,12 +107,12 @@ def test_a_scrape_reuses_a_checkpoints_text_only_while_its_state_is_unchanged():
     forwards = processor.process_events(0, records[1000:3000:2]).forwards
     assert forwards, "the keyless records include some off their home partition"
     for i, f in enumerate(forwards):
-        processor.process_rerouted(f.partition, [(i, f.key, f.value, 0, f.header)])
+        processor.process_forwarded(f.partition, [(i, f.key, f.value, 0, f.header)])
     body = scrape()
     assert b"border_events_off_partition_total{" in body
     # The same event sent again off its home: counted as re-routed, rejected there as a duplicate.
     again = processor.process_events(0, [(10**6, None, forwards[0].value, 0)]).forwards[0]
-    rejected = processor.process_rerouted(again.partition, [(len(forwards), again.key, again.value, 0, again.header)])
+    rejected = processor.process_forwarded(again.partition, [(len(forwards), again.key, again.value, 0, again.header)])
     assert rejected.deadletters, "a duplicate: nothing accepted, only the re-routed count moved"
     scrape()
     owned.discard(1)  # partition 1 revoked

@@ -132,7 +132,7 @@ def test_crash_after_outputs_before_state_neither_loses_nor_repeats(log, expecte
     assert_exactly_once(worker, expected, log)
 
 
-def test_repeated_crashes_while_rerouting(log, expected):
+def test_repeated_crashes_while_forwarding(log, expected):
     worker = worker_for(log, 3, "fnv1a", batch=150, commit_every=5)
     crash_in_rounds(worker, 6, lambda round_: 7 + round_)
     assert_exactly_once(worker, expected, log)
@@ -168,11 +168,11 @@ def test_message_on_wrong_partition_is_applied_at_home_not_rejected():
     assert not result.deadletters
     [forward] = result.forwards
     assert forward.partition == home and forward.key == b"syrym" and forward.value == good
-    rerouted = proc.process_rerouted(home, [(0, forward.key, forward.value, 0, forward.header)])
+    rerouted = proc.process_forwarded(home, [(0, forward.key, forward.value, 0, forward.header)])
     assert rerouted.processed == 1
     cs = proc.state[home].checkpoints["syrym"]
     assert cs.queue("in").length == 1 and cs.off_partition == {"other_key": 1}
-    again = proc.process_rerouted(home, [(1, forward.key, forward.value, 0, forward.header)])
+    again = proc.process_forwarded(home, [(1, forward.key, forward.value, 0, forward.header)])
     assert again.skipped == 1 and cs.queue("in").length == 1, "a re-forwarded copy is not counted again"
 
 
