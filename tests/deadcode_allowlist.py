@@ -20,7 +20,7 @@ process, before_shutdown, push_alerts, partition_count, readyz, healthz  # strea
 _.crashing  # streams/worker/app.py
 
 # Faust and aiokafka internals overridden or set in streams/worker/faustadapter.py (each names why there).
-_._fetch_max_wait_ms, _._isolation_level, _._new_consumer_thread, _._drain_messages, _._n_acked
+_._fetch_max_wait_ms, _._isolation_level, _._new_consumer_thread, _._drain_messages, _._n_acked, _.perform_seek
 ChangelogOnlyStore, _.on_rebalance, generation_id, newly_assigned, _.persisted_offset
 _.apply_changelog_batch, to_key, to_value, _.on_start, _.on_assignment
 _._topic_groups, _._active_tps, _._standby_tps, _._new_consumer

@@ -27,7 +27,7 @@ from faust.assignor.client_assignment import ClientMetadata
 from faust.stores import STORES
 from faust.stores.memory import Store as MemoryStore
 from faust.tables import TableManager
-from faust.transport.consumer import ConsumerT
+from faust.transport.consumer import ConsumerT, ensure_TP
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP
@@ -147,14 +147,27 @@ class BatchConsumer(AIOKafkaConsumer):
         rest = {tp: offset for tp, offset in offsets.items() if tp.topic not in self.transactional_topics}
         return await super()._commit(rest) if rest else True
 
-    # Faust 0.15.3 `Consumer.perform_seek` (public, called when partitions are assigned) updates
-    # the read offsets only of partitions that have a committed offset. A partition without one
-    # (the broker lost its offsets: an in-memory broker restarted, a topic recreated) kept its old
-    # read offset, and every new message below it was dropped as already read. After the seek
-    # the committed offsets are the only truth, so the read offsets start from them alone.
+    # Faust 0.15.3 `Consumer.perform_seek` (public, called when partitions are assigned), redone.
+    # Two gaps in it lost messages of partitions without a committed offset:
+    # - it updates the read offsets only of partitions that have one, so a partition without one
+    #   (the broker lost its offsets: an in-memory broker restarted, a topic recreated) kept its
+    #   old read offset, and every new message below it was dropped as already read;
+    # - aiokafka's `seek_to_committed` does not move such a partition (nor one committed at 0), so
+    #   records fetched and then dropped while the assignment changed (`_deliver` stops mid-fetch)
+    #   were behind its fetch position and never read again. Seen on Apache Kafka: a
+    #   partition of six messages, fetched during the rebalance a leaving worker starts at once.
+    # After the seek the committed offsets are the only truth: the read offsets start from them
+    # alone, and a partition without one is read from its beginning (what the restored state
+    # already applied is skipped by offset, `streams.domain.processor`).
     async def perform_seek(self) -> None:
+        committed = await self.seek_to_committed()
         self._read_offset.clear()
-        await super().perform_seek()
+        self._read_offset.update({tp: offset for tp, offset in committed.items() if offset})
+        known = {ensure_TP(tp): offset or None for tp, offset in committed.items() if offset is not None}
+        self._committed_offset.update(known)
+        never = [tp for tp, offset in committed.items() if not offset and tp.topic in self.handlers]
+        if never:
+            await self._thread.seek_to_beginning(*never)
 
     # Faust 0.15.3 `_read_offset` (the last offset delivered per partition) and
     # `_buffered_partitions`: the drain's own bookkeeping, kept the same way.
