@@ -12,7 +12,7 @@ import pytest
 from bordermon.config import CHANGELOG_TOPIC, REPARTITION_TOPIC, TOPICS, Settings
 from bordermon.kafka import ensure_worker_topics
 from harness.apachekafka import cache_root, kafka_version
-from harness.processes import KafkaBroker, base_env, run_cli
+from harness.processes import KafkaBroker, base_env, run_cli, wait_until
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,8 +48,16 @@ def test_a_three_node_cluster_replicates_the_topics_the_worker_creates(tmp_path)
         # What a worker creates at start (bordermon worker, before Faust).
         ensure_worker_topics(Settings(bootstrap_servers=kafka.address, replication_factor=3), CHANGELOG_TOPIC)
         admin = KafkaAdminClient(bootstrap_servers=kafka.address)
+        names = [*TOPICS, REPARTITION_TOPIC, CHANGELOG_TOPIC]
         try:
-            for topic in admin.describe_topics([*TOPICS, REPARTITION_TOPIC, CHANGELOG_TOPIC]):
+            # The creator waited until the broker it asked listed the partitions; the broker this
+            # client asks may learn of them a moment later (CI once saw the changelog with none).
+            wait_until(
+                lambda: all(topic["partitions"] for topic in admin.describe_topics(names)),
+                30,
+                "every topic's partitions known to the broker asked",
+            )
+            for topic in admin.describe_topics(names):
                 assert {len(p["replica_nodes"]) for p in topic["partitions"]} == {3}, topic["name"]
                 assert {len(p["isr_nodes"]) for p in topic["partitions"]} == {3}, topic["name"]
             resource = ConfigResource(ConfigResourceType.TOPIC, "border.events", {"min.insync.replicas": None})
