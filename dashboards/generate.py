@@ -146,7 +146,22 @@ def overview() -> dashboard.Dashboard:
         "Border overview",
         "Every checkpoint at a glance: wait status on a map, net inflow, how many stayed, queues, alerts.",
     ).with_variable(lane_group_variable())
-    d = d.with_panel(
+    panels = [
+        status_map(),
+        *stayed_and_firing(),
+        *net_inflow(),
+        arrivals_against_baseline(),
+        *queues_and_waits(),
+        *congestion_tables(),
+    ]
+    for panel in panels:
+        d = d.with_panel(panel)
+    return d
+
+
+def status_map() -> geomap.Panel:
+    """Every checkpoint on a map, coloured by its QueueOverload state."""
+    return (
         geomap.Panel()
         .title("Checkpoints by wait status")
         .description("Colour: green no QueueOverload, orange warning firing, red critical firing.")
@@ -191,25 +206,25 @@ def overview() -> dashboard.Dashboard:
         .thresholds(STATUS_STEPS)
         .mappings(STATUS_MAP)
     )
-    d = d.with_panel(
+
+
+def stayed_and_firing() -> list[stat.Panel | bargauge.Panel]:
+    """How many stayed (in all and by citizenship) and how many alerts fire."""
+    return [
         stat.Panel()
         .title("Stayed: net entries since state began (all citizenships)")
         .span(6)
         .height(6)
         .with_target(q(f"sum({m.NET_FLOW_CUMULATIVE.series})", "stayed", instant=True))
         .unit("short")
-        .thresholds(steps((None, "blue")))
-    )
-    d = d.with_panel(
+        .thresholds(steps((None, "blue"))),
         stat.Panel()
         .title("QueueOverload alerts firing")
         .span(6)
         .height(6)
         .with_target(q(f"sum by (severity) ({sel(m.ALERTS_FIRING, ALERTING)})", "{{severity}}"))
         .unit("short")
-        .thresholds(steps((None, "green"), (1, "red")))
-    )
-    d = d.with_panel(
+        .thresholds(steps((None, "green"), (1, "red"))),
         bargauge.Panel()
         .title("Stayed by citizenship (in − out)")
         .span(12)
@@ -218,56 +233,64 @@ def overview() -> dashboard.Dashboard:
             q(f"sort_desc(sum by (citizenship) ({m.NET_FLOW_CUMULATIVE.series}))", "{{citizenship}}", instant=True)
         )
         .unit("short")
-        .thresholds(steps((None, "blue")))
-    )
-    for window in ("1h", "24h"):
-        d = d.with_panel(
-            bargauge.Panel()
-            .title(f"Net inflow per checkpoint, last {window} of event time")
-            .span(12)
-            .height(10)
-            .with_target(
-                q(
-                    f"sort_desc(sum by (checkpoint) ({sel(m.NET_FLOW, window_is(window))}))",
-                    "{{checkpoint}}",
-                    instant=True,
-                )
-            )
-            .unit("short")
-            .thresholds(steps((None, "red"), (0, "green")))
-        )
-    typical = f"sum by (checkpoint, direction) ({m.ARRIVALS_BASELINE.series})"
-    d = d.with_panel(
-        series(
-            "Arrivals per hour against their baseline (ArrivalSurge)",
-            24,
-            9,
-            q(f"sum by (checkpoint, direction) ({m.ARRIVALS_RATE.series}) > 0", "{{checkpoint}} {{direction}}"),
-            q(typical, "{{checkpoint}} {{direction}} typical", ref="B"),
+        .thresholds(steps((None, "blue"))),
+    ]
+
+
+def net_inflow() -> list[bargauge.Panel]:
+    """Net inflow per checkpoint over the last hour and day of event time."""
+    return [
+        bargauge.Panel()
+        .title(f"Net inflow per checkpoint, last {window} of event time")
+        .span(12)
+        .height(10)
+        .with_target(
             q(
-                # surge_level in streams/domain/surge.py: max(3b, b + 5 sqrt b, 10)
-                f"clamp_min(({SURGE_RATIO:g} * {typical} >= {typical} + {SURGE_Z:g} * sqrt({typical}))"
-                f" or ({typical} + {SURGE_Z:g} * sqrt({typical})), {MIN_SURGE_PER_HOUR:g})",
-                "{{checkpoint}} {{direction}} surge level",
-                ref="C",
-            ),
-            unit="short",
-        ).description(
-            "Parties that joined the queue in the last event-time hour, the typical rate for that hour at that "
-            "checkpoint (median of the same hour over past weeks, or days), and the level ArrivalSurge fires at "
-            "when held for 30 minutes. Absent baselines: less than three days of history."
+                f"sort_desc(sum by (checkpoint) ({sel(m.NET_FLOW, window_is(window))}))",
+                "{{checkpoint}}",
+                instant=True,
+            )
         )
+        .unit("short")
+        .thresholds(steps((None, "red"), (0, "green")))
+        for window in ("1h", "24h")
+    ]
+
+
+def arrivals_against_baseline() -> timeseries.Panel:
+    """ArrivalSurge's inputs: the arrival rate, its baseline and the level it fires at."""
+    typical = f"sum by (checkpoint, direction) ({m.ARRIVALS_BASELINE.series})"
+    return series(
+        "Arrivals per hour against their baseline (ArrivalSurge)",
+        24,
+        9,
+        q(f"sum by (checkpoint, direction) ({m.ARRIVALS_RATE.series}) > 0", "{{checkpoint}} {{direction}}"),
+        q(typical, "{{checkpoint}} {{direction}} typical", ref="B"),
+        q(
+            # surge_level in streams/domain/surge.py: max(3b, b + 5 sqrt b, 10)
+            f"clamp_min(({SURGE_RATIO:g} * {typical} >= {typical} + {SURGE_Z:g} * sqrt({typical}))"
+            f" or ({typical} + {SURGE_Z:g} * sqrt({typical})), {MIN_SURGE_PER_HOUR:g})",
+            "{{checkpoint}} {{direction}} surge level",
+            ref="C",
+        ),
+        unit="short",
+    ).description(
+        "Parties that joined the queue in the last event-time hour, the typical rate for that hour at that "
+        "checkpoint (median of the same hour over past weeks, or days), and the level ArrivalSurge fires at "
+        "when held for 30 minutes. Absent baselines: less than three days of history."
     )
-    d = d.with_panel(
+
+
+def queues_and_waits() -> list[timeseries.Panel | bargauge.Panel]:
+    """Queue length, both wait figures and the hours until the critical threshold."""
+    return [
         series(
             "Queue length (parties)",
             12,
             9,
             q(f"sum by (checkpoint, direction, lane_group) ({sel(m.QUEUE_LENGTH, LG)}) > 0", QUEUE_LEGEND),
             unit="short",
-        )
-    )
-    d = d.with_panel(
+        ),
         timeseries.Panel()
         .title("Estimated wait")
         .description("queue / (lanes × capacity). Thresholds drawn for road checkpoints (2 h / 6 h).")
@@ -276,9 +299,7 @@ def overview() -> dashboard.Dashboard:
         .with_target(q(f"max by (checkpoint, direction, lane_group) ({sel(m.WAIT_ESTIMATE, LG)}) > 0", QUEUE_LEGEND))
         .unit("s")
         .min(0)
-        .thresholds(WAIT_STEPS)
-    )
-    d = d.with_panel(
+        .thresholds(WAIT_STEPS),
         timeseries.Panel()
         .title("Expected wait (measured clearance)")
         .description(
@@ -290,9 +311,7 @@ def overview() -> dashboard.Dashboard:
         .with_target(q(f"max by (checkpoint, direction, lane_group) ({sel(m.WAIT_EXPECTED, LG)}) > 0", QUEUE_LEGEND))
         .unit("s")
         .min(0)
-        .thresholds(WAIT_STEPS)
-    )
-    d = d.with_panel(
+        .thresholds(WAIT_STEPS),
         bargauge.Panel()
         .title("Hours until the critical threshold, at current rates (capped at 24 h)")
         .description("The forecast behind QueueOverloadForecast: shortest first. 24 means not growing.")
@@ -306,9 +325,13 @@ def overview() -> dashboard.Dashboard:
             )
         )
         .unit("h")
-        .thresholds(steps((None, "red"), (1.5, "orange"), (6, "green")))
-    )
-    d = d.with_panel(
+        .thresholds(steps((None, "red"), (1.5, "orange"), (6, "green"))),
+    ]
+
+
+def congestion_tables() -> list[table.Panel]:
+    """The most congested checkpoints and the firing alerts, as tables."""
+    return [
         table.Panel()
         .title("Most congested checkpoints")
         .span(12)
@@ -321,9 +344,7 @@ def overview() -> dashboard.Dashboard:
             )
         )
         .unit("s")
-        .thresholds(WAIT_STEPS)
-    )
-    d = d.with_panel(
+        .thresholds(WAIT_STEPS),
         table.Panel()
         .title("Firing QueueOverload alerts")
         .description("Checkpoints and directions whose alert is firing now (1).")
@@ -347,9 +368,8 @@ def overview() -> dashboard.Dashboard:
             )
         )
         .unit("none")
-        .thresholds(steps((None, "green"), (1, "red")))
-    )
-    return d
+        .thresholds(steps((None, "green"), (1, "red"))),
+    ]
 
 
 def drilldown() -> dashboard.Dashboard:
