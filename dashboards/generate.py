@@ -382,26 +382,43 @@ def drilldown() -> dashboard.Dashboard:
         .with_variable(label_variable("checkpoint", "Checkpoint", m.CHECKPOINT_INFO.series))
         .with_variable(lane_group_variable(CP))
     )
-    d = d.with_panel(
-        series(
-            "Wait: estimated (nominal capacity) vs observed vs expected, against the thresholds",
-            24,
-            9,
-            q(f"max by (direction, lane_group) ({sel(m.WAIT_ESTIMATE, CP, LG)})", "estimated " + DG),
-            q(f"max by (direction, lane_group) ({sel(m.WAIT_OBSERVED, CP, LG)})", "observed " + DG, ref="C"),
-            q(f"max by (direction, lane_group) ({sel(m.WAIT_EXPECTED, CP, LG)})", "expected " + DG, ref="D"),
-            q(
-                f"max by (lane_group, severity) ({sel(m.WAIT_THRESHOLD, CP, LG)})",
-                "{{lane_group}} {{severity}} threshold",
-                ref="B",
-            ),
-            unit="s",
-        ).description(
-            "estimated: the contract's queue / (lanes × nominal capacity), which QueueOverload uses; observed: "
-            "what the last party cleared waited; expected: the queue over the measured clearance rate."
-        )
+    panels = [
+        wait_against_thresholds(),
+        *arrivals_and_forecast(),
+        *queue_lanes_and_persons(),
+        net_flow_windows(),
+        alert_timeline(),
+        *latest_and_totals(),
+    ]
+    for panel in panels:
+        d = d.with_panel(panel)
+    return d
+
+
+def wait_against_thresholds() -> timeseries.Panel:
+    """The three waits of one checkpoint's queues and the thresholds QueueOverload compares with."""
+    return series(
+        "Wait: estimated (nominal capacity) vs observed vs expected, against the thresholds",
+        24,
+        9,
+        q(f"max by (direction, lane_group) ({sel(m.WAIT_ESTIMATE, CP, LG)})", "estimated " + DG),
+        q(f"max by (direction, lane_group) ({sel(m.WAIT_OBSERVED, CP, LG)})", "observed " + DG, ref="C"),
+        q(f"max by (direction, lane_group) ({sel(m.WAIT_EXPECTED, CP, LG)})", "expected " + DG, ref="D"),
+        q(
+            f"max by (lane_group, severity) ({sel(m.WAIT_THRESHOLD, CP, LG)})",
+            "{{lane_group}} {{severity}} threshold",
+            ref="B",
+        ),
+        unit="s",
+    ).description(
+        "estimated: the contract's queue / (lanes × nominal capacity), which QueueOverload uses; observed: "
+        "what the last party cleared waited; expected: the queue over the measured clearance rate."
     )
-    d = d.with_panel(
+
+
+def arrivals_and_forecast() -> list[timeseries.Panel]:
+    """What drives the queue (arrivals against clearance) and where it is heading."""
+    return [
         series(
             "Arrivals vs clearance per hour",
             12,
@@ -409,9 +426,7 @@ def drilldown() -> dashboard.Dashboard:
             q(f"sum by (direction) ({sel(m.ARRIVALS_RATE, CP)})", "arriving {{direction}}"),
             q(f"sum by (direction) ({sel(m.CLEARANCE_RATE, CP, LG)})", "cleared {{direction}}", ref="B"),
             unit="short",
-        ).description("The queue grows while arrivals exceed clearance; their gap drives the forecast.")
-    )
-    d = d.with_panel(
+        ).description("The queue grows while arrivals exceed clearance; their gap drives the forecast."),
         series(
             "Hours until the critical threshold (forecast, capped at 24 h)",
             12,
@@ -422,42 +437,47 @@ def drilldown() -> dashboard.Dashboard:
                 DG,
             ),
             unit="h",
-        ).thresholds(steps((None, "red"), (1.5, "orange"), (6, "green")))
-    )
-    d = d.with_panel(
+        ).thresholds(steps((None, "red"), (1.5, "orange"), (6, "green"))),
+    ]
+
+
+def queue_lanes_and_persons() -> list[timeseries.Panel]:
+    """The queue, the lanes serving it, and the persons they clear."""
+    return [
         series(
             "Queue (parties)",
             8,
             8,
             q(f"sum by (direction, lane_group) ({sel(m.QUEUE_LENGTH, CP, LG)})", DG),
             unit="short",
-        )
-    )
-    d = d.with_panel(
+        ),
         series(
             "Lanes open", 8, 8, q(f"sum by (direction, lane_group) ({sel(m.LANES_OPEN, CP, LG)})", DG), unit="short"
-        ).thresholds(steps((None, "red"), (1, "green")))
-    )
-    d = d.with_panel(
+        ).thresholds(steps((None, "red"), (1, "green"))),
         series(
             "Persons cleared per hour",
             8,
             8,
             q(f"sum by (direction) (rate({sel(m.CROSSING_PERSONS, CP)}{RATE})) * 3600", "{{direction}}"),
             unit="short",
-        )
+        ),
+    ]
+
+
+def net_flow_windows() -> timeseries.Panel:
+    return series(
+        "Net flow (in − out) over event-time windows",
+        12,
+        8,
+        q(f"sum by (window) ({sel(m.NET_FLOW, CP)})", "{{window}}"),
+        unit="short",
+        minimum=None,
     )
-    d = d.with_panel(
-        series(
-            "Net flow (in − out) over event-time windows",
-            12,
-            8,
-            q(f"sum by (window) ({sel(m.NET_FLOW, CP)})", "{{window}}"),
-            unit="short",
-            minimum=None,
-        )
-    )
-    d = d.with_panel(
+
+
+def alert_timeline() -> statetimeline.Panel:
+    """When QueueOverload (per severity) and its forecast fired, per queue."""
+    return (
         statetimeline.Panel()
         .title("QueueOverload and its forecast")
         .span(12)
@@ -469,23 +489,23 @@ def drilldown() -> dashboard.Dashboard:
         .unit("none")
         .thresholds(steps((None, "green"), (1, "red")))
     )
-    d = d.with_panel(
+
+
+def latest_and_totals() -> list[stat.Panel]:
+    return [
         stat.Panel()
         .title("Latest event time")
         .span(12)
         .height(4)
         .with_target(q(f"max({sel(m.LAST_EVENT, CP)}) * 1000", "latest", instant=True))
-        .unit("dateTimeAsIso")
-    )
-    d = d.with_panel(
+        .unit("dateTimeAsIso"),
         stat.Panel()
         .title("Persons cleared in total")
         .span(12)
         .height(4)
         .with_target(q(f"sum by (direction) ({sel(m.CROSSING_PERSONS, CP)})", "{{direction}}", instant=True))
-        .unit("short")
-    )
-    return d
+        .unit("short"),
+    ]
 
 
 def pipeline() -> dashboard.Dashboard:

@@ -445,6 +445,85 @@ def encode(event: dict[str, Any]) -> bytes:
     return orjson.dumps(event)
 
 
+def resolve_run(scenario_name: str, days: int | None, start_at: datetime | None) -> tuple[Scenario, int]:
+    """The scenario asked for and how many days to simulate: `days`, else to the scenario's end
+    from `start_at`, else the scenario's own length."""
+    from bordermon.errors import BordermonError
+    from producers.scenarios import SCENARIOS
+
+    scenario = SCENARIOS.get(scenario_name)
+    if scenario is None:
+        raise BordermonError(f"unknown scenario {scenario_name!r}; choose from {', '.join(SCENARIOS)}")
+    if start_at is not None and days is None:
+        scenario_end = scenario.start + timedelta(days=scenario.default_days)
+        days = max(1, (scenario_end - start_at).days)
+    return scenario, days or scenario.default_days
+
+
+def open_log(out: str) -> Any:
+    """The log file to write (gzip when its name ends in .gz); a one-line error when it cannot be."""
+    import gzip
+
+    from bordermon.errors import BordermonError
+
+    try:
+        return gzip.open(out, "wb", compresslevel=3) if out.endswith(".gz") else open(out, "wb")
+    except OSError as exc:
+        raise BordermonError(f"{out}: {exc.strerror or exc}") from None
+
+
+def write_labels(out: str, scenario: Scenario, registry: Registry, seed: int, start: datetime, days: int) -> str:
+    """The labelled surges beside the log (`make accuracy` scores ArrivalSurge on them)."""
+    labels = surge_labels(scenario, registry, start, days)
+    sidecar = {"scenario": scenario.name, "seed": seed, "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+               "days": days, "label_ratio": SURGE_LABEL_RATIO, "surges": labels}  # fmt: skip
+    with open(labels_path(out), "wb") as f:
+        f.write(orjson.dumps(sidecar, option=orjson.OPT_INDENT_2) + b"\n")
+    return f" (labelled surges: {len(labels)} in {labels_path(out)})"
+
+
+def emit(events: Iterator[dict[str, Any]], handle: Any | None, publisher: Any | None, resume: int) -> int:
+    """Each event to the log file in blocks, or to the publisher from position `resume` until it
+    is asked to stop; the count of events written or sent."""
+    from bordermon.timeutil import parse_rfc3339
+
+    count = 0
+    batch: list[bytes] = []
+    for position, event in enumerate(events):
+        if publisher is not None:
+            if publisher.stop.requested:
+                break
+            if position < resume:
+                continue
+        line = encode(event)
+        count += 1
+        if handle is None:
+            publisher.send(event["checkpoint_id"].encode(), line, parse_rfc3339(event["ts"]), position)
+            continue
+        batch.append(line)
+        if len(batch) >= 4096:
+            handle.write(b"\n".join(batch) + b"\n")
+            batch.clear()
+    if handle is not None and batch:
+        handle.write(b"\n".join(batch) + b"\n")
+    if publisher is not None:
+        publisher.flush()
+    return count
+
+
+class CountingEvents:
+    """The simulation's events, counted as they are drawn (the progress bar shows the count)."""
+
+    def __init__(self, events: Iterator[dict[str, Any]]) -> None:
+        self.events = events
+        self.drawn = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for event in self.events:
+            self.drawn += 1
+            yield event
+
+
 def run_simulation(
     scenario_name: str,
     registry: Registry,
@@ -457,22 +536,13 @@ def run_simulation(
     resume: int = 0,
 ) -> str:
     """Write (or publish) a whole run with a progress bar; return the summary line."""
-    import gzip
     import time
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from bordermon.errors import BordermonError
-    from bordermon.timeutil import parse_rfc3339
-    from producers.scenarios import SCENARIOS
-
-    scenario = SCENARIOS.get(scenario_name)
-    if scenario is None:
-        raise BordermonError(f"unknown scenario {scenario_name!r}; choose from {', '.join(SCENARIOS)}")
-    if start_at is not None and days is None:
-        scenario_end = scenario.start + timedelta(days=scenario.default_days)
-        days = max(1, (scenario_end - start_at).days)
-    total_days = days or scenario.default_days
+    scenario, total_days = resolve_run(scenario_name, days, start_at)
+    run_start = start_at or scenario.start
+    first_day = run_start.date()
     started = time.monotonic()
     progress = Progress(
         TextColumn(f"[bold]simulate[/] {scenario.name}"),
@@ -484,54 +554,23 @@ def run_simulation(
         transient=True,
         disable=not console.is_terminal,
     )
-    first_day = (start_at or scenario.start).date()
-    counts = {"events": 0}
-    handle = None
+    task = progress.add_task("sim", total=total_days, day="", events=0)
+    drawn: CountingEvents
+
+    def on_day(day: date) -> None:
+        progress.update(task, completed=(day - first_day).days, day=str(day), events=drawn.drawn)
+
+    drawn = CountingEvents(simulate(scenario, registry, total_days, seed, on_day, start_at))
+    handle = open_log(out) if out is not None else None
     try:
-        if out is not None:
-            try:
-                handle = gzip.open(out, "wb", compresslevel=3) if out.endswith(".gz") else open(out, "wb")  # noqa: SIM115
-            except OSError as exc:
-                raise BordermonError(f"{out}: {exc.strerror or exc}") from None
         with progress:
-            task = progress.add_task("sim", total=total_days, day="", events=0)
-
-            def on_day(day: date) -> None:
-                progress.update(task, completed=(day - first_day).days, day=str(day), events=counts["events"])
-
-            batch: list[bytes] = []
-            for position, event in enumerate(simulate(scenario, registry, total_days, seed, on_day, start_at)):
-                if publisher is not None and (position < resume or publisher.stop.requested):
-                    if publisher.stop.requested:
-                        break
-                    continue
-                line = encode(event)
-                counts["events"] += 1
-                if handle is not None:
-                    batch.append(line)
-                    if len(batch) >= 4096:
-                        handle.write(b"\n".join(batch) + b"\n")
-                        batch.clear()
-                else:
-                    publisher.send(event["checkpoint_id"].encode(), line, parse_rfc3339(event["ts"]), position)
-            if handle is not None and batch:
-                handle.write(b"\n".join(batch) + b"\n")
-            if publisher is not None:
-                publisher.flush()
+            count = emit(iter(drawn), handle, publisher, resume)
             progress.update(task, completed=total_days)
     finally:
         if handle is not None:
             handle.close()
     elapsed = time.monotonic() - started
-    where = out if out is not None else "border.events"
-    if out is not None:
-        run_start = start_at or scenario.start
-        labels = surge_labels(scenario, registry, run_start, total_days)
-        sidecar = {"scenario": scenario.name, "seed": seed, "start": run_start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                   "days": total_days, "label_ratio": SURGE_LABEL_RATIO, "surges": labels}  # fmt: skip
-        with open(labels_path(out), "wb") as f:
-            f.write(orjson.dumps(sidecar, option=orjson.OPT_INDENT_2) + b"\n")
-        where += f" (labelled surges: {len(labels)} in {labels_path(out)})"
+    where = "border.events" if out is None else out + write_labels(out, scenario, registry, seed, run_start, total_days)
     stopped = ""
     if publisher is not None and publisher.stop.requested:
         stopped = (
@@ -540,5 +579,5 @@ def run_simulation(
         )
     return (
         f"simulated {scenario.name}: {total_days} days from {first_day}, seed {seed}, "
-        f"{counts['events']:,} events to {where} in {elapsed:.1f}s{stopped}"
+        f"{count:,} events to {where} in {elapsed:.1f}s{stopped}"
     )

@@ -121,6 +121,47 @@ def instance_id(template: str | None) -> str | None:
     return template.replace("{hostname}", socket.gethostname()) if template else None
 
 
+def build_app(
+    settings: Settings, partitions: int, broker: BrokerTraits, web_config: WebConfig, transactional: bool
+) -> BatchApp:
+    """The Faust app with every setting bordermon relies on (its reasons: docs/reliability.md)."""
+    return BatchApp(
+        APP_ID,
+        broker=[f"kafka://{s}" for s in settings.bootstrap_list],
+        store="memory://",
+        datadir=settings.worker_data_dir,
+        topic_partitions=partitions,
+        topic_replication_factor=settings.replication_factor,
+        table_standby_replicas=0,
+        consumer_auto_offset_reset="earliest",
+        broker_rebalance_timeout=settings.rebalance_timeout,
+        broker_session_timeout=session_timeout_for(settings, broker.joins_count_as_contact),
+        broker_heartbeat_interval=1.0,
+        broker_commit_every=10_000,
+        broker_commit_interval=COMMIT_INTERVAL,
+        stream_buffer_maxsize=20_000,
+        broker_max_poll_records=settings.batch_max,
+        producer_linger=0.005,
+        producer_max_request_size=4 * 1024 * 1024,
+        web_enabled=True,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        web_in_thread=False,
+        web_ssl_context=web_config.ssl_context(),
+        web_application_options={"middlewares": [access_guard(web_config)]} if web_config.users else None,
+        fetch_max_wait=settings.fetch_max_wait,
+        consumer_group_instance_id=instance_id(settings.group_instance_id),
+        broker_credentials=faust_credentials(settings.security),
+        transactional_topics=frozenset({EVENTS_TOPIC, REPARTITION_TOPIC}) if transactional else frozenset(),
+        # bordermon.kafka.ensure_worker_topics creates every topic, before Faust starts. Faust's
+        # own CreateTopics goes to the metadata's controller id (on KRaft any broker, maybe a
+        # dead one: a worker started with one of three brokers down exited), and its leader
+        # topic, unused here, would need CREATE rights on a locked cluster (bordermon.locks).
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+    )
+
+
 class Pipeline:
     """Everything a worker runs, built from settings and a registry."""
 
@@ -132,49 +173,29 @@ class Pipeline:
         broker: BrokerTraits,
         web_config: WebConfig | None = None,
     ) -> None:
-        web_config = web_config or WebConfig()
         self.settings = settings
         self.partitions = partitions
         self.transactional = settings.exactly_once == "kafka-transactions"
         self.reader = PartitionReader(
             settings.bootstrap_list, settings.security, broker.exact_end_offsets, read_committed=self.transactional
         )
-        self.app = BatchApp(
-            APP_ID,
-            broker=[f"kafka://{s}" for s in settings.bootstrap_list],
-            store="memory://",
-            datadir=settings.worker_data_dir,
-            topic_partitions=partitions,
-            topic_replication_factor=settings.replication_factor,
-            table_standby_replicas=0,
-            consumer_auto_offset_reset="earliest",
-            broker_rebalance_timeout=settings.rebalance_timeout,
-            broker_session_timeout=session_timeout_for(settings, broker.joins_count_as_contact),
-            broker_heartbeat_interval=1.0,
-            broker_commit_every=10_000,
-            broker_commit_interval=COMMIT_INTERVAL,
-            stream_buffer_maxsize=20_000,
-            broker_max_poll_records=settings.batch_max,
-            producer_linger=0.005,
-            producer_max_request_size=4 * 1024 * 1024,
-            web_enabled=True,
-            web_port=settings.web_port,
-            web_bind=settings.web_host,
-            web_in_thread=False,
-            web_ssl_context=web_config.ssl_context(),
-            web_application_options={"middlewares": [access_guard(web_config)]} if web_config.users else None,
-            fetch_max_wait=settings.fetch_max_wait,
-            consumer_group_instance_id=instance_id(settings.group_instance_id),
-            broker_credentials=faust_credentials(settings.security),
-            transactional_topics=frozenset({EVENTS_TOPIC, REPARTITION_TOPIC}) if self.transactional else frozenset(),
-            # bordermon.kafka.ensure_worker_topics creates every topic, before Faust starts. Faust's
-            # own CreateTopics goes to the metadata's controller id (on KRaft any broker, maybe a
-            # dead one: a worker started with one of three brokers down exited), and its leader
-            # topic, unused here, would need CREATE rights on a locked cluster (bordermon.locks).
-            topic_allow_declare=False,
-            topic_disable_leader=True,
-        )
-        app = self.app
+        self.app = build_app(settings, partitions, broker, web_config or WebConfig(), self.transactional)
+        self._declare_topics()
+        self.processor = Processor(registry, partitions, get=_not_recovered)
+        self._build_committer(flush_interval_for(settings, len(registry.checkpoints), partitions), broker)
+        self.owned: set[int] = set()
+        self.misrouted_seen: set[tuple[bytes, bytes]] = set()  # (checkpoint key, partitioner code)
+        self.recovered = False
+        self.crashing: asyncio.Future[Any] | None = None
+        self.processed = 0
+        self.end_offsets: dict[int, int] = {}
+        self.owned_note = hint_path(settings.worker_data_dir, instance_id(settings.group_instance_id))
+        self.prefetch: concurrent.futures.Future[Prefetched] | None = None
+        self._register_metrics()
+        self._wire()
+
+    def _declare_topics(self) -> None:
+        app, partitions = self.app, self.partitions
         self.events = app.topic(EVENTS_TOPIC, key_serializer="raw", value_serializer="raw", partitions=partitions)
         # Co-partitioned with border.events (same count, same subscribers): Faust assigns
         # partition p of both, and of the table's changelog, to the same worker.
@@ -191,7 +212,10 @@ class Pipeline:
         )
         if self.table.changelog_topic.get_topic_name() != CHANGELOG_TOPIC:  # Faust names it, not us
             raise RuntimeError(f"Faust names the state changelog {self.table.changelog_topic.get_topic_name()!r}")
-        self.processor = Processor(registry, partitions, get=_not_recovered)
+
+    def _build_committer(self, persist_interval: float, broker: BrokerTraits) -> None:
+        """The sender of outputs and the commit protocol chosen by `exactly_once`."""
+        settings = self.settings
         # Idempotent where the broker can: a batch whose acknowledgement a leader change lost is
         # not written twice (a replicated cluster; Tansu 0.6 cannot start such a producer).
         # A write the brokers do not acknowledge (not enough in-sync replicas, none reachable) is
@@ -203,7 +227,6 @@ class Pipeline:
             enable_idempotence=broker.idempotent_producers,
             request_timeout_ms=patience,
         )
-        persist_interval = flush_interval_for(settings, len(registry.checkpoints), partitions)
         self.transactions: TransactionalSenders | None = None
         self.committer: CommitterBase
         if self.transactional:
@@ -224,15 +247,9 @@ class Pipeline:
                 on_failure=self._delivery_failed,
                 persist_interval=persist_interval,
             )
-        self.owned: set[int] = set()
-        self.misrouted_seen: set[tuple[bytes, bytes]] = set()  # (checkpoint key, partitioner code)
-        self.recovered = False
-        self.crashing: asyncio.Future[Any] | None = None
-        self.processed = 0
-        self.end_offsets: dict[int, int] = {}
-        self.owned_note = hint_path(settings.worker_data_dir, instance_id(settings.group_instance_id))
-        self.prefetch: concurrent.futures.Future[Prefetched] | None = None
 
+    def _register_metrics(self) -> None:
+        settings = self.settings
         # The state families are rendered by the collector itself (a scrape at thousands of
         # checkpoints); the registry holds the process metrics and the worker's own counters.
         self.state_metrics = StateCollector(self.processor, lambda: self.owned, self._highwater)
@@ -255,7 +272,6 @@ class Pipeline:
                 settings.alertmanager_repush_seconds,
                 pushes,
             )
-        self._wire()
 
     def begin_warm_start(self) -> None:
         """Start rebuilding the state of the partitions this static member owned last, while it
