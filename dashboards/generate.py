@@ -31,7 +31,7 @@ from bordermon import metrics as m
 from bordermon.metrics import Metric
 from bordermon.observability import job_selector
 from monitoring.rules import CONSUMER_LAG_SUM, EVENTS_ACCEPTED_RATE, EVENTS_REJECTED_RATE
-from streams.domain.surge import MIN_SURGE_PER_HOUR, SURGE_RATIO, SURGE_Z
+from streams.domain.surge import MIN_SURGE_PER_HOUR, SURGE_RATIO
 
 OUT = Path(__file__).parent
 DS = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
@@ -267,9 +267,7 @@ def arrivals_against_baseline() -> timeseries.Panel:
         q(f"sum by (checkpoint, direction) ({m.ARRIVALS_RATE.series}) > 0", "{{checkpoint}} {{direction}}"),
         q(typical, "{{checkpoint}} {{direction}} typical", ref="B"),
         q(
-            # surge_level in streams/domain/surge.py: max(3b, b + 5 sqrt b, 10)
-            f"clamp_min(({SURGE_RATIO:g} * {typical} >= {typical} + {SURGE_Z:g} * sqrt({typical}))"
-            f" or ({typical} + {SURGE_Z:g} * sqrt({typical})), {MIN_SURGE_PER_HOUR:g})",
+            f"clamp_min({SURGE_RATIO:g} * {typical}, {MIN_SURGE_PER_HOUR:g})",  # surge_level, streams/domain/surge.py
             "{{checkpoint}} {{direction}} surge level",
             ref="C",
         ),

@@ -15,6 +15,7 @@ scenario's script multiplies that stream's ordinary arrivals by at least `SURGE_
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -26,6 +27,9 @@ DAY = 86400.0
 SURGE_IN = [8000, 13000, 18000, 24000, 30000, 27000, 21000, 16000, 12000, 9000, 7500, 7000, 7000, 7800]
 SURGE_OUT = [6000, 7000, 8000, 9000, 10000, 11000, 12000, 12000, 12000, 12500, 12500, 12000, 11000, 10500]
 SURGE_START = date(2022, 9, 21)
+# Putin's address announcing the "partial mobilization" aired at 09:00 Moscow time on 21 Sep 2022:
+# the surge starts then, not at midnight (the day's official figure arrives after it).
+SURGE_ONSET = datetime(2022, 9, 21, 6, tzinfo=UTC)
 CUMULATIVE_DATE = date(2022, 11, 29)
 CUMULATIVE_IN = 420_000  # "over 400,000"
 CUMULATIVE_OUT = 320_000
@@ -92,6 +96,7 @@ class Scenario:
     lane_failure: tuple[str, datetime, float] | None = None
     ru_in: dict[date, float] = field(default_factory=dict)
     ru_out: dict[date, float] = field(default_factory=dict)
+    surge_onset: datetime | None = None  # the moment the surge starts, on its first day
 
     def ru_per_day(self, direction: str, day: date) -> float:
         """Russian citizens crossing on `day`: the script's figure, else an ordinary day's."""
@@ -101,6 +106,15 @@ class Scenario:
 
     def in_surge(self, day: date) -> bool:
         return self.surge and SURGE_START <= day <= SURGE_START + timedelta(days=20)
+
+    def surge_from(self, day: date) -> float:
+        """The event time from which `day` is a surge day: -inf all day, +inf not at all, the
+        onset's moment on its day."""
+        if not self.in_surge(day):
+            return math.inf
+        if self.surge_onset is not None and day == self.surge_onset.date():
+            return self.surge_onset.timestamp()
+        return -math.inf
 
     def ru_shares(self, registry: Registry, cid: str, direction: str) -> tuple[float, float]:
         """Share of Russian traffic of one direction using checkpoint `cid`: (ordinary, surge days)."""
@@ -146,6 +160,7 @@ def _mobilization() -> Scenario:
         surge=True,
         ru_in=ru_in,
         ru_out=ru_out,
+        surge_onset=SURGE_ONSET,
     )
 
 

@@ -129,6 +129,10 @@ class DailyPersons:
         other = NON_RU_PER_DAY * ordinary_factor(day) * self.non_ru_share
         return self.scenario.ru_per_day(self.direction, day) * share, other
 
+    def ordinary_ru(self, day: date) -> float:
+        """Russian citizens on `day` had the scenario scripted nothing."""
+        return BASELINE_RU_PER_DAY * self.ordinary_share * ordinary_factor(day)
+
     def ordinary(self, day: date) -> float:
         """All persons on `day` had the scenario scripted nothing: its week and holidays only."""
         return (BASELINE_RU_PER_DAY * self.ordinary_share + NON_RU_PER_DAY * self.non_ru_share) * ordinary_factor(day)
@@ -137,7 +141,8 @@ class DailyPersons:
 def surge_labels(scenario: Scenario, registry: Registry, start: datetime, days: int) -> list[dict[str, str]]:
     """The surges of a run as ground truth: per checkpoint and direction, each run of days on
     which the script multiplies that stream's ordinary traffic by `SURGE_LABEL_RATIO` or more
-    (onset and end at UTC midnights: the scenario's daily figures change there)."""
+    (onset and end at UTC midnights, where the scenario's daily figures change; a surge that
+    starts on the scenario's onset day starts at the onset's moment, as its arrivals do)."""
     first = start.date()
     labels = []
     for cid in registry.checkpoints:
@@ -150,8 +155,10 @@ def surge_labels(scenario: Scenario, registry: Registry, start: datetime, days: 
                 if surging and onset is None:
                     onset = day
                 elif not surging and onset is not None:
-                    labels.append({"checkpoint_id": cid, "direction": d, "onset": f"{onset}T00:00:00Z",
-                                   "end": f"{day}T00:00:00Z"})  # fmt: skip
+                    began = f"{onset}T00:00:00Z"
+                    if scenario.surge_onset is not None and onset == scenario.surge_onset.date():
+                        began = scenario.surge_onset.strftime("%Y-%m-%dT%H:%M:%SZ")
+                    labels.append({"checkpoint_id": cid, "direction": d, "onset": began, "end": f"{day}T00:00:00Z"})
                     onset = None
     return labels
 
@@ -180,7 +187,7 @@ class Stream:
         self.lanes = Lanes([start], [base])
         self.free = [start] * (self.max_lanes + 1)
         self.service = 3600.0 / self.group.lane_capacity_per_hour
-        self.surge_days: dict[int, bool] = {}
+        self.surge_days: dict[int, float] = {}  # day -> surge_from
         # Its own generator: arrivals stay what they were before lanes had speeds.
         speeds = random.Random(f"{rng.random()}/lanes")
         self.lane_speed = [speeds.lognormvariate(math.log(LANE_SPEED_MEDIAN), LANE_SPEED_SIGMA)
@@ -203,14 +210,27 @@ class Stream:
         """(hour start, parties per hour, is Russian) for each hour of the run."""
         t = self.start
         daily = DailyPersons(self.scenario, self.registry, self.cp.id, self.direction)
+        onset = self.scenario.surge_onset
         while t < self.end:
             day = datetime.fromtimestamp(t, UTC).date()
             hour = int((t // 3600 + LOCAL_OFFSET_H) % 24)
             ru, other = daily.scripted(day)
+            if onset is not None and day == onset.date():
+                ru = self._onset_day_ru(daily, day, t, ru, onset.timestamp())
             factor = self.diurnal[hour] / 24 / self.persons_mean * self.party_share
             yield t, ru * factor, True
             yield t, other * factor, False
             t += 3600
+
+    def _onset_day_ru(self, daily: DailyPersons, day: date, t: float, scripted: float, onset: float) -> float:
+        """Russians per day at hour `t` of the surge's first day: an ordinary day's before the
+        onset, after it the rest of the script's figure (so the day's total is the official one)."""
+        ordinary = daily.ordinary_ru(day)
+        if t < onset:
+            return ordinary
+        hours_before = int((onset % DAY) // 3600)
+        before = sum(self.diurnal[(h + LOCAL_OFFSET_H) % 24] for h in range(hours_before)) / 24
+        return max(0.0, (scripted - ordinary * before) / (1.0 - before))
 
     def arrivals(self) -> list[tuple[float, bool]]:
         out: list[tuple[float, bool]] = []
@@ -262,10 +282,10 @@ class Stream:
         seconds = self.service / self.lane_speed[lane]
         if self.direction == "in":
             day = int(start // DAY)
-            surge = self.surge_days.get(day)
-            if surge is None:
-                surge = self.surge_days[day] = self.scenario.in_surge(datetime.fromtimestamp(start, UTC).date())
-            if surge:
+            surge_from = self.surge_days.get(day)
+            if surge_from is None:
+                surge_from = self.surge_days[day] = self.scenario.surge_from(datetime.fromtimestamp(start, UTC).date())
+            if start >= surge_from:
                 seconds *= SURGE_ENTRY_SLOWDOWN
         local = (start / 3600 + LOCAL_OFFSET_H) % 24
         if any(0 <= (local - h) * 3600 < SHIFT_CHANGE_S for h in SHIFT_CHANGES_LOCAL_H):
@@ -350,7 +370,7 @@ class EventFactory:
         self.rng = random.Random(seed ^ 0x5EED)
         self.prefix = f"{scenario.name[:4]}{seed}-"
         self.n = 0
-        self._surge_by_day: dict[int, bool] = {}
+        self._surge_by_day: dict[int, float] = {}  # day -> surge_from
         self._group_choices: dict[tuple[str, str], WeightedChoice] = {}
         self._timestamp = SecondFormatter()
 
@@ -366,10 +386,10 @@ class EventFactory:
 
     def _surge_day(self, ts: float) -> bool:
         day = int(ts // DAY)  # the event's UTC day, as a number: no datetime per event
-        surge = self._surge_by_day.get(day)
-        if surge is None:
-            surge = self._surge_by_day[day] = self.scenario.in_surge(datetime.fromtimestamp(ts, UTC).date())
-        return surge
+        surge_from = self._surge_by_day.get(day)
+        if surge_from is None:
+            surge_from = self._surge_by_day[day] = self.scenario.surge_from(datetime.fromtimestamp(ts, UTC).date())
+        return ts >= surge_from
 
     def make(
         self, cp: Checkpoint, direction: str, ts: float, kind: str, payload: Any, stream: Stream

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from bordermon.registry import load_registry
-from producers.scenarios import HOLIDAY_PEAKS, SCENARIOS, SURGE_IN_SHARES, SURGE_START, ordinary_factor
+from producers.scenarios import HOLIDAY_PEAKS, SCENARIOS, SURGE_IN_SHARES, SURGE_ONSET, SURGE_START, ordinary_factor
 from producers.simulate import DailyPersons, Stream, labels_path, surge_labels
 
 BIN = str(Path(sys.executable).with_name("bordermon"))
@@ -32,9 +32,28 @@ def test_the_2022_surge_is_labelled_at_its_busiest_checkpoints_and_nothing_befor
     land = [cid for cid in BUSIEST if REGISTRY.checkpoints[cid].mode == "road"]
     assert len(land) == 4 and ("astana-airport", "in") not in onsets
     for cid in land:
-        assert onsets[(cid, "in")] == f"{SURGE_START}T00:00:00Z"
+        assert onsets[(cid, "in")] == "2022-09-21T06:00:00Z"  # the announcement, 09:00 Moscow time
     assert min(onsets.values()) >= f"{SURGE_START}T00:00:00Z"  # Constitution Day is no surge
     assert all(x["onset"] < x["end"] <= "2022-09-28T00:00:00Z" for x in labels)
+
+
+def test_the_surge_starts_at_the_announcement_and_its_first_day_keeps_the_official_figure():
+    scenario = SCENARIOS["mobilization-2022"]
+    cp = REGISTRY.checkpoints["kairak"]
+    day_start = datetime(2022, 9, 21, tzinfo=UTC).timestamp()
+    stream = Stream(cp, "in", scenario, REGISTRY, __import__("random").Random(1), day_start, day_start + 86400.0)
+    daily = DailyPersons(scenario, REGISTRY, "kairak", "in")
+    per_party = stream.persons_mean / stream.party_share  # persons a party-per-hour rate stands for
+    russians = [(t, rate * per_party) for t, rate, ru in stream.hourly_rates() if ru]
+    assert len(russians) == 24
+    assert abs(sum(r for _, r in russians) - daily.scripted(SURGE_START)[0]) < 1e-6  # the day's figure holds
+    onset = SURGE_ONSET.timestamp()
+    before = [r for t, r in russians if t < onset]
+    assert len(before) == 6
+    ordinary_day = daily.ordinary_ru(SURGE_START)
+    assert all(r <= ordinary_day / 24 * max(stream.diurnal) for r in before)  # an ordinary night
+    first_hour_after = next(r for t, r in russians if t == onset)
+    assert first_hour_after > 5 * before[-1]  # and then the surge, at once
 
 
 def test_nauryz_is_a_large_ordinary_peak_and_labelled_no_surge():
@@ -65,5 +84,5 @@ def test_simulate_writes_the_labels_beside_the_log(tmp_path):
     assert labels_path(str(out)) == str(tmp_path / "surge.surges.json")
     assert sidecar["scenario"] == "mobilization-2022" and sidecar["start"] == "2022-09-20T00:00:00Z"
     kairak = [x for x in sidecar["surges"] if x["checkpoint_id"] == "kairak" and x["direction"] == "in"]
-    assert kairak == [{"checkpoint_id": "kairak", "direction": "in", "onset": "2022-09-21T00:00:00Z",
+    assert kairak == [{"checkpoint_id": "kairak", "direction": "in", "onset": "2022-09-21T06:00:00Z",
                        "end": "2022-09-22T00:00:00Z"}]  # fmt: skip

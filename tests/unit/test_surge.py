@@ -101,9 +101,9 @@ def test_a_queue_that_grows_for_want_of_lanes_is_not_a_surge(log, expected):
     assert not [s for s in lanes_closed.surges if s[:2] == ("syrym", "out")]
 
 
-def test_the_level_needs_three_times_the_baseline_and_five_deviations():
-    assert surge_level(0) == 10 and surge_level(2) == 10, "at least ten an hour"
-    assert surge_level(3.8) == pytest.approx(3.8 + 5 * 3.8**0.5), "five Poisson deviations above a small one"
+def test_the_level_needs_three_times_the_baseline_and_twenty_an_hour():
+    assert surge_level(0) == 20 and surge_level(4.6) == 20, "at least twenty an hour"
+    assert surge_level(6.7) == pytest.approx(20.1), "three times the baseline above that"
     assert surge_level(100) == 300
 
 
