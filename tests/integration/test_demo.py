@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -20,12 +21,26 @@ pytestmark = pytest.mark.integration
 PATTERN = re.compile(r"tansu broker|bordermon (worker|simulate)|prometheus-alertmanager|prometheus --config")
 
 
-def leftovers() -> set[str]:
+SESSION_VAR = "BORDERMON_DEMO_TEST_SESSION"
+
+
+def started_by(pid: str, session: str) -> bool:
+    """Whether the process inherited this test's session marker: the demo's children do; a
+    `bordermon simulate` someone else runs on the machine meanwhile does not."""
+    try:
+        return f"{SESSION_VAR}={session}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:  # gone meanwhile
+        return False
+
+
+def leftovers(session: str) -> set[str]:
+    """The demo's live processes (broker, worker, simulator, monitoring) started in `session`."""
     # -ww: with COLUMNS exported (CI shells do) ps cuts each line to that width, and a long venv
     # path hides "bordermon worker" from the pattern.
     out = subprocess.run(["ps", "-ww", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
     return {line.split(None, 2)[0] for line in out.splitlines()
-            if PATTERN.search(line) and not line.split()[1].startswith("Z")}  # fmt: skip
+            if PATTERN.search(line) and not line.split()[1].startswith("Z")
+            and started_by(line.split(None, 2)[0], session)}  # fmt: skip
 
 
 def tmux(*args: str) -> str:
@@ -38,7 +53,10 @@ def start_demo(tmp_path, args: str = "", global_args: str = "") -> tuple[str, ob
     session = f"demo-{time.monotonic_ns()}"
     marker = tmp_path / "exit-code"
     # rich sizes itself from COLUMNS/LINES when set (a CI shell may export 80x24): pin them too.
-    command = f"env COLUMNS=170 LINES=60 {BIN} {global_args} demo {args}; echo $? > {marker}; sleep 30"
+    command = (
+        f"env COLUMNS=170 LINES=60 {SESSION_VAR}={session} {BIN} {global_args} demo {args}; "
+        f"echo $? > {marker}; sleep 30"
+    )
     tmux("new-session", "-d", "-s", session, "-x", "170", "-y", "60", command)
     # A tmux server that already runs may impose its own default size: force a wide window.
     tmux("set-option", "-t", session, "window-size", "manual")
@@ -58,7 +76,6 @@ def matching(session: str, pattern: str) -> str:
 
 def test_make_run_shows_the_first_overload_within_90_s_and_ctrl_c_stops_everything(tmp_path):
     """`make run` is `bordermon demo` with its defaults: the board must tell its story at once."""
-    before = leftovers()
     session, marker = start_demo(tmp_path)
     try:
         board = wait_until(lambda: "simulated clock" in screen_of(session), 120, "the live board", interval=0.5)
@@ -79,7 +96,7 @@ def test_make_run_shows_the_first_overload_within_90_s_and_ctrl_c_stops_everythi
         wait_until(marker.exists, 20, "the demo to exit after Ctrl-C")
         assert marker.read_text().strip() == "0"
         assert "stopped cleanly; nothing left running." in screen_of(session)
-        wait_until(lambda: leftovers() <= before, 10, "no process left behind")
+        wait_until(lambda: not leftovers(session), 10, "no process left behind")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
@@ -87,7 +104,6 @@ def test_make_run_shows_the_first_overload_within_90_s_and_ctrl_c_stops_everythi
 def test_the_demo_runs_on_apache_kafka_and_leaves_it_running(tmp_path):
     """`bordermon demo --broker external` on the Kafka `scripts/kafka.sh start` runs: the same
     story on the board; Ctrl-C stops what the demo started and leaves the broker it was given."""
-    before = leftovers()
     kafka = KafkaBroker(tmp_path / "kafka")
     session, marker = start_demo(tmp_path, "--broker external", f"--bootstrap-servers {kafka.address}")
     try:
@@ -99,7 +115,7 @@ def test_the_demo_runs_on_apache_kafka_and_leaves_it_running(tmp_path):
         assert marker.read_text().strip() == "0"
         assert "stopping: simulator, worker, monitoring ..." in screen_of(session)
         assert "stopped cleanly; nothing left running." in screen_of(session)
-        wait_until(lambda: leftovers() <= before, 10, "no process of the demo left behind")
+        wait_until(lambda: not leftovers(session), 10, "no process of the demo left behind")
         assert kafka.cluster.registered_brokers() == {1}, "the broker the demo was given still runs"
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
@@ -109,15 +125,14 @@ def test_the_demo_runs_on_apache_kafka_and_leaves_it_running(tmp_path):
 def test_closing_the_terminal_stops_everything(tmp_path):
     """Closing the window sends SIGHUP: broker, worker, simulator, Prometheus and Alertmanager
     must all stop, as with Ctrl-C."""
-    before = leftovers()
     session, _ = start_demo(tmp_path, "--start 2022-09-23 --speed 7200")
     try:
         wait_until(lambda: re.search(r"[1-9][\d,]* events/s", screen_of(session)), 120, "traffic on the board")
-        started = leftovers() - before
+        started = leftovers(session)
         assert len(started) >= 4, f"broker, worker, simulator and monitoring run: {started}"
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)  # the terminal closes
-    wait_until(lambda: not (leftovers() - before), 30, "every process the demo started to stop")
+    wait_until(lambda: not leftovers(session), 30, "every process the demo started to stop")
 
 
 @pytest.mark.brokers("tansu", "kafka")
