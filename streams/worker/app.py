@@ -51,7 +51,7 @@ from streams.domain.state import PartitionState, Write
 from streams.domain.stateformat import StateFormatError
 from streams.domain.waitsfeed import waits_feed
 from streams.worker.alertmanager import AlertmanagerPusher
-from streams.worker.changelog import PartitionReader
+from streams.worker.changelog import LastRecord, PartitionReader
 from streams.worker.commit import Committer, CommitterBase, read_back_delivered
 from streams.worker.faustadapter import CHANGELOG_ONLY_STORE, BatchApp
 from streams.worker.sender import BatchSender
@@ -287,10 +287,9 @@ class Pipeline:
         topic = CHANGELOG_TOPIC
         if ensure_worker_topics(self.settings, topic) != self.processor.partitions:
             return Prefetched()  # the partition count changed: `reconcile` stops the worker
-        snapshot = self.reader.read_partitions(topic, partitions)
-        states = self._parse_state(snapshot.data, partitions)
+        states, last, _ = self._read_state(topic, partitions)
         log.info("state prefetched", extra={"partitions": partitions, "seconds": round(time.monotonic() - started, 3)})
-        return Prefetched(states, snapshot.last)
+        return Prefetched(states, last)
 
     async def _warm_states(self, assigned: set[int], topic: str) -> dict[int, PartitionState]:
         """The prefetched states of assigned partitions whose changelog nobody wrote to since."""
@@ -551,19 +550,17 @@ class Pipeline:
         topic, loop = CHANGELOG_TOPIC, asyncio.get_running_loop()
         checked = time.monotonic()
         partitions = await loop.run_in_executor(None, ensure_worker_topics, self.settings, topic)
-        snapshot = await loop.run_in_executor(None, self.reader.read_partitions, topic, rest)
-        read = time.monotonic()
-        # In a thread as well: at 2M ids the parse takes seconds, and the event loop must
-        # stay free for a rebalance callback (it waits for the loop: a member held here
-        # longer than the rebalance timeout is dropped from the group) and for /readyz.
-        states = {**await loop.run_in_executor(None, self._parse_state, snapshot.data, rest), **warm}
+        # In a thread: at 2M ids the parse takes seconds, and the event loop must stay free for
+        # a rebalance callback (it waits for the loop: a member held here longer than the
+        # rebalance timeout is dropped from the group) and for /readyz.
+        loaded, _, read = await loop.run_in_executor(None, self._read_state, topic, rest)
+        states = {**loaded, **warm}
         parsed = time.monotonic()
         if not self.transactional:  # R2: under transactions, what was not committed is aborted
             outputs = [ALERTS_TOPIC, DEADLETTER_TOPIC]
             counts = await loop.run_in_executor(None, partition_counts, self.settings, outputs)
             read_back = self.reader.read_ranges
             await loop.run_in_executor(None, read_back_delivered, read_back, list(states.values()), counts)
-        del snapshot  # the parsed state is all that is kept
         release_freed_memory()
         phases = {
             "warm_check": checked - started,
@@ -573,8 +570,22 @@ class Pipeline:
         }
         return partitions, states, phases
 
-    def _parse_state(self, data: dict[bytes, bytes], partitions: list[int]) -> dict[int, PartitionState]:
-        return {p: self.processor.load(p, data.get) for p in partitions}
+    def _read_state(
+        self, topic: str, partitions: list[int]
+    ) -> tuple[dict[int, PartitionState], dict[int, LastRecord], float]:
+        """The partitions' states read from the changelog and parsed (blocking), with the last
+        record read of each and when the read ended (monotonic). Read and parse share a thread,
+        and each raw record is dropped as it is parsed: the raw changelog and the parsed state
+        are never both whole in memory, and glibc reuses the freed bytes in that thread's arena
+        for the parsed state (2M live ids: the recovery's peak RSS was above 400 MB)."""
+        snapshot = self.reader.read_partitions(topic, partitions)
+        read = time.monotonic()
+        raw = snapshot.data
+
+        def take(key: bytes) -> bytes | None:
+            return raw.pop(key, None)
+
+        return {p: self.processor.load(p, take) for p in partitions}, snapshot.last, read
 
     def _note_misrouted(self, partition: int, forwards: Sequence[Forward]) -> None:
         """Log once per checkpoint and likely producer partitioner: on-call's lead to the producer."""
