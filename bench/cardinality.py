@@ -14,23 +14,13 @@ import time
 
 import orjson
 
-from bench.scale import DAY_START, WIDE, registry_yaml
+from bench.scale import DAY_START, MODES, WIDE, grouped, registry_yaml
 from bordermon.registry import parse_registry
 from harness.console import say_as
 from streams.domain.metrics import StateCollector
 from streams.domain.processor import Processor
 
 say = say_as("bench: cardinality")
-GROUPS = """
-    lane_groups: [{id: cars, modes: [car, bus], lanes: {in: 4, out: 4}, lane_capacity_per_hour: 40},
-                  {id: trucks, modes: [truck], lanes: {in: 2, out: 2}, lane_capacity_per_hour: 6,
-                   wait_warning_minutes: 720, wait_critical_minutes: 1440},
-                  {id: foot, modes: [pedestrian], lanes: {in: 1, out: 1}, lane_capacity_per_hour: 90}]}"""
-MODES = ("car", "truck", "pedestrian", "bus")
-
-
-def grouped(text: str) -> str:
-    return text.replace("wait_critical_minutes: 360}", "wait_critical_minutes: 360," + GROUPS)
 
 
 def measure(registry_text: str, rounds: int = 7) -> dict[str, float]:

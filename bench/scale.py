@@ -11,6 +11,7 @@ against one.
     make bench                                      # with the rest: "scale" in bench/results.json
     .venv/bin/python -m bench.scale                 # alone, N = 2,000,000, on both brokers
     .venv/bin/python -m bench.scale --events 200000 --brokers kafka   # quick, Apache Kafka only
+    .venv/bin/python -m bench.scale --lane-groups   # the 2,400-checkpoint run, three lane groups each
 
 The growth plot goes to bench/scale.png (bench/README.md shows it).
 """
@@ -56,6 +57,21 @@ TARGETS = {
 say = say_as("bench: scale")
 
 
+# Three lane groups per checkpoint (`--lane-groups`, `bench.cardinality`): cars and buses, trucks,
+# people on foot; a log for them cycles through these modes.
+GROUPS = """
+    lane_groups: [{id: cars, modes: [car, bus], lanes: {in: 4, out: 4}, lane_capacity_per_hour: 40},
+                  {id: trucks, modes: [truck], lanes: {in: 2, out: 2}, lane_capacity_per_hour: 6,
+                   wait_warning_minutes: 720, wait_critical_minutes: 1440},
+                  {id: foot, modes: [pedestrian], lanes: {in: 1, out: 1}, lane_capacity_per_hour: 90}]}"""
+MODES = ("car", "truck", "pedestrian", "bus")
+
+
+def grouped(text: str) -> str:
+    """`registry_yaml`'s text with `GROUPS` on every checkpoint."""
+    return text.replace("wait_critical_minutes: 360}", "wait_critical_minutes: 360," + GROUPS)
+
+
 def registry_yaml(checkpoints: int) -> str:
     """A registry of `checkpoints` road checkpoints (the bundled one's thresholds and lanes)."""
     lines = ["alerting: {for_minutes: 10, resolve_ratio: 0.8}", "checkpoints:"]
@@ -69,10 +85,11 @@ def registry_yaml(checkpoints: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_log(events: int, checkpoints: int, path: Path) -> None:
+def write_log(events: int, checkpoints: int, path: Path, modes: tuple[str, ...] = ()) -> None:
     """`events` valid, unique events inside one day, spread round-robin over the checkpoints:
     per checkpoint a party arrives and then crosses, alternating direction, so queues stay short
-    and the cost measured is the ids' and the checkpoints', not a growing queue's."""
+    and the cost measured is the ids' and the checkpoints', not a growing queue's. With `modes`,
+    every four rounds the parties take the next mode (a party's arrival and crossing share it)."""
     step = EVENT_TIME_SPAN / events
     stamps: dict[int, str] = {}
     with path.open("wb") as out:
@@ -92,6 +109,8 @@ def write_log(events: int, checkpoints: int, path: Path) -> None:
                 "direction": "in" if (round_ // 2) % 2 == 0 else "out",
                 "ts": ts,
             }
+            if modes:
+                event["mode"] = modes[(round_ // 4) % len(modes)]
             if event["type"] == "crossing":
                 event.update(persons=1 + i % 3, citizenship=("RU", "KZ", "UZ", "KG")[i % 4])
             chunk.append(orjson.dumps(event))
@@ -157,17 +176,21 @@ def counted(worker: Worker) -> int:
     return int(health(worker).get("counted", 0))
 
 
-def run(events: int, checkpoints: int, work: Path, kind: str, recover: bool = True, workers: int = 1) -> dict:
-    """One scale run on a fresh broker of `kind`; see the module docstring for what it measures."""
-    tag = f"{checkpoints}cp-{events}"
-    registry = work / f"registry-{checkpoints}.yaml"
-    registry.write_text(registry_yaml(checkpoints))
+def run(
+    events: int, checkpoints: int, work: Path, kind: str, recover: bool = True, workers: int = 1, groups: bool = False
+) -> dict:
+    """One scale run on a fresh broker of `kind`; see the module docstring for what it measures.
+    With `groups`, every checkpoint has three lane groups (`GROUPS`) and the log all four modes."""
+    tag = f"{checkpoints}cp-{events}" + ("-groups" if groups else "")
+    registry = work / f"registry-{tag}.yaml"
+    registry.write_text(grouped(registry_yaml(checkpoints)) if groups else registry_yaml(checkpoints))
     log = work / f"log-{tag}.jsonl"
     if not log.exists():
-        write_log(events, checkpoints, log)
+        write_log(events, checkpoints, log, MODES if groups else ())
     broker = start_broker_of(kind, work / f"kafka-{tag}-{workers}")
     started: list[Worker] = []
-    out: dict[str, object] = {"checkpoints": checkpoints, "live_ids": events, "workers": workers}
+    out: dict[str, object] = {"checkpoints": checkpoints, "live_ids": events, "workers": workers,
+                              "lane_groups": 3 if groups else 0}  # fmt: skip
     try:
         env = {**base_env(broker), "BORDERMON_CHECKPOINTS": str(registry)}
         ensure_worker_topics(Settings(bootstrap_servers=broker.address))
@@ -391,6 +414,8 @@ def main() -> int:
     parser.add_argument("--brokers", default="tansu,kafka", help="comma-separated: tansu, kafka")
     parser.add_argument("--ratio-pairs", type=int, default=0, metavar="N",
                         help="only the 2,400 / 24 drain ratio, from N pairs of runs in turn")  # fmt: skip
+    parser.add_argument("--lane-groups", action="store_true",
+                        help="only the 2,400-checkpoint run, with three lane groups per checkpoint")  # fmt: skip
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bordermon-scale-"))
     if args.ratio_pairs:
@@ -399,6 +424,12 @@ def main() -> int:
             args.out.write_text(json.dumps(paired, indent=2) + "\n")
         print(json.dumps(paired, indent=2))
         return 0 if all(p["median"] >= TARGETS["wide_ratio_to_narrow"] for p in paired.values()) else 1
+    if args.lane_groups:
+        runs = {kind: run(args.events, WIDE, work, kind, groups=True) for kind in args.brokers.split(",")}
+        if args.out is not None:
+            args.out.write_text(json.dumps(runs, indent=2) + "\n")
+        print(json.dumps(runs, indent=2))
+        return 0
     results = {kind: scale(args.events, work, kind) for kind in args.brokers.split(",")}
     plot({kind: r["growth"] for kind, r in results.items()}, args.plot)
     if args.out is not None:
