@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from grafana_foundation_sdk.builders import (
@@ -21,6 +22,7 @@ from grafana_foundation_sdk.builders import (
     table,
     timeseries,
 )
+from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
@@ -140,23 +142,27 @@ def base(uid: str, title: str, description: str) -> dashboard.Dashboard:
     )
 
 
+def with_panels(d: dashboard.Dashboard, panels: Iterable[cogbuilder.Builder[dm.Panel]]) -> dashboard.Dashboard:
+    """`d` with the panels added in order (Grafana lays them out left to right, top to bottom)."""
+    for panel in panels:
+        d = d.with_panel(panel)
+    return d
+
+
 def overview() -> dashboard.Dashboard:
     d = base(
         "bordermon-overview",
         "Border overview",
         "Every checkpoint at a glance: wait status on a map, net inflow, how many stayed, queues, alerts.",
     ).with_variable(lane_group_variable())
-    panels = [
+    return with_panels(d, [
         status_map(),
         *stayed_and_firing(),
         *net_inflow(),
         arrivals_against_baseline(),
         *queues_and_waits(),
         *congestion_tables(),
-    ]
-    for panel in panels:
-        d = d.with_panel(panel)
-    return d
+    ])  # fmt: skip
 
 
 def status_map() -> geomap.Panel:
@@ -380,17 +386,14 @@ def drilldown() -> dashboard.Dashboard:
         .with_variable(label_variable("checkpoint", "Checkpoint", m.CHECKPOINT_INFO.series))
         .with_variable(lane_group_variable(CP))
     )
-    panels = [
+    return with_panels(d, [
         wait_against_thresholds(),
         *arrivals_and_forecast(),
         *queue_lanes_and_persons(),
         net_flow_windows(),
         alert_timeline(),
         *latest_and_totals(),
-    ]
-    for panel in panels:
-        d = d.with_panel(panel)
-    return d
+    ])  # fmt: skip
 
 
 def wait_against_thresholds() -> timeseries.Panel:
