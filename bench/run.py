@@ -41,7 +41,7 @@ from bordermon import metrics as catalog
 from bordermon.config import EVENTS_TOPIC, Settings
 from bordermon.kafka import ensure_worker_topics, partition_counts
 from bordermon.partitioning import partition_for_key
-from bordermon.registry import DEFAULT_LANE_GROUP
+from bordermon.registry import load_registry
 from harness.console import say_as
 from harness.metrics import parse_metrics, sample
 from harness.processes import BIN, Worker, base_env, start_broker_of, wait_until
@@ -60,8 +60,9 @@ SETUP_NAMES = {"tansu": "embedded (Tansu)", "kafka": "Apache Kafka", "kafka-tran
 START = date(2022, 9, 21)
 EVENTS_PER_DAY = 45_000  # the surge's first weeks, to size the simulation
 PROBE = "alimbet"
-# The bundled registry gives the probe checkpoint no lane groups: its one queue is `all`.
-PROBE_LANES = catalog.LANES_OPEN.series + f'{{checkpoint="{PROBE}",direction="in",lane_group="{DEFAULT_LANE_GROUP}"}} '
+# The probe's `lanes` events name no group: they set the lanes of the checkpoint's first.
+PROBE_GROUP = load_registry(None)[PROBE].default_group.id
+PROBE_LANES = catalog.LANES_OPEN.series + f'{{checkpoint="{PROBE}",direction="in",lane_group="{PROBE_GROUP}"}} '
 TARGETS = {"pipeline_events_per_s": 30_000, "pipeline_ratio_to_ceiling": 0.20, "replay_events_per_s": 40_000}
 
 
@@ -302,7 +303,7 @@ def latency(
 
     wait_until(lambda: settled(worker), 60, "the drain's state writes to be durable", interval=0.05)
     # A known queue: clear whatever the log left waiting, then one party.
-    probe_queue = {"checkpoint": PROBE, "direction": "in", "lane_group": DEFAULT_LANE_GROUP}
+    probe_queue = {"checkpoint": PROBE, "direction": "in", "lane_group": PROBE_GROUP}
     queued = int(sample(parse_metrics(worker.metrics()), catalog.QUEUE_LENGTH.series, **probe_queue) or 0)
     for _ in range(queued):
         send("crossing", 0, persons=1, citizenship="KZ")
@@ -618,7 +619,7 @@ def table(by_kind: dict[str, dict]) -> str:
     kinds = list(by_kind)
     names = [n for n in dict.fromkeys(k for m in by_kind.values() for k in m) if n != "scale"]
     cells = {(n, k): cell(k, n) for n in names for k in kinds}
-    width = max(map(len, names))
+    width = max(map(len, names), default=0)
     widths = {k: max(len(SETUP_NAMES[k]), *(len(cells[(n, k)]) for n in names)) for k in kinds}
     rows = [f"{'':<{width}}  " + "  ".join(f"{SETUP_NAMES[k]:<{widths[k]}}" for k in kinds)]
     for n in names:

@@ -75,16 +75,22 @@ def _too_deep(raw: bytes) -> Rejected:
     return Rejected(MALFORMED, "not a JSON object (nested too deeply to parse)")
 
 
+def _one_line(text: str) -> str:
+    """The decoder's message with control characters escaped: it quotes the bad value, and a
+    value such as "\\n" must not split the one-line error (or a log line) in two."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _classify_failure(raw: bytes, exc: Exception) -> Rejected:
     try:
         value = _any_decoder.decode(raw)
     except (msgspec.DecodeError, UnicodeDecodeError) as inner:
-        return Rejected(MALFORMED, f"not UTF-8 JSON: {inner}")
+        return Rejected(MALFORMED, _one_line(f"not UTF-8 JSON: {inner}"))
     except RecursionError:
         return _too_deep(raw)
     if not isinstance(value, dict):
         return Rejected(MALFORMED, f"not a JSON object: got {type(value).__name__}")
-    return Rejected(INVALID, str(exc))
+    return Rejected(INVALID, _one_line(str(exc)))
 
 
 def decode_timed(raw: bytes | None, now: float | None = None) -> tuple[Event, float] | Rejected:

@@ -38,7 +38,7 @@ AIR_WEIGHT = 2.5  # ordinary Russian traffic each way before the mobilization
 
 # Where Russian entries concentrate during the surge (the rest spread by capacity).
 SURGE_IN_SHARES = {
-    "syrym": 0.045,
+    "syrym": 0.047,
     "taskala": 0.13,
     "kairak": 0.11,
     "zhana-zhol": 0.12,

@@ -52,10 +52,27 @@ _mean = sum(DIURNAL) / 24
 DIURNAL = [v / _mean for v in DIURNAL]
 LOCAL_OFFSET_H = 5
 
-# Party make-up by checkpoint mode: (mode, weight, persons choices).
-PARTIES: dict[str, list[tuple[str, float, tuple[int, ...]]]] = {
-    "road": [("car", 0.78, (1, 1, 1, 2, 2, 3, 4)), ("bus", 0.02, tuple(range(15, 46))),
-             ("pedestrian", 0.12, (1,)), ("truck", 0.08, (1, 1, 2))],
+# Lorries are 40% of the vehicles that cross the Kazakhstan-Russia border: 2.2 million of the 5.5
+# million in 2023, about 1.3 times 2022's (Russia's government, via SeaNews, 4 July 2024). They
+# carry freight, not travellers: they cross at an ordinary day's rate whatever the scenario scripts
+# for persons, and their drivers are counted in the day's persons, not on top of them.
+LORRY_SHARE_OF_VEHICLES = 2.2 / 5.5
+FREIGHT_MODES = frozenset({"truck"})
+PartyKind = tuple[str, float, tuple[int, ...]]
+
+
+def _with_lorries(passengers: list[PartyKind], drivers: tuple[int, ...]) -> list[PartyKind]:
+    """Road parties with lorries weighted so that they are `LORRY_SHARE_OF_VEHICLES` of the vehicles
+    (everything but pedestrians) on an ordinary day."""
+    vehicles = sum(w for mode, w, _ in passengers if mode != "pedestrian")
+    share = LORRY_SHARE_OF_VEHICLES
+    return [*passengers, ("truck", vehicles * share / (1 - share), drivers)]
+
+
+# Party make-up by checkpoint mode on an ordinary day: (mode, weight, persons choices).
+PARTIES: dict[str, list[PartyKind]] = {
+    "road": _with_lorries([("car", 0.78, (1, 1, 1, 2, 2, 3, 4)), ("bus", 0.02, tuple(range(15, 46))),
+                           ("pedestrian", 0.12, (1,))], drivers=(1, 1, 2)),
     "rail": [("rail", 1.0, (1, 1, 2, 3, 4))],
     "air": [("air", 1.0, (1, 1, 1, 2, 3))],
     "pedestrian": [("pedestrian", 1.0, (1,))],
@@ -79,11 +96,19 @@ _truck_mean = sum(TRUCK_DIURNAL) / 24
 TRUCK_DIURNAL = [v / _truck_mean for v in TRUCK_DIURNAL]
 
 
-def mean_persons(mode: str) -> float:
-    return sum(w * sum(p) / len(p) for _, w, p in PARTIES[mode]) / sum(w for _, w, _ in PARTIES[mode])
+def mean_persons(kinds: list[PartyKind]) -> float:
+    """Persons per party of these kinds, weighted (0 for none)."""
+    weight = sum(w for _, w, _ in kinds)
+    return sum(w * sum(p) / len(p) for _, w, p in kinds) / weight if weight else 0.0
 
 
-def group_parties(cp: Checkpoint, group: LaneGroup) -> list[tuple[str, float, tuple[int, ...]]]:
+def freight_split(mode: str) -> tuple[list[PartyKind], list[PartyKind]]:
+    """(lorries, everything else) of a checkpoint mode's party kinds."""
+    kinds = PARTIES[mode]
+    return [k for k in kinds if k[0] in FREIGHT_MODES], [k for k in kinds if k[0] not in FREIGHT_MODES]
+
+
+def group_parties(cp: Checkpoint, group: LaneGroup) -> list[PartyKind]:
     """The party kinds of a checkpoint that queue in `group`: those of its modes, and, in the
     first group, those no group lists (CONTRACT.md: a mode no group lists queues in the first)."""
     listed = set(cp.group_by_mode)
@@ -192,10 +217,23 @@ class Stream:
         speeds = random.Random(f"{rng.random()}/lanes")
         self.lane_speed = [speeds.lognormvariate(math.log(LANE_SPEED_MEDIAN), LANE_SPEED_SIGMA)
                            for _ in range(self.max_lanes + 1)]  # fmt: skip
-        # Parties of each kind arrive as they would without groups: a group takes its kinds' share.
-        self.persons_mean = mean_persons(cp.mode)
-        self.party_share = sum(w for _, w, _ in self.parties) / sum(w for _, w, _ in PARTIES[cp.mode])
-        self.diurnal = TRUCK_DIURNAL if self.parties and all(m == "truck" for m, _, _ in self.parties) else DIURNAL
+        # Parties of each kind arrive as they would without groups: lorries at an ordinary day's
+        # rate, the other kinds with the scenario's persons less the drivers; a group takes its
+        # kinds' share of each.
+        freight, passengers = freight_split(cp.mode)
+        weight = lambda kinds: sum(w for _, w, _ in kinds)  # noqa: E731
+        self.lorries_per_party = weight(freight) / weight(PARTIES[cp.mode])  # on an ordinary day
+        self.persons_mean = mean_persons(PARTIES[cp.mode])
+        self.driver_mean = mean_persons(freight)
+        self.passenger_mean = mean_persons(passengers)
+        mine = set(self.parties)
+        self.freight_kinds = [k for k in self.parties if k[0] in FREIGHT_MODES]
+        self.passenger_kinds = [k for k in self.parties if k[0] not in FREIGHT_MODES]
+        self.passenger_share = weight([k for k in passengers if k in mine]) / weight(passengers) if passengers else 0.0
+        self.freight_share = weight([k for k in freight if k in mine]) / weight(freight) if freight else 0.0
+        # The kind of each party, drawn when its events are made: a lorry's or a passenger's.
+        by_kind = ((True, self.freight_kinds), (False, self.passenger_kinds))
+        self.kind_choice = {lorry: WeightedChoice(kinds, [w for _, w, _ in kinds]) for lorry, kinds in by_kind if kinds}
         self.last_change = start
         self.last_busy = start
         if scenario.lane_failure and scenario.lane_failure[0] == cp.id:
@@ -206,8 +244,8 @@ class Stream:
                 self.lanes.set(failure + duration, base)
                 self.last_change = math.inf  # the outage is the story: no operator reaction
 
-    def hourly_rates(self) -> Iterator[tuple[float, float, bool]]:
-        """(hour start, parties per hour, is Russian) for each hour of the run."""
+    def hourly_rates(self) -> Iterator[tuple[float, float, bool, bool]]:
+        """(hour start, parties per hour, is Russian, is a lorry) for each hour of the run."""
         t = self.start
         daily = DailyPersons(self.scenario, self.registry, self.cp.id, self.direction)
         onset = self.scenario.surge_onset
@@ -217,10 +255,23 @@ class Stream:
             ru, other = daily.scripted(day)
             if onset is not None and day == onset.date():
                 ru = self._onset_day_ru(daily, day, t, ru, onset.timestamp())
-            factor = self.diurnal[hour] / 24 / self.persons_mean * self.party_share
-            yield t, ru * factor, True
-            yield t, other * factor, False
+            ordinary = daily.ordinary(day)
+            lorries = ordinary / self.persons_mean * self.lorries_per_party  # a day's, both kinds of driver
+            drivers = lorries * self.driver_mean
+            ru_drivers = drivers * (daily.ordinary_ru(day) / ordinary if ordinary else 0.0)
+            if self.freight_kinds:
+                factor = TRUCK_DIURNAL[hour] / 24 * self.freight_share / self.driver_mean
+                yield t, ru_drivers * factor, True, True
+                yield t, (drivers - ru_drivers) * factor, False, True
+            if self.passenger_kinds:
+                factor = DIURNAL[hour] / 24 / self.passenger_mean * self.passenger_share
+                yield t, max(0.0, ru - ru_drivers) * factor, True, False
+                yield t, max(0.0, other - drivers + ru_drivers) * factor, False, False
             t += 3600
+
+    def persons_per_party(self, lorry: bool) -> float:
+        """The persons a party of `hourly_rates` stands for, on average."""
+        return self.driver_mean if lorry else self.passenger_mean
 
     def _onset_day_ru(self, daily: DailyPersons, day: date, t: float, scripted: float, onset: float) -> float:
         """Russians per day at hour `t` of the surge's first day: an ordinary day's before the
@@ -229,18 +280,19 @@ class Stream:
         if t < onset:
             return ordinary
         hours_before = int((onset % DAY) // 3600)
-        before = sum(self.diurnal[(h + LOCAL_OFFSET_H) % 24] for h in range(hours_before)) / 24
+        before = sum(DIURNAL[(h + LOCAL_OFFSET_H) % 24] for h in range(hours_before)) / 24
         return max(0.0, (scripted - ordinary * before) / (1.0 - before))
 
-    def arrivals(self) -> list[tuple[float, bool]]:
-        out: list[tuple[float, bool]] = []
+    def arrivals(self) -> list[tuple[float, bool, bool]]:
+        """(time, is Russian, is a lorry) of each party's arrival, in time order."""
+        out: list[tuple[float, bool, bool]] = []
         expo = self.rng.expovariate
-        for hour_start, rate, ru in self.hourly_rates():
+        for hour_start, rate, ru, lorry in self.hourly_rates():
             if rate <= 0:
                 continue
             t = hour_start + expo(rate / 3600)
             while t < hour_start + 3600:
-                out.append((t, ru))
+                out.append((t, ru, lorry))
                 t += expo(rate / 3600)
         out.sort()
         return out
@@ -297,11 +349,11 @@ class Stream:
         events: list[tuple[float, int, str, Any]] = []
         rng = self.rng
         n = 0
-        for a, ru in self.arrivals():
+        for a, ru, lorry in self.arrivals():
             found = self._earliest_start(a)
             if found is not None and self._react(a, found[0] - a):
                 found = self._earliest_start(a)
-            events.append((a, n, "arrival", ru))
+            events.append((a, n, "arrival", (ru, lorry)))
             n += 1
             if found is None:
                 continue
@@ -311,7 +363,7 @@ class Stream:
             done = s + self.service_time(s, lane) * rng.uniform(0.5, 1.5)
             self.free[lane] = done
             if done < self.end:
-                events.append((done, n, "crossing", (ru, round(done) - round(a))))
+                events.append((done, n, "crossing", (ru, lorry, round(done) - round(a))))
                 n += 1
         for t, count in zip(self.lanes.times[1:], self.lanes.counts[1:], strict=True):
             if t < self.end:
@@ -341,7 +393,6 @@ def _choice(weights: dict[str, float]) -> WeightedChoice:
     return WeightedChoice(list(weights), list(weights.values()))
 
 
-PARTY_CHOICE = {mode: WeightedChoice(parties, [w for _, w, _ in parties]) for mode, parties in PARTIES.items()}
 OTHER_CITIZENSHIP_CHOICE = _choice(OTHER_CITIZENSHIPS)
 AGE_CHOICE = {True: _choice(SURGE_AGES), False: _choice(ORDINARY_AGES)}
 SEX_CHOICE = {True: _choice(SURGE_SEX), False: _choice(ORDINARY_SEX)}
@@ -371,18 +422,7 @@ class EventFactory:
         self.prefix = f"{scenario.name[:4]}{seed}-"
         self.n = 0
         self._surge_by_day: dict[int, float] = {}  # day -> surge_from
-        self._group_choices: dict[tuple[str, str], WeightedChoice] = {}
         self._timestamp = SecondFormatter()
-
-    def _choice(self, cp: Checkpoint, stream: Stream) -> WeightedChoice:
-        """The party kinds a stream draws from (a group's own; the checkpoint's without groups)."""
-        if stream.group.id == DEFAULT_LANE_GROUP:
-            return PARTY_CHOICE[cp.mode]
-        choice = self._group_choices.get((cp.id, stream.group.id))
-        if choice is None:
-            parties = stream.parties
-            choice = self._group_choices[(cp.id, stream.group.id)] = WeightedChoice(parties, [w for _, w, _ in parties])
-        return choice
 
     def _surge_day(self, ts: float) -> bool:
         day = int(ts // DAY)  # the event's UTC day, as a number: no datetime per event
@@ -408,11 +448,12 @@ class EventFactory:
                 ev["lane_group"] = stream.group.id
             return ev
         rng = self.rng
-        mode, _, persons = self._choice(cp, stream)(rng)
+        ru, lorry = payload[0], payload[1]
+        mode, _, persons = stream.kind_choice[lorry](rng)
         ev["mode"] = mode
         if kind == "crossing":
-            ru, true_wait = payload
-            surge = ru and direction == "in" and self._surge_day(ts)
+            true_wait = payload[2]
+            surge = ru and not lorry and direction == "in" and self._surge_day(ts)  # drivers keep their trade
             ev["persons"] = rng.choice(persons)
             ev["citizenship"] = "RU" if ru else OTHER_CITIZENSHIP_CHOICE(rng)
             ev["age_band"] = AGE_CHOICE[bool(surge)](rng)

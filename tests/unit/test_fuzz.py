@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import orjson
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bordermon.events import REJECT_REASONS, Rejected, decode_event
@@ -48,6 +48,7 @@ def test_random_bytes(raw):
 
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.sampled_from([*GOOD, "mode", "age_band", "sex", "lanes_open"]), json_values))
+@example(changes={"event_id": None, "type": "\n"})  # once echoed the newline into the error
 def test_wrong_types_for_every_field(changes):
     check(to_json({**GOOD, **changes}))
 

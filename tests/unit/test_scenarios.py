@@ -34,23 +34,31 @@ def simulate(tmp_path_factory, scenario: str, *extra: str) -> tuple[list[dict], 
     return [orjson.loads(line) for line in raw.splitlines()], raw
 
 
-def worst_waits_hours(events: list[dict]) -> dict[tuple[str, str], float]:
-    """Wait estimate as the contract defines it, recomputed independently from the events."""
+def worst_waits_hours(events: list[dict], lane_group: str = "cars") -> dict[tuple[str, str], float]:
+    """Wait estimate as the contract defines it, recomputed independently from the events, per
+    checkpoint and direction in `lane_group` (the only group of a checkpoint without groups)."""
     registry = load_registry()
     queue: Counter = Counter()
     lanes: dict = {}
     worst: dict = defaultdict(float)
     for e in events:
+        cp = registry[e["checkpoint_id"]]
+        group = (
+            cp.group_by_id[e["lane_group"]]
+            if e["type"] == "lanes" and "lane_group" in e
+            else cp.group_of(e.get("mode"))
+        )
+        if group.id not in (lane_group, "all"):
+            continue
         key = (e["checkpoint_id"], e["direction"])
-        cp = registry[key[0]]
         if e["type"] == "arrival":
             queue[key] += 1
         elif e["type"] == "crossing":
             queue[key] = max(0, queue[key] - 1)
         else:
             lanes[key] = e["lanes_open"]
-        n = lanes.get(key, cp.initial_lanes(key[1]))
-        wait = 0.0 if queue[key] == 0 else float("inf") if n == 0 else queue[key] / (n * cp.lane_capacity_per_hour)
+        n = lanes.get(key, group.initial_lanes(key[1]))
+        wait = 0.0 if queue[key] == 0 else float("inf") if n == 0 else queue[key] / (n * group.lane_capacity_per_hour)
         worst[key] = max(worst[key], wait)
     return worst
 
@@ -154,6 +162,28 @@ def test_mobilization_land_queues_overload_by_themselves(mobilization):
     assert lanes and all(e["lanes_open"] > 0 for e in lanes)  # operators open lanes in response
 
 
+def test_mobilization_lorries_follow_the_freight_figure_not_the_surge(mobilization):
+    """Lorries are 40% of the vehicles on an ordinary day (2.2M of 5.5M in 2023), cross at that
+    rate through the surge, and queue in their own lanes: hours, not the cars' surge."""
+    events, _ = mobilization
+    per_day: Counter = Counter()
+    for e in events:
+        if e["type"] == "crossing" and e["mode"] in ("car", "bus", "truck"):
+            per_day[(e["ts"][:10], e["mode"] == "truck")] += 1
+    before = [per_day[(f"2022-09-{d:02d}", True)] for d in range(14, 21)]
+    surge = [per_day[(f"2022-09-{d:02d}", True)] for d in range(22, 29)]
+    vehicles = sum(per_day[(f"2022-09-{d:02d}", k)] for d in range(14, 21) for k in (False, True))
+    assert 0.35 <= sum(before) / vehicles <= 0.45, sum(before) / vehicles
+    # 2022: ~1.7M lorries through 30 road checkpoints; the bundled 17 carry their share or so.
+    national_each_way_per_day = 1_700_000 / 365 / 2
+    assert 0.6 <= sum(before) / 7 / 2 / (national_each_way_per_day * 17 / 30) <= 1.1
+    assert abs(sum(surge) / sum(before) - 1) < 0.1  # freight does not flee the mobilization
+    lorries = worst_waits_hours(events, "trucks")
+    cars = worst_waits_hours(events, "cars")
+    assert max(cars.values()) > 10 and 1 < max(lorries.values()) < 48, (max(cars.values()), max(lorries.values()))
+    assert lorries[("syrym", "in")] < cars[("syrym", "in")] / 2  # the surge is the cars'
+
+
 def run_pipeline(events: list[dict]) -> tuple[Processor, list[dict]]:
     run = LocalRun(load_registry())
     alerts = []
@@ -165,11 +195,16 @@ def run_pipeline(events: list[dict]) -> tuple[Processor, list[dict]]:
 def test_lane_failure_takes_all_lanes_for_two_hours_and_alerts(tmp_path_factory):
     events, _ = simulate(tmp_path_factory, "lane-failure", "--seed", "3")
     changes = [e for e in events if e["type"] == "lanes" and e["checkpoint_id"] == "zhana-zhol"]
-    assert sorted({e["direction"] for e in changes}) == ["in", "out"]
+    # Every lane of every group (cars and lorries alike) closes, and reopens two hours later.
+    groups = load_registry()["zhana-zhol"].lane_groups
+    assert sorted({(e["direction"], e.get("lane_group", "all")) for e in changes}) == sorted(
+        (d, g.id) for d in ("in", "out") for g in groups
+    )
     for direction in ("in", "out"):
-        off, on = [e for e in changes if e["direction"] == direction]
-        assert off["lanes_open"] == 0 and on["lanes_open"] == 3
-        assert parse_rfc3339(on["ts"]) - parse_rfc3339(off["ts"]) == 2 * 3600
+        for group in groups:
+            off, on = [e for e in changes if e["direction"] == direction and e.get("lane_group", "all") == group.id]
+            assert off["lanes_open"] == 0 and on["lanes_open"] == group.initial_lanes(direction)
+            assert parse_rfc3339(on["ts"]) - parse_rfc3339(off["ts"]) == 2 * 3600
     _, alerts = run_pipeline(events)
     zj = [(a["severity"], a["status"], a["direction"]) for a in alerts if a["checkpoint_id"] == "zhana-zhol"]
     assert ("critical", "firing", "in") in zj and ("critical", "resolved", "in") in zj

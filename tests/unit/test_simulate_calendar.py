@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from bordermon.registry import load_registry
 from producers.scenarios import HOLIDAY_PEAKS, SCENARIOS, SURGE_IN_SHARES, SURGE_ONSET, SURGE_START, ordinary_factor
-from producers.simulate import DailyPersons, Stream, labels_path, surge_labels
+from producers.simulate import DIURNAL, TRUCK_DIURNAL, DailyPersons, Stream, labels_path, surge_labels
 
 BIN = str(Path(sys.executable).with_name("bordermon"))
 REGISTRY = load_registry(None)
@@ -41,19 +42,23 @@ def test_the_surge_starts_at_the_announcement_and_its_first_day_keeps_the_offici
     scenario = SCENARIOS["mobilization-2022"]
     cp = REGISTRY.checkpoints["kairak"]
     day_start = datetime(2022, 9, 21, tzinfo=UTC).timestamp()
-    stream = Stream(cp, "in", scenario, REGISTRY, __import__("random").Random(1), day_start, day_start + 86400.0)
     daily = DailyPersons(scenario, REGISTRY, "kairak", "in")
-    per_party = stream.persons_mean / stream.party_share  # persons a party-per-hour rate stands for
-    russians = [(t, rate * per_party) for t, rate, ru in stream.hourly_rates() if ru]
+    # Russian persons per hour over the checkpoint's lane groups: lorry drivers at an ordinary
+    # day's rate, travellers the rest.
+    russians: dict[float, float] = {}
+    for group in cp.lane_groups:
+        stream = Stream(cp, "in", scenario, REGISTRY, random.Random(1), day_start, day_start + 86400.0, group)
+        for t, rate, ru, lorry in stream.hourly_rates():
+            if ru:
+                russians[t] = russians.get(t, 0.0) + rate * stream.persons_per_party(lorry)
     assert len(russians) == 24
-    assert abs(sum(r for _, r in russians) - daily.scripted(SURGE_START)[0]) < 1e-6  # the day's figure holds
+    assert abs(sum(russians.values()) - daily.scripted(SURGE_START)[0]) < 1e-6  # the day's figure holds
     onset = SURGE_ONSET.timestamp()
-    before = [r for t, r in russians if t < onset]
+    before = [r for t, r in russians.items() if t < onset]
     assert len(before) == 6
     ordinary_day = daily.ordinary_ru(SURGE_START)
-    assert all(r <= ordinary_day / 24 * max(stream.diurnal) for r in before)  # an ordinary night
-    first_hour_after = next(r for t, r in russians if t == onset)
-    assert first_hour_after > 5 * before[-1]  # and then the surge, at once
+    assert all(r <= ordinary_day / 24 * max(DIURNAL + TRUCK_DIURNAL) for r in before)  # an ordinary night
+    assert russians[onset] > 5 * before[-1]  # and then the surge, at once
 
 
 def test_nauryz_is_a_large_ordinary_peak_and_labelled_no_surge():
@@ -69,7 +74,7 @@ def test_a_lane_failure_started_weeks_earlier_still_fails_on_its_day():
     scenario = SCENARIOS["lane-failure"]
     cp = REGISTRY.checkpoints["zhana-zhol"]
     start = datetime(2022, 7, 4, tzinfo=UTC).timestamp()
-    stream = Stream(cp, "in", scenario, REGISTRY, __import__("random").Random(1), start, start + 31 * 86400.0)
+    stream = Stream(cp, "in", scenario, REGISTRY, random.Random(1), start, start + 31 * 86400.0)
     failure = datetime(2022, 8, 2, 6, tzinfo=UTC).timestamp()
     assert stream.lanes.at(failure + 60) == (0, failure + 7200)
     assert stream.lanes.at(failure - 60)[0] == cp.initial_lanes("in")
