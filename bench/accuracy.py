@@ -33,7 +33,7 @@ from pathlib import Path
 import orjson
 
 from bordermon.observability import QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST
-from bordermon.registry import load_registry
+from bordermon.registry import DEFAULT_LANE_GROUP, load_registry
 from harness.console import say_as
 from streams.domain.processor import Processor
 from streams.domain.recentids import PlainIds
@@ -57,22 +57,25 @@ def simulate(out: Path, seed: int) -> None:
 
 def run(log: Path) -> tuple[dict, list[dict]]:
     """Figures shown at each arrival, per queue, and every alert transition, from one pass."""
-    processor = Processor(load_registry(None), 1, ids=PlainIds)  # in process: speed over memory
-    shown: dict[tuple[str, str], tuple[list[float], list[tuple[float, float, float]]]] = defaultdict(lambda: ([], []))
+    registry = load_registry(None)
+    processor = Processor(registry, 1, ids=PlainIds)  # in process: speed over memory
+    Queue = tuple[str, str, str]  # checkpoint, direction, lane group
+    shown: dict[Queue, tuple[list[float], list[tuple[float, float, float]]]] = defaultdict(lambda: ([], []))
     transitions: list[dict] = []
-    crossings: list[tuple[str, str, float, float]] = []
+    crossings: list[tuple[str, str, str, float, float]] = []
     now = time.time()
     with gzip.open(log) as handle:
         for offset, line in enumerate(handle):
             result = processor.process_events(0, [(offset, None, line, 0)], now)
             transitions.extend(orjson.loads(o.value) for o in result.alerts)
             event = orjson.loads(line)
-            key = (event["checkpoint_id"], event["direction"])
+            # Each party is scored against the figures of its own queue (its lane group's).
+            group = registry[event["checkpoint_id"]].group_of(event.get("mode")).id
+            key = (event["checkpoint_id"], event["direction"], group)
             cs = processor.partition(0).checkpoints[event["checkpoint_id"]]
             t = cs.last_ts or 0.0
             if event["type"] == "arrival":
-                # The bundled registry has no lane groups: one queue per direction.
-                q = cs.queue(event["direction"])
+                q = cs.queue(event["direction"], group)
                 times, figures = shown[key]
                 times.append(_ts(event["ts"]))
                 figures.append((q.wait_seconds(), q.observed_wait, q.expected_wait_seconds(cs.last_ts)))
@@ -91,14 +94,14 @@ def _ts(text: str) -> float:
     return parse_rfc3339(text)
 
 
-def _score(shown: dict, crossings: list[tuple[str, str, float, float]]) -> dict:
+def _score(shown: dict, crossings: list[tuple[str, str, str, float, float]]) -> dict:
     names = ("nominal", "observed", "expected")
     errors: dict[str, dict[str, list[float]]] = defaultdict(lambda: {n: [] for n in names})
     infinite: dict[str, int] = defaultdict(int)
-    for cid, d, crossed, true_wait in crossings:
+    for cid, d, group, crossed, true_wait in crossings:
         if true_wait < MIN_WAIT_S:
             continue
-        times, figures = shown.get((cid, d), ([], []))
+        times, figures = shown.get((cid, d, group), ([], []))
         joined = crossed - true_wait
         i = bisect.bisect_left(times, joined)
         if i >= len(times) or times[i] != joined:
@@ -107,7 +110,7 @@ def _score(shown: dict, crossings: list[tuple[str, str, float, float]]) -> dict:
             if math.isinf(figure):
                 infinite[name] += 1
                 continue
-            for scope in (cid, "all"):
+            for scope in (cid if group == DEFAULT_LANE_GROUP else f"{cid} {group}", "all"):
                 errors[scope][name].append(abs(figure - true_wait))
     table = {}
     for scope, by_name in errors.items():
@@ -121,9 +124,10 @@ def _score(shown: dict, crossings: list[tuple[str, str, float, float]]) -> dict:
 def forecast_scores(transitions: list[dict]) -> dict:
     from bordermon.timeutil import parse_rfc3339
 
-    by_queue: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    by_queue: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
     for a in transitions:
-        by_queue[(a["checkpoint_id"], a["direction"])].append(a)
+        if a["alertname"] in (QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST):  # the alerts of one queue
+            by_queue[(a["checkpoint_id"], a["direction"], a.get("lane_group", DEFAULT_LANE_GROUP))].append(a)
     criticals = forecast_hits = forecasts = false_alarms = 0
     leads: list[float] = []
     for alerts in by_queue.values():
