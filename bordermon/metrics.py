@@ -79,13 +79,14 @@ WAIT_EXPECTED: Final = Metric(
     "border_queue_wait_expected_seconds",
     "gauge",
     "Expected wait for a party joining now: the queue over the measured clearance rate "
-    "(nominal capacity until enough crossings were seen)",
+    "(weighed against the nominal capacity while few crossings were seen)",
     QUEUE,
 )
 CLEARANCE_RATE: Final = Metric(
     "border_queue_clearance_rate_per_hour",
     "gauge",
-    "Parties the open lanes clear per hour, measured over the last hour while the queue was busy",
+    "Parties the open lanes clear per hour, measured while the queue was busy over the last hour "
+    "(longer for slow lanes), weighed against the nominal capacity while few crossings were seen",
     QUEUE,
 )
 OVERLOAD_FORECAST: Final = Metric(

@@ -307,8 +307,8 @@ def queues_and_waits() -> list[timeseries.Panel | bargauge.Panel]:
         timeseries.Panel()
         .title("Expected wait (measured clearance)")
         .description(
-            "queue / (lanes × the clearance rate measured over the last hour while busy): what a party "
-            "joining now can expect. Nominal capacity until enough crossings were seen."
+            "queue / (lanes × the clearance rate measured over the last hour while busy, longer for slow "
+            "lanes): what a party joining now can expect. Near the nominal capacity while few crossings were seen."
         )
         .span(12)
         .height(9)

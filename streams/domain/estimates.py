@@ -8,8 +8,18 @@ work do it (throughput, not assumed capacity):
   non-empty queue, and the lane-hours the queue was busy (non-empty), lanes weighted. Their ratio is
   the rate one lane really clears while there is work, which adapts to slow lanes, secondary checks
   and shift changes, and, multiplied by the lanes open now, follows a lane change at once.
-- Fall-back: with fewer than `MIN_CLEARED` such crossings or less than `MIN_LANE_HOURS` of busy
-  lane time in the window (a quiet queue, or a fresh start), the nominal capacity is used.
+- Few clearances say little (one lorry served in 5 or in 15 minutes), so the nominal capacity
+  counts as `PRIOR_PARTIES` parties already seen clearing at it: the rate is
+  (PRIOR_PARTIES + cleared) / (PRIOR_PARTIES / nominal + busy lane-hours), the mean of a
+  Gamma-Poisson posterior with the nominal rate as the prior's mean. A fresh or quiet queue gets
+  the nominal rate, a busy one what it really cleared, and nothing jumps at a threshold. Measured on
+  the 2022 scenario (`make accuracy`, seeds 1-3) it beat the earlier rule (nominal until 8 cleared in
+  the hour) on every seed: its error over every party 0.65 / 0.61 / 0.72 of the estimate's -> 0.49 /
+  0.60 / 0.64.
+- Slow lanes get a longer window (`measuring_window`): one lorry lane clears about 6 an hour, so in
+  an hour the prior would outweigh what was seen, hours wrong on a day-long queue behind a slow
+  lane. The window is long enough for twice `PRIOR_PARTIES` at the nominal rate; it follows a change
+  more slowly, which is the price of measuring at all there.
 - Expected wait for a party joining now: the queue divided by that rate (the nominal formula with
   the measured rate in place of the nominal one): 0 for an empty queue, +Inf with no lane open.
 - Forecast: the event time until the contract's estimate reaches a threshold, if the queue keeps
@@ -25,22 +35,29 @@ from collections import deque
 from streams.domain.windows import SortedTimes
 
 WINDOW_SECONDS = 3600.0
-MIN_CLEARED = 8
-MIN_LANE_HOURS = 0.25
+PRIOR_PARTIES = 8.0
+
+
+def measuring_window(nominal_per_lane_per_hour: float) -> float:
+    """Seconds of event time a queue's clearance is measured over: an hour, or long enough for one
+    lane at its nominal rate to clear twice `PRIOR_PARTIES` parties."""
+    return max(WINDOW_SECONDS, 2 * PRIOR_PARTIES / nominal_per_lane_per_hour * 3600.0)
 
 
 class Throughput:
-    """Busy lane-time and clearances of one queue over the last hour of event time."""
+    """Busy lane-time and clearances of one queue over its measuring window of event time."""
 
-    __slots__ = ("busy", "busy_lanes", "busy_since", "cleared", "events", "memo")
+    __slots__ = ("busy", "busy_lanes", "busy_since", "cleared", "events", "memo", "nominal", "window")
 
-    def __init__(self) -> None:
+    def __init__(self, nominal_per_lane_per_hour: float) -> None:
+        self.nominal = nominal_per_lane_per_hour  # the prior's mean (registry capacity, > 0)
+        self.window = measuring_window(nominal_per_lane_per_hour)
         self.cleared = SortedTimes()  # crossings that cleared a party from a non-empty queue
         self.busy: deque[tuple[float, float, int]] = deque()  # closed busy spans (start, end, lanes)
         self.busy_since: float | None = None  # the queue is non-empty since then ...
         self.busy_lanes = 0  # ... with this many lanes open
         self.events = 0  # observed so far: with `now`, what `rate_per_lane` depends on
-        self.memo: tuple[float, int, float | None] | None = None  # (now, events, rate) last computed
+        self.memo: tuple[float, int, float] | None = None  # (now, events, rate) last computed
 
     def observe(self, t: float, before: int, after: int, lanes: int) -> None:
         """After an event at t took the queue from `before` to `after` parties with `lanes` open."""
@@ -55,15 +72,15 @@ class Throughput:
 
     def prune(self, now: float) -> None:
         """Drop what no window ending at `now` or later can reach (results never depend on when)."""
-        cutoff = now - WINDOW_SECONDS
+        cutoff = now - self.window
         self.cleared.prune(cutoff)
         busy = self.busy
         while busy and busy[0][1] <= cutoff:
             busy.popleft()
 
     def lane_hours(self, now: float) -> float:
-        """Busy lane-hours in (now - 1 h, now]: each span clipped to the window, lanes weighted."""
-        low = now - WINDOW_SECONDS
+        """Busy lane-hours in (now - window, now]: each span clipped to the window, lanes weighted."""
+        low = now - self.window
         total = 0.0
         for start, end, lanes in self.busy:  # conditionals, not min/max: a third of the time
             if end > low:
@@ -74,8 +91,8 @@ class Throughput:
             total += (now - max(self.busy_since, low)) * self.busy_lanes
         return total / 3600.0
 
-    def rate_per_lane(self, now: float) -> float | None:
-        """Parties one lane clears per hour while busy, or None when too little was seen.
+    def rate_per_lane(self, now: float) -> float:
+        """Parties one lane clears per hour while busy: measured, weighed against the nominal rate.
 
         Remembered until the next event or another `now`: a scrape asks for it four times per
         queue, and `lane_hours` walks every busy span of the hour (thousands on a queue that
@@ -87,13 +104,9 @@ class Throughput:
         self.memo = (now, self.events, rate)
         return rate
 
-    def _rate_per_lane(self, now: float) -> float | None:
-        low = now - WINDOW_SECONDS
-        cleared = self.cleared.count_in(low, now)
-        hours = self.lane_hours(now)
-        if cleared < MIN_CLEARED or hours < MIN_LANE_HOURS:
-            return None
-        return cleared / hours
+    def _rate_per_lane(self, now: float) -> float:
+        cleared = self.cleared.count_in(now - self.window, now)
+        return (PRIOR_PARTIES + cleared) / (PRIOR_PARTIES / self.nominal + self.lane_hours(now))
 
 
 def wait_seconds(queue: int, lanes: int, per_lane_per_hour: float) -> float:

@@ -65,6 +65,11 @@ def lanes_needed(
     return max(0, needed - lanes_open)
 
 
+def throughput_of(group: LaneGroup) -> Throughput:
+    """A queue's clearance measurement, weighed against its lanes' nominal rate."""
+    return Throughput(group.lane_capacity_per_hour)
+
+
 @dataclass(slots=True)
 class QueueState:
     """The queue of one lane group in one direction (CONTRACT.md, "Lane groups"): its lanes,
@@ -75,20 +80,20 @@ class QueueState:
     # The lowest wait at which any alert can start or stay (the lowest resolve level, or the
     # forecast's floor): below it, with nothing engaged, an event changes no alert (`apply`).
     quiet: float
+    throughput: Throughput  # the measured clearance, over the window the group's lanes need (`throughput_of`)
     # Arrival times of the parties waiting, first in first out: the contract's queue_length is
     # its length and its head gives the observed wait.
     queue: deque[float] = field(default_factory=deque)
     observed_wait: float = 0.0
     alerts: dict[str, AlertState] = field(default_factory=lambda: {s: AlertState() for s in SEVERITIES})
-    # Arrivals within the rate window (event time), and the measured throughput.
+    # Arrivals within the rate window (event time).
     arrivals: SortedTimes = field(default_factory=SortedTimes)
-    throughput: Throughput = field(default_factory=Throughput)
     forecast: AlertState = field(default_factory=AlertState)  # QueueOverloadForecast
     engaged: bool = False  # some alert is pending or firing (derived from `alerts` and `forecast`)
 
     @classmethod
     def empty(cls, cp: Checkpoint, group: LaneGroup, direction: str) -> QueueState:
-        return cls(group, group.initial_lanes(direction), quiet_wait(cp, group))
+        return cls(group, group.initial_lanes(direction), quiet_wait(cp, group), throughput_of(group))
 
     @property
     def length(self) -> int:
@@ -102,9 +107,8 @@ class QueueState:
         return wait_seconds(len(self.queue), self.lanes, self.group.lane_capacity_per_hour)
 
     def clearance_per_lane(self, now: float | None) -> float:
-        """Parties one lane clears per hour, measured, or the nominal capacity (`streams.domain.estimates`)."""
-        measured = self.throughput.rate_per_lane(now) if now is not None else None
-        return self.group.lane_capacity_per_hour if measured is None else measured
+        """Parties one lane clears per hour, measured against the nominal capacity (`streams.domain.estimates`)."""
+        return self.group.lane_capacity_per_hour if now is None else self.throughput.rate_per_lane(now)
 
     def expected_wait_seconds(self, now: float | None) -> float:
         return wait_seconds(len(self.queue), self.lanes, self.clearance_per_lane(now))
@@ -153,7 +157,7 @@ class QueueState:
 
     @classmethod
     def from_record(cls, cp: Checkpoint, group: LaneGroup, rec: QueueRecord) -> QueueState:
-        tp = Throughput()
+        tp = throughput_of(group)
         tp.cleared = SortedTimes.of(unpack_times(rec.cleared))
         tp.busy = deque(tuple(span) for span in rec.busy)  # type: ignore[misc]
         tp.busy_since, tp.busy_lanes = rec.busy_since, rec.busy_lanes
