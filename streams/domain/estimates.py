@@ -13,9 +13,9 @@ work do it (throughput, not assumed capacity):
   (PRIOR_PARTIES + cleared) / (PRIOR_PARTIES / nominal + busy lane-hours), the mean of a
   Gamma-Poisson posterior with the nominal rate as the prior's mean. A fresh or quiet queue gets
   the nominal rate, a busy one what it really cleared, and nothing jumps at a threshold. Measured on
-  the 2022 scenario (`make accuracy`, seeds 1-3) it beat the earlier rule (nominal until 8 cleared in
-  the hour) on every seed: its error over every party 0.65 / 0.61 / 0.72 of the estimate's -> 0.49 /
-  0.60 / 0.64.
+  the 2022 scenario (`python -m bench.accuracy --seed N`, seeds 1-3) it beat the earlier rule
+  (nominal until 8 cleared in the hour) on every seed: its error over every party 0.65 / 0.61 /
+  0.72 of the estimate's -> 0.49 / 0.60 / 0.64 (bench/README.md has the alternatives measured).
 - Slow lanes get a longer window (`measuring_window`): one lorry lane clears about 6 an hour, so in
   an hour the prior would outweigh what was seen, hours wrong on a day-long queue behind a slow
   lane. The window is long enough for twice `PRIOR_PARTIES` at the nominal rate; it follows a change

@@ -71,3 +71,25 @@ def test_state_of_a_checkpoint_that_gained_groups_goes_to_its_first_group():
     assert after.queue("in").length == 6, "the routing follows the loaded queues"
     again = CheckpointState.from_record(GROUPED, decode(CheckpointRecord, b"k", encode(after.to_record())))
     assert {g: q.length for g, q in again.queues["in"].items()} == {"cars": 6, "trucks": 0, "foot": 0}
+
+
+def test_a_restored_lorry_queue_measures_its_clearance_as_before():
+    """A slow group's longer measuring window is the registry's, not the record's: a queue read
+    back from its record gives the same measured rate at every later step."""
+    cs = CheckpointState(GROUPED)
+    for n in range(0, 240, 4):  # a lorry every 4 minutes, one crossing every 12: the queue grows
+        cs.apply(*event(n, mode="truck"))
+        if n % 12 == 8:
+            cs.apply(*event(n + 1, "crossing", mode="truck", persons=1, citizenship="RU"))
+    restored = CheckpointState.from_record(GROUPED, decode(CheckpointRecord, b"k", encode(cs.to_record())))
+    for state in (cs, restored):
+        assert state.queue("in", "trucks").throughput.window > 3600, "lorries: longer than an hour"
+    for n in range(240, 300, 4):
+        for state in (cs, restored):
+            state.apply(*event(n, "crossing", mode="truck", persons=1, citizenship="RU"))
+        assert restored.queue("in", "trucks").clearance_per_lane(restored.last_ts) == cs.queue(
+            "in", "trucks"
+        ).clearance_per_lane(cs.last_ts)
+    assert (
+        cs.queue("in", "trucks").clearance_per_lane(cs.last_ts) != GROUPED.group_by_id["trucks"].lane_capacity_per_hour
+    )
