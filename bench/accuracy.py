@@ -106,12 +106,12 @@ def _score(shown: dict, crossings: list[tuple[str, str, str, float, float]]) -> 
         i = bisect.bisect_left(times, joined)
         if i >= len(times) or times[i] != joined:
             continue
+        grouped = group != DEFAULT_LANE_GROUP
+        scopes = (f"{cid} {group}", f"every {group} queue", "all") if grouped else (cid, "all")
         for name, figure in zip(names, figures[i], strict=True):
             if math.isinf(figure):
                 infinite[name] += 1
                 continue
-            grouped = group != DEFAULT_LANE_GROUP
-            scopes = (f"{cid} {group}", f"every {group} queue", "all") if grouped else (cid, "all")
             for scope in scopes:
                 errors[scope][name].append(abs(figure - true_wait))
     table = {}

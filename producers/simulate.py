@@ -96,16 +96,25 @@ _truck_mean = sum(TRUCK_DIURNAL) / 24
 TRUCK_DIURNAL = [v / _truck_mean for v in TRUCK_DIURNAL]
 
 
+def weight(kinds: list[PartyKind]) -> float:
+    """The summed weight of these party kinds."""
+    return sum(w for _, w, _ in kinds)
+
+
 def mean_persons(kinds: list[PartyKind]) -> float:
     """Persons per party of these kinds, weighted (0 for none)."""
-    weight = sum(w for _, w, _ in kinds)
-    return sum(w * sum(p) / len(p) for _, w, p in kinds) / weight if weight else 0.0
+    total = weight(kinds)
+    return sum(w * sum(p) / len(p) for _, w, p in kinds) / total if total else 0.0
 
 
-def freight_split(mode: str) -> tuple[list[PartyKind], list[PartyKind]]:
-    """(lorries, everything else) of a checkpoint mode's party kinds."""
-    kinds = PARTIES[mode]
+def freight_split(kinds: list[PartyKind]) -> tuple[list[PartyKind], list[PartyKind]]:
+    """(lorries, everything else) of these party kinds, in their order."""
     return [k for k in kinds if k[0] in FREIGHT_MODES], [k for k in kinds if k[0] not in FREIGHT_MODES]
+
+
+def share(part: list[PartyKind], whole: list[PartyKind]) -> float:
+    """The weight of `part` over that of `whole` (0 when `whole` has none)."""
+    return weight(part) / weight(whole) if whole else 0.0
 
 
 def group_parties(cp: Checkpoint, group: LaneGroup) -> list[PartyKind]:
@@ -220,17 +229,14 @@ class Stream:
         # Parties of each kind arrive as they would without groups: lorries at an ordinary day's
         # rate, the other kinds with the scenario's persons less the drivers; a group takes its
         # kinds' share of each.
-        freight, passengers = freight_split(cp.mode)
-        weight = lambda kinds: sum(w for _, w, _ in kinds)  # noqa: E731
-        self.lorries_per_party = weight(freight) / weight(PARTIES[cp.mode])  # on an ordinary day
+        freight, passengers = freight_split(PARTIES[cp.mode])
+        self.lorries_per_party = share(freight, PARTIES[cp.mode])  # on an ordinary day
         self.persons_mean = mean_persons(PARTIES[cp.mode])
         self.driver_mean = mean_persons(freight)
         self.passenger_mean = mean_persons(passengers)
-        mine = set(self.parties)
-        self.freight_kinds = [k for k in self.parties if k[0] in FREIGHT_MODES]
-        self.passenger_kinds = [k for k in self.parties if k[0] not in FREIGHT_MODES]
-        self.passenger_share = weight([k for k in passengers if k in mine]) / weight(passengers) if passengers else 0.0
-        self.freight_share = weight([k for k in freight if k in mine]) / weight(freight) if freight else 0.0
+        self.freight_kinds, self.passenger_kinds = freight_split(self.parties)  # this group's (a subset, in order)
+        self.passenger_share = share(self.passenger_kinds, passengers)
+        self.freight_share = share(self.freight_kinds, freight)
         # The kind of each party, drawn when its events are made: a lorry's or a passenger's.
         by_kind = ((True, self.freight_kinds), (False, self.passenger_kinds))
         self.kind_choice = {lorry: WeightedChoice(kinds, [w for _, w, _ in kinds]) for lorry, kinds in by_kind if kinds}
