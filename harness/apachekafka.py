@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from harness.console import say_as
+from harness.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME = Path(__file__).resolve().with_name("apache-kafka")
@@ -201,12 +202,6 @@ def client_listeners(props: Mapping[str, str]) -> list[str]:
 
 
 # --- nodes and clusters -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _listening(port: int) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,14 +15,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from bordermon.broker import start_broker
 from bordermon.config import APP_ID
+from harness.ports import free_port
 
 BIN = str(Path(sys.executable).with_name("bordermon"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ProcessGone(Exception):

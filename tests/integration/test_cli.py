@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from harness.processes import BIN, base_env, free_port, read_topic, run_cli
+from harness.ports import free_port
+from harness.processes import BIN, base_env, read_topic, run_cli
 
 pytestmark = pytest.mark.integration
 

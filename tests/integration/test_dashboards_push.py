@@ -11,7 +11,8 @@ from typing import ClassVar
 
 import pytest
 
-from harness.processes import free_port, run_cli
+from harness.ports import free_port
+from harness.processes import run_cli
 
 pytestmark = pytest.mark.integration
 

@@ -28,7 +28,8 @@ from dockerfile_parse import DockerfileParser
 
 from bordermon import metrics as catalog
 from bordermon.registry import load_registry
-from harness.processes import free_port, wait_until
+from harness.ports import free_port
+from harness.processes import wait_until
 
 # The bundled registry gives Syrym lane groups (cars first): a series it has from the start.
 SYRYM_GROUP = load_registry(None)["syrym"].default_group.id

@@ -15,7 +15,8 @@ from kafka.admin import NewTopic
 
 from bordermon.registry import load_registry
 from harness.metrics import consumed, parse_metrics
-from harness.processes import BIN, Broker, Worker, base_env, free_port, read_topic, run_cli, start_broker_of, wait_until
+from harness.ports import free_port
+from harness.processes import BIN, Broker, Worker, base_env, read_topic, run_cli, start_broker_of, wait_until
 from tests.fixtures.mixedlog import mixed_log
 
 pytestmark = pytest.mark.integration
