@@ -29,8 +29,8 @@ from typing import Any
 
 import yaml
 
+from bordermon.ports import free_port
 from harness.console import say_as
-from harness.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME = Path(__file__).resolve().with_name("apache-kafka")

@@ -15,7 +15,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from bordermon.broker import start_broker
 from bordermon.config import APP_ID
-from harness.ports import free_port
+from bordermon.ports import free_port
 
 BIN = str(Path(sys.executable).with_name("bordermon"))
 

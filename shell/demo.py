@@ -13,7 +13,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from bordermon.broker import start_broker
 from bordermon.config import Settings, settings_env
 from bordermon.errors import BordermonError
 from bordermon.kafka import check_reachable
+from bordermon.ports import port_or_free
 from bordermon.timeutil import to_rfc3339
 from shell.liveview import (
     checkpoint_table,
@@ -43,18 +43,6 @@ from shell.liveview import (
 from shell.localmonitoring import alertmanager_command, prometheus_command
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def port_or_free(preferred: int) -> int:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", preferred))
-            return preferred
-        except OSError:
-            pass
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

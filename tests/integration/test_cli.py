@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness.ports import free_port
+from bordermon.ports import free_port
 from harness.processes import BIN, base_env, read_topic, run_cli
 
 pytestmark = pytest.mark.integration

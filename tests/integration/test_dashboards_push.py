@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import pytest
 
-from harness.ports import free_port
+from bordermon.ports import free_port
 from harness.processes import run_cli
 
 pytestmark = pytest.mark.integration

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from bordermon import metrics as catalog
+from bordermon.ports import free_port
 from bordermon.registry import parse_registry
 from harness.metrics import consumed, parse_metrics
-from harness.ports import free_port
 from harness.processes import BIN, Service, Worker, base_env, read_topic, run_cli, wait_until
 from streams.domain.metrics import StateCollector
 from streams.offline.history import sampled_run

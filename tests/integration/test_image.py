@@ -27,8 +27,8 @@ import pytest
 from dockerfile_parse import DockerfileParser
 
 from bordermon import metrics as catalog
+from bordermon.ports import free_port
 from bordermon.registry import load_registry
-from harness.ports import free_port
 from harness.processes import wait_until
 
 # The bundled registry gives Syrym lane groups (cars first): a series it has from the start.

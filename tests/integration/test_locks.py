@@ -17,8 +17,8 @@ from kafka.errors import KafkaError
 
 from bordermon.config import ALERTS_TOPIC, EVENTS_TOPIC, Settings
 from bordermon.locks import PRINCIPALS, PRODUCER, RECORDER, WORKER, WORKER_TOPICS, Principal, apply
+from bordermon.ports import free_port
 from harness.metrics import consumed, parse_metrics
-from harness.ports import free_port
 from harness.processes import BIN, KafkaBroker, Worker, base_env, run_cli, wait_until
 from tests.fixtures.checks import assert_metrics_match
 from tests.fixtures.crash import scenario

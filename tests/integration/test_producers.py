@@ -180,7 +180,7 @@ def test_producer_commands_reject_bad_input_in_one_line(args, message, tmp_path)
 
 
 def test_producers_report_an_unreachable_broker(tmp_path):
-    from harness.ports import free_port
+    from bordermon.ports import free_port
 
     env = {"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}", "PATH": "/usr/bin:/bin"}
     for args in (["simulate", "--scenario", "baseline", "--kafka"], ["record", "--out", str(tmp_path / "a")]):

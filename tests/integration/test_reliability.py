@@ -13,9 +13,9 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
+from bordermon.ports import free_port
 from bordermon.registry import load_registry
 from harness.metrics import consumed, parse_metrics
-from harness.ports import free_port
 from harness.processes import BIN, Broker, Worker, base_env, read_topic, run_cli, start_broker_of, wait_until
 from tests.fixtures.mixedlog import mixed_log
 

@@ -1,12 +1,12 @@
-"""The harness never hands one loopback port to two listeners."""
+"""bordermon never hands one loopback port to two listeners (the demo's, the tests')."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 from typing import ClassVar
 
-from harness import ports
-from harness.ports import free_port
+from bordermon import ports
+from bordermon.ports import free_port, port_or_free
 
 
 class _KernelRepeating:
@@ -38,3 +38,11 @@ def test_a_port_the_kernel_gives_twice_is_handed_out_once(monkeypatch):
 def test_many_real_ports_are_all_distinct():
     handed = [free_port() for _ in range(300)]
     assert len(set(handed)) == 300
+
+
+def test_a_preferred_port_is_handed_out_once(monkeypatch):
+    monkeypatch.setattr(ports, "_handed_out", set())
+    preferred = free_port()  # free now, and no longer in the record below
+    ports._handed_out.clear()
+    first, second = port_or_free(preferred), port_or_free(preferred)
+    assert first == preferred and second != preferred

@@ -1,4 +1,4 @@
-"""Loopback ports for the processes a test or the bench starts."""
+"""Loopback ports for the processes bordermon starts: the demo's, and the tests' and bench's."""
 
 from __future__ import annotations
 
@@ -21,3 +21,17 @@ def free_port() -> int:
             _handed_out.add(port)
             return port
     raise RuntimeError(f"no loopback port left that was not handed out already ({len(_handed_out)} were)")
+
+
+def port_or_free(preferred: int) -> int:
+    """`preferred` when nothing listens on it and it was not handed out, else a `free_port`."""
+    if preferred not in _handed_out:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", preferred))
+            except OSError:
+                pass
+            else:
+                _handed_out.add(preferred)
+                return preferred
+    return free_port()
