@@ -9,6 +9,7 @@ from importlib import resources
 from typing import IO
 
 from bordermon.errors import BordermonError
+from bordermon.ports import check_port_free
 
 
 def tansu_path() -> str:
@@ -18,15 +19,6 @@ def tansu_path() -> str:
     if not os.access(path, os.X_OK):
         os.chmod(path, 0o755)
     return path
-
-
-def check_port_free(host: str, port: int, what: str = "broker") -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            raise BordermonError(f"cannot start {what}: {host}:{port} is in use ({exc.strerror})") from None
 
 
 def broker_command(host: str, port: int, authentication: bool = False) -> list[str]:

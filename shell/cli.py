@@ -151,7 +151,8 @@ def broker(port: int, host: str) -> None:
     Example:
       bordermon broker --port 9092
     """
-    from bordermon.broker import broker_command, check_port_free
+    from bordermon.broker import broker_command
+    from bordermon.ports import check_port_free
 
     check_port_free(host, port)
     command = broker_command(host, port)
@@ -191,7 +192,7 @@ def worker(log_level: str) -> None:
     broker = broker_traits(settings)
     if broker.kraft:  # the consumer would retry a refused group forever, silently
         check_group_access(settings)
-    from bordermon.broker import check_port_free
+    from bordermon.ports import check_port_free
 
     check_port_free(settings.web_host, settings.web_port, "worker web server (BORDERMON_WEB_PORT)")
 
@@ -473,7 +474,7 @@ def webhook_log(port: int, host: str) -> None:
     Example:
       bordermon webhook-log --port 9095 | jq '.notification.alerts[].labels'
     """
-    from bordermon.broker import check_port_free
+    from bordermon.ports import check_port_free
     from shell.webhooklog import serve
 
     check_port_free(host, port, "webhook receiver")
