@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 import orjson
@@ -38,6 +39,8 @@ from streams.domain.state import AlertEvent, CheckpointState, PartitionState, Wr
 
 # (offset, key, value, broker timestamp in ms) of a border.events record.
 Inbound = tuple[int, bytes | None, bytes | None, int]
+# (event, event time, key, value, offset) of a valid event at its checkpoint's home, to apply.
+Accepted = tuple[Any, float, bytes | None, bytes | None, int]
 # (offset, key, value, broker timestamp in ms, hop header) of a repartition-topic record.
 ForwardedRecord = tuple[int, bytes | None, bytes | None, int, bytes | None]
 
@@ -182,8 +185,10 @@ class Processor:
         result = BatchResult(partition)
         registry, partitions = self.registry.checkpoints, self.partitions
         homes = self._homes
-        apply = self._apply
         applied = ps.applied
+        # Valid events at home, by checkpoint in offset order: applied one checkpoint at a time
+        # below (a checkpoint's state is then warm in the CPU cache for its next event).
+        by_checkpoint: dict[str, list[Accepted]] = {}
         for offset, key, value, timestamp_ms in records:
             if offset <= applied:
                 result.skipped += 1
@@ -218,12 +223,39 @@ class Processor:
                 if home != partition:
                     result.forwards.append(self._forward(home, cid, key, value, timestamp_ms, partition, offset))
                     continue
-            apply(result, ps, cid, event, t, key, value, partition, offset)
+            accepted = by_checkpoint.get(cid)
+            if accepted is None:
+                by_checkpoint[cid] = [(event, t, key, value, offset)]
+            else:
+                accepted.append((event, t, key, value, offset))
+        self._apply_grouped(result, ps, partition, by_checkpoint)
         result.processed = len(records) - result.skipped
         if result.processed:
             ps.dirty = True
         ps.forget_delivered_when_passed()
         return result
+
+    def _apply_grouped(
+        self, result: BatchResult, ps: PartitionState, partition: int, by_checkpoint: dict[str, list[Accepted]]
+    ) -> None:
+        """Apply each checkpoint's events in their offset order, one checkpoint after another.
+
+        Checkpoints share no state that an event changes, so only the outputs can tell the
+        order apart: they are put back in offset order, which makes the batch's result the same
+        as applying its events one by one in offset order. At 2,400 checkpoints a batch of a few
+        thousand events visits each checkpoint several times: taken in turn, a worker drained
+        7.6% faster on Apache Kafka, with no change at 24 checkpoints (bench/README.md)."""
+        for cid, accepted in by_checkpoint.items():
+            self._apply_all(result, ps, cid, accepted, partition)
+        if len(by_checkpoint) < 2:
+            return
+        deadletters, alerts = result.deadletters, result.alerts
+        if len(deadletters) > 1:
+            deadletters.sort(key=attrgetter("offset"))  # stable: a message's outputs keep their order
+        if len(alerts) > 1:
+            order = sorted(range(len(alerts)), key=lambda i: alerts[i].offset)
+            result.alerts = [alerts[i] for i in order]
+            result.alert_events = [result.alert_events[i] for i in order]
 
     def _learn_home(self, cid: str) -> int:
         """The home partition of a checkpoint, remembered (`process_events` reads the dict inline)."""
@@ -309,33 +341,40 @@ class Processor:
         partition: int,
         offset: int,
     ) -> None:
-        if type(event) is Lanes and event.lane_group is not None:
-            cp = self.registry[cid]
-            if event.lane_group not in cp.group_by_id:
-                self._reject(
-                    result, ps, key, value, partition, offset, INVALID, unknown_lane_group(cp, event.lane_group)
-                )
-                return
-        cs = ps.checkpoints.get(cid)
-        if cs is None:
-            cs = ps.checkpoints[cid] = CheckpointState(self.registry[cid], self.ids)
-        ps.touched.add(cid)
-        cs.arrived_at = self._batch_now
-        outcome = cs.apply(event, t)
-        if not outcome:
-            return
-        if isinstance(outcome, str):
-            error = f"event_id {event.event_id!r} already accepted"
-            self._reject(result, ps, key, value, partition, offset, outcome, error)
-            return
-        for alert in outcome:
-            message = AlertMessage.of(alert)
-            identity = alert_identity(message.transition_id)
-            if identity in ps.delivered:
-                ps.delivered.discard(identity)
+        self._apply_all(result, ps, cid, ((event, t, key, value, offset),), partition)
+
+    def _apply_all(
+        self, result: BatchResult, ps: PartitionState, cid: str, accepted: Iterable[Accepted], partition: int
+    ) -> None:
+        """Apply one checkpoint's valid events in order (`offset` locates each in `partition`)."""
+        cs: CheckpointState | None = None
+        cp = self.registry[cid]
+        for event, t, key, value, offset in accepted:
+            if type(event) is Lanes and event.lane_group is not None and event.lane_group not in cp.group_by_id:
+                error = unknown_lane_group(cp, event.lane_group)
+                self._reject(result, ps, key, value, partition, offset, INVALID, error)
                 continue
-            result.alert_events.append(alert)
-            result.alerts.append(Output(cid.encode(), message.border_alert(), identity, offset))
+            if cs is None:  # not before: an event rejected here leaves the checkpoint untouched
+                cs = ps.checkpoints.get(cid)
+                if cs is None:
+                    cs = ps.checkpoints[cid] = CheckpointState(cp, self.ids)
+                ps.touched.add(cid)
+                cs.arrived_at = self._batch_now
+            outcome = cs.apply(event, t)
+            if not outcome:
+                continue
+            if isinstance(outcome, str):
+                error = f"event_id {event.event_id!r} already accepted"
+                self._reject(result, ps, key, value, partition, offset, outcome, error)
+                continue
+            for alert in outcome:
+                message = AlertMessage.of(alert)
+                identity = alert_identity(message.transition_id)
+                if identity in ps.delivered:
+                    ps.delivered.discard(identity)
+                    continue
+                result.alert_events.append(alert)
+                result.alerts.append(Output(cid.encode(), message.border_alert(), identity, offset))
 
     @staticmethod
     def _reject(
