@@ -30,7 +30,8 @@ work do it (throughput, not assumed capacity):
 from __future__ import annotations
 
 import math
-from collections import deque
+from array import array
+from collections.abc import Iterable, Iterator
 
 from streams.domain.windows import SortedTimes
 
@@ -44,6 +45,40 @@ def measuring_window(nominal_per_lane_per_hour: float) -> float:
     return max(WINDOW_SECONDS, 2 * PRIOR_PARTIES / nominal_per_lane_per_hour * 3600.0)
 
 
+class BusySpans:
+    """Closed busy spans (start, end, lanes) of a queue, oldest first, in three flat arrays.
+
+    A queue that empties between arrivals closes a span per event. As tuples in a deque they cost
+    ~80 bytes each and were most of the garbage collector's young generation in a 2,400-checkpoint
+    drain (160,000-200,000 of its objects at each collection); arrays are neither."""
+
+    __slots__ = ("ends", "lanes", "starts")
+
+    def __init__(self, spans: Iterable[tuple[float, float, int]] = ()) -> None:
+        self.starts, self.ends, self.lanes = array("d"), array("d"), array("q")
+        for start, end, lanes in spans:
+            self.add(start, end, lanes)
+
+    def add(self, start: float, end: float, lanes: int) -> None:
+        self.starts.append(start)
+        self.ends.append(end)
+        self.lanes.append(lanes)
+
+    def drop_ended_by(self, cutoff: float) -> None:
+        """Drop the oldest spans while they end at or before `cutoff`."""
+        ends, k = self.ends, 0
+        while k < len(ends) and ends[k] <= cutoff:
+            k += 1
+        if k:
+            del self.starts[:k], self.ends[:k], self.lanes[:k]
+
+    def __iter__(self) -> Iterator[tuple[float, float, int]]:
+        return zip(self.starts, self.ends, self.lanes, strict=True)
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+
 class Throughput:
     """Busy lane-time and clearances of one queue over its measuring window of event time."""
 
@@ -53,7 +88,7 @@ class Throughput:
         self.nominal = nominal_per_lane_per_hour  # the prior's mean (registry capacity, > 0)
         self.window = measuring_window(nominal_per_lane_per_hour)
         self.cleared = SortedTimes()  # crossings that cleared a party from a non-empty queue
-        self.busy: deque[tuple[float, float, int]] = deque()  # closed busy spans (start, end, lanes)
+        self.busy = BusySpans()  # closed busy spans
         self.busy_since: float | None = None  # the queue is non-empty since then ...
         self.busy_lanes = 0  # ... with this many lanes open
         self.events = 0  # observed so far: with `now`, what `rate_per_lane` depends on
@@ -65,7 +100,7 @@ class Throughput:
         if before > 0 and after < before:
             self.cleared.add(t)
         if self.busy_since is not None and (after == 0 or lanes != self.busy_lanes):
-            self.busy.append((self.busy_since, max(t, self.busy_since), self.busy_lanes))
+            self.busy.add(self.busy_since, max(t, self.busy_since), self.busy_lanes)
             self.busy_since = None
         if after > 0 and self.busy_since is None:
             self.busy_since, self.busy_lanes = t, lanes
@@ -74,9 +109,7 @@ class Throughput:
         """Drop what no window ending at `now` or later can reach (results never depend on when)."""
         cutoff = now - self.window
         self.cleared.prune(cutoff)
-        busy = self.busy
-        while busy and busy[0][1] <= cutoff:
-            busy.popleft()
+        self.busy.drop_ended_by(cutoff)
 
     def lane_hours(self, now: float) -> float:
         """Busy lane-hours in (now - window, now]: each span clipped to the window, lanes weighted."""

@@ -20,7 +20,7 @@ from bordermon.events import DIRECTIONS, DUPLICATE, EVENT_TYPES, REJECT_REASONS,
 from bordermon.observability import ARRIVAL_SURGE, QUEUE_OVERLOAD, QUEUE_OVERLOAD_FORECAST
 from bordermon.registry import DEFAULT_LANE_GROUP, Checkpoint, LaneGroup
 from streams.domain.alerts import SEVERITIES, AlertState, Transition, step
-from streams.domain.estimates import Throughput, seconds_until, wait_seconds
+from streams.domain.estimates import BusySpans, Throughput, seconds_until, wait_seconds
 from streams.domain.recentids import IdSetFactory, RecentIds
 from streams.domain.stateformat import (
     AlertRecord,
@@ -159,7 +159,7 @@ class QueueState:
     def from_record(cls, cp: Checkpoint, group: LaneGroup, rec: QueueRecord) -> QueueState:
         tp = throughput_of(group)
         tp.cleared = SortedTimes.of(unpack_times(rec.cleared))
-        tp.busy = deque(tuple(span) for span in rec.busy)  # type: ignore[misc]
+        tp.busy = BusySpans(rec.busy)
         tp.busy_since, tp.busy_lanes = rec.busy_since, rec.busy_lanes
         state = cls(
             group,

@@ -179,7 +179,7 @@ def test_busy_lane_hours_are_each_span_clipped_to_the_hour():
     t = 0.0
     for _ in range(2000):  # spans a little out of order, as late events make them
         start = t + rng.uniform(-30, 60)
-        tp.busy.append((start, start + rng.uniform(0, 120), rng.randint(1, 4)))
+        tp.busy.add(start, start + rng.uniform(0, 120), rng.randint(1, 4))
         t += 45
     for now in (0.0, 1800.0, t / 2, t - 10, t + 5000, t + 10_000):
         low = now - 3600.0
