@@ -231,7 +231,7 @@ class PendingDeltas:
     """The ids and crossings a checkpoint accepted since its last delta was written.
 
     In flat containers, not a tuple per id and per crossing: with hundreds of checkpoints per
-    partition a state write comes once a second (`bordermon.config.flush_interval_for`), and the
+    partition a state write comes every second or two (`bordermon.config.flush_interval_for`), and the
     ~100,000 tuples pending were what the garbage collector's young generation held at most of
     its collections in a 2,400-checkpoint drain; strings in a list and numbers in arrays it does
     not visit one by one."""

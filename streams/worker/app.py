@@ -63,7 +63,7 @@ log = logging.getLogger("bordermon.worker")
 
 RECONCILE_ATTEMPTS = 5
 PARTITION_CHECK_SECONDS = 10.0
-# A state write waits at most its flush interval (≤ 1 s) and a round trip: older means stalled.
+# A state write waits at most its flush interval (≤ 2 s) and a round trip: older means stalled.
 WRITE_STALL_NOTICE_SECONDS = 5.0
 
 

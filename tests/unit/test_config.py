@@ -77,14 +77,14 @@ def test_on_kafka_sessions_do_not_grow_with_the_rebalance_timeout():
     assert session_timeout_for(replace(slow_joins, session_timeout=30.0), kafka) == 30.0
 
 
-def test_state_is_written_less_often_as_checkpoints_per_partition_grow_up_to_the_commit_interval():
+def test_state_is_written_less_often_as_checkpoints_per_partition_grow_up_to_a_bound():
     from dataclasses import replace
 
-    from bordermon.config import COMMIT_INTERVAL, DEFAULTS, flush_interval_for
+    from bordermon.config import DEFAULTS, MAX_FLUSH_INTERVAL, flush_interval_for
 
     assert flush_interval_for(DEFAULTS, 24, 8) == 0.1, "a few per partition: frequent small writes"
-    assert flush_interval_for(DEFAULTS, 800, 8) == pytest.approx(1 / 3)
-    assert flush_interval_for(DEFAULTS, 2400, 8) == COMMIT_INTERVAL
-    assert flush_interval_for(DEFAULTS, 24_000, 8) == COMMIT_INTERVAL, "never longer than offsets wait anyway"
-    assert flush_interval_for(DEFAULTS, 2400, 0) == COMMIT_INTERVAL
+    assert flush_interval_for(DEFAULTS, 800, 8) == pytest.approx(2 / 3)
+    assert flush_interval_for(DEFAULTS, 2400, 8) == MAX_FLUSH_INTERVAL == 2.0
+    assert flush_interval_for(DEFAULTS, 24_000, 8) == MAX_FLUSH_INTERVAL, "bounded: what a crash re-processes"
+    assert flush_interval_for(DEFAULTS, 2400, 0) == MAX_FLUSH_INTERVAL
     assert flush_interval_for(replace(DEFAULTS, state_flush_interval=0.05), 2400, 8) == 0.05, "the setting wins"
