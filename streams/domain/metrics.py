@@ -197,7 +197,7 @@ class StateCollector(Collector):
         # A checkpoint's text from the last scrape, with the state version it was written from:
         # between two scrapes most of 2,400 checkpoints see no event, and writing one costs
         # ~40 µs (its estimates and forecasts are computed for the samples).
-        self._texts: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {}
+        self._texts: dict[str, tuple[tuple[int, int], tuple[bytes, ...]]] = {}
         self._idle: dict[str, CheckpointState] = {}  # checkpoints with no events yet, one state each
 
     def owned_checkpoints(self, owned: set[int]) -> Iterator[CheckpointState]:
@@ -231,31 +231,41 @@ class StateCollector(Collector):
 
     def render(self) -> bytes:
         """The same families as `collect`, as Prometheus text, byte for byte what
-        `generate_latest` prints for them, at a fraction of its cost per sample (a scrape at
-        2,400 checkpoints has ~86,000 samples), and each checkpoint's text reused while its
-        state has not changed."""
+        `generate_latest` prints for them (`pieces`, joined)."""
+        return b"".join(self.pieces())
+
+    def pieces(self) -> list[bytes]:
+        """`render` in pieces, to be sent as they are: a family's header, then one piece per
+        checkpoint, which a later scrape reuses while that checkpoint's state has not changed.
+        Joined, the text is 20 MB at 2,400 checkpoints with three lane groups; each copy of that
+        size lands in freshly mapped memory and cost ~60 ms of page faults in a worker."""
         families = {m: TextFamily(m) for m in catalog.STATE_METRICS}
-        targets = [families[m].lines for m in _PER_CHECKPOINT]
+        per_checkpoint: list[list[bytes]] = [[] for _ in _PER_CHECKPOINT]
         scratch = [families[m].part() for m in _PER_CHECKPOINT]  # one checkpoint's samples at a time
         written = [part.lines for part in scratch]
         previous, texts = self._texts, {}
         join, append, clear = "".join, list.append, list.clear
 
         def reuse(cs: CheckpointState) -> None:
-            # Per checkpoint, one text per family ("" for none), moved with `map`: the loops
+            # Per checkpoint, one piece per family (b"" for none), moved with `map`: the loops
             # run in C (a Python loop over the families was a quarter of a scrape).
             cid, version = cs.cp.id, cs.version()
             cached = previous.get(cid)
             if cached is None or cached[0] != version:
                 checkpoint_samples(cs, scratch)
-                cached = (version, tuple(map(join, written)))
+                cached = (version, tuple([join(lines).encode() for lines in written]))
                 deque(map(clear, written), maxlen=0)
             texts[cid] = cached
-            deque(map(append, targets, cached[1]), maxlen=0)
+            deque(map(append, per_checkpoint, cached[1]), maxlen=0)
 
         self._fill(families, reuse)
         self._texts = texts
-        return "".join(f.text() for f in families.values()).encode()
+        by_family = dict(zip(_PER_CHECKPOINT, per_checkpoint, strict=True))
+        out: list[bytes] = []
+        for metric, f in families.items():
+            out.append(f.text().encode())
+            out += by_family.get(metric, ())
+        return out
 
     def _fill(self, families: Mapping[Metric, Sink], samples: Callable[[CheckpointState], None]) -> None:
         """Walk the owned state once: each checkpoint's samples through `samples`, then the

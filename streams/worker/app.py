@@ -57,7 +57,7 @@ from streams.worker.faustadapter import CHANGELOG_ONLY_STORE, BatchApp
 from streams.worker.sender import BatchSender
 from streams.worker.transactions import TransactionalCommitter, TransactionalSenders
 from streams.worker.warmstart import Prefetched, hint_path, prefetch_in_background, previously_owned, remember_owned
-from streams.worker.webaccess import access_guard
+from streams.worker.webaccess import access_guard, send_pieces
 
 log = logging.getLogger("bordermon.worker")
 
@@ -453,8 +453,9 @@ class Pipeline:
 
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
-            body = self.state_metrics.render() + generate_latest(self.registry)
-            return web.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+            pieces = self.state_metrics.pieces()
+            pieces.append(generate_latest(self.registry))
+            return await send_pieces(request, pieces, CONTENT_TYPE_LATEST)
 
         @app.page("/api/v1/waits")
         async def waits(web: Any, request: Any) -> Any:
