@@ -25,3 +25,6 @@ ChangelogOnlyStore, _.on_rebalance, generation_id, newly_assigned, _.persisted_o
 _.apply_changelog_batch, to_key, to_value, _.on_start, _.on_assignment
 _._topic_groups, _._active_tps, _._standby_tps, _._new_consumer
 DocumentedOnlyWeb, default_blueprints, production_blueprints, debug_blueprints, optional_blueprints
+
+# aiohttp's property: the length of a body that streams/worker/webaccess.py sends in pieces.
+_.content_length  # streams/worker/webaccess.py

@@ -75,9 +75,6 @@ class BusySpans:
     def __iter__(self) -> Iterator[tuple[float, float, int]]:
         return zip(self.starts, self.ends, self.lanes, strict=True)
 
-    def __len__(self) -> int:
-        return len(self.ends)
-
 
 class Throughput:
     """Busy lane-time and clearances of one queue over its measuring window of event time."""

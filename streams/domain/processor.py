@@ -287,7 +287,7 @@ class Processor:
         result = BatchResult(partition)
         registry = self.registry.checkpoints
         sources = ps.hop_sources
-        apply = self._apply
+        apply_all = self._apply_all
         off_partition: dict[tuple[bytes | None, int], int] = {}  # (checkpoint key, partitioner) -> messages
         for offset, key, value, _timestamp_ms, header in records:
             if offset <= ps.hop_applied:
@@ -315,7 +315,7 @@ class Processor:
                 error = f"unknown checkpoint {cid!r}"
                 self._reject(result, ps, key, value, source, source_offset, UNKNOWN_CHECKPOINT, error)
                 continue
-            apply(result, ps, cid, event, t, key, value, source, source_offset)
+            apply_all(result, ps, cid, ((event, t, key, value, source_offset),), source)
         for (key, code), n in off_partition.items():
             cid = (key or b"").decode("utf-8", "replace")
             if cid not in registry:
@@ -328,20 +328,6 @@ class Processor:
             cs.note_off_partition(PARTITIONERS[code], n)
         ps.forget_delivered_when_passed()
         return result
-
-    def _apply(
-        self,
-        result: BatchResult,
-        ps: PartitionState,
-        cid: str,
-        event: Any,
-        t: float,
-        key: bytes | None,
-        value: bytes | None,
-        partition: int,
-        offset: int,
-    ) -> None:
-        self._apply_all(result, ps, cid, ((event, t, key, value, offset),), partition)
 
     def _apply_all(
         self, result: BatchResult, ps: PartitionState, cid: str, accepted: Iterable[Accepted], partition: int
