@@ -12,6 +12,7 @@ against one.
     .venv/bin/python -m bench.scale                 # alone, N = 2,000,000, on both brokers
     .venv/bin/python -m bench.scale --events 200000 --brokers kafka   # quick, Apache Kafka only
     .venv/bin/python -m bench.scale --lane-groups   # the 2,400-checkpoint run, three lane groups each
+    .venv/bin/python -m bench.scale --lane-groups --workers 2   # the same, split between two workers
 
 The growth plot goes to bench/scale.png (bench/README.md shows it).
 """
@@ -226,7 +227,14 @@ def run(
             bytes_per_live_id=round((peak - baseline * workers) * 2**20 / events),
         )
         say(f"{kind} {tag} x{workers}: {rate:,.0f} events/s, peak RSS {peak:.0f} MB, {out['bytes_per_live_id']} B/id")
-        if workers > 1 or not recover:
+        if workers > 1:
+            # Each exports the checkpoints of its partitions: Prometheus scrapes each on its own.
+            for member in started:
+                wait_until(lambda member=member: health(member).get("unsettled", 1) == 0, 120, "state durable", 0.05)
+            out["scrapes"] = [scrape(member) for member in started]
+            say(f"{kind} {tag} x{workers}: scrapes {out['scrapes']}")
+            return out
+        if not recover:
             return out
         worker = started[0]
         wait_until(lambda: health(worker).get("unsettled", 1) == 0, 120, "state durable", 0.05)
@@ -427,6 +435,8 @@ def main() -> int:
                         help="only the 2,400 / 24 drain ratio, from N pairs of runs in turn")  # fmt: skip
     parser.add_argument("--lane-groups", action="store_true",
                         help="only the 2,400-checkpoint run, with three lane groups per checkpoint")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="with --lane-groups: N workers share the partitions, each scraped on its own")  # fmt: skip
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bordermon-scale-"))
     if args.ratio_pairs:
@@ -436,7 +446,8 @@ def main() -> int:
         print(json.dumps(paired, indent=2))
         return 0 if all(p["median"] >= TARGETS["wide_ratio_to_narrow"] for p in paired.values()) else 1
     if args.lane_groups:
-        runs = {kind: run(args.events, WIDE, work, kind, groups=True) for kind in args.brokers.split(",")}
+        runs = {kind: run(args.events, WIDE, work, kind, workers=args.workers, groups=True)
+                for kind in args.brokers.split(",")}  # fmt: skip
         if args.out is not None:
             args.out.write_text(json.dumps(runs, indent=2) + "\n")
         print(json.dumps(runs, indent=2))

@@ -139,3 +139,36 @@ def test_the_report_draws_the_surge_on_its_own_row_from_firing_to_resolved(log, 
     assert (surge.checkpoint, surge.direction, surge.start, surge.end) == ("syrym", "in", fired[4], resolved[5])
     (trace,) = [t for t in alerts_figure(data, registry).data if t.name == "ArrivalSurge warning"]
     assert list(trace.y) == ["syrym in · surge"] and trace.marker.color == "#17becf"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_baseline_is_the_independent_models_at_every_hour_and_any_history(seed):
+    """On histories of hours to five weeks, with gaps and late arrivals, the baseline at any moment
+    is the independent model's, or absent where the model's is: the weeks and days it reads, their
+    neighbours, the median and the blend of two clock hours, not only the alerts they lead to."""
+    import random
+
+    from tests.fixtures.surgeref import SurgeModel
+
+    rng = random.Random(seed)
+    compared = known = 0
+    for _ in range(60):
+        state, model = SurgeState(), SurgeModel()
+        start = rng.randrange(400_000, 500_000) * 3600.0
+        span = rng.choice([5, 30, 80, 200, 500, 900]) * 3600.0
+        times = sorted(start + rng.uniform(0, span) for _ in range(rng.randrange(20, 600)))
+        for k, t in enumerate(times):
+            if rng.random() < 0.05 and k:  # a late arrival, up to two days behind
+                t = max(start, t - rng.uniform(0, 2 * 86400))
+            state.add(t)
+            model.arrival(t, t)
+        for hour in range(state.end - 900, state.end + 3, rng.choice([1, 5, 11])):
+            now = hour * 3600.0 + rng.uniform(0, 3600)
+            want = model.baseline(now)
+            got = state.baseline(now)
+            assert (got is None) == (want is None), (hour, got, want)
+            if want is not None:
+                assert got == pytest.approx(want, rel=1e-12), hour
+                known += 1
+            compared += 1
+    assert known > 1000 and compared > known, (known, compared)
