@@ -232,7 +232,8 @@ def run(
             for member in started:
                 wait_until(lambda member=member: health(member).get("unsettled", 1) == 0, 120, "state durable", 0.05)
             out["scrapes"] = [scrape(member) for member in started]
-            say(f"{kind} {tag} x{workers}: scrapes {out['scrapes']}")
+            out["peak_rss_mb_each"] = [round(member.memory_mb("VmHWM"), 1) for member in started]
+            say(f"{kind} {tag} x{workers}: scrapes {out['scrapes']}, peak RSS each {out['peak_rss_mb_each']} MB")
             return out
         if not recover:
             return out
