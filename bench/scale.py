@@ -227,18 +227,17 @@ def run(
             bytes_per_live_id=round((peak - baseline * workers) * 2**20 / events),
         )
         say(f"{kind} {tag} x{workers}: {rate:,.0f} events/s, peak RSS {peak:.0f} MB, {out['bytes_per_live_id']} B/id")
+        if not recover:
+            return out
+        for member in started:
+            wait_until(lambda member=member: health(member).get("unsettled", 1) == 0, 120, "state durable", 0.05)
         if workers > 1:
             # Each exports the checkpoints of its partitions: Prometheus scrapes each on its own.
-            for member in started:
-                wait_until(lambda member=member: health(member).get("unsettled", 1) == 0, 120, "state durable", 0.05)
             out["scrapes"] = [scrape(member) for member in started]
             out["peak_rss_mb_each"] = [round(member.memory_mb("VmHWM"), 1) for member in started]
             say(f"{kind} {tag} x{workers}: scrapes {out['scrapes']}, peak RSS each {out['peak_rss_mb_each']} MB")
             return out
-        if not recover:
-            return out
         worker = started[0]
-        wait_until(lambda: health(worker).get("unsettled", 1) == 0, 120, "state durable", 0.05)
         out["scrape"] = scrape(worker)
         worker.proc.send_signal(signal.SIGKILL)
         worker.proc.wait()
