@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import orjson
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -9,11 +11,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bordermon import metrics as catalog
 from bordermon.registry import parse_registry
+from streams.domain import metrics
+from streams.domain.alerts import SEVERITIES
 from streams.domain.metrics import StateCollector, counter, gauge, histogram
 from streams.domain.processor import Processor
 from tests.fixtures.events import GOOD
-from tests.fixtures.mixedlog import mixed_log
-from tests.fixtures.registry import CHECKPOINTS, REGISTRY
+from tests.fixtures.mixedlog import START, mixed_log
+from tests.fixtures.registry import CHECKPOINTS, GROUPED_REGISTRY, GROUPS, REGISTRY
 
 # CONTRACT.md, "Metrics (minimum set)" with "Lane groups", written out here as the specification the catalog must keep.
 CONTRACT = {
@@ -79,10 +83,13 @@ def test_the_fast_exposition_is_byte_for_byte_what_prometheus_client_prints():
     assert b"+Inf" in collector.render() or b"e+" in collector.render(), "special numbers were exported"
 
 
-def test_a_scrape_reuses_a_checkpoints_text_only_while_its_state_is_unchanged():
-    """`render` keeps each checkpoint's text between scrapes; every change in between (events,
-    re-routed events, lanes, partitions gained or lost, an idle checkpoint's first event) must
-    show in the next scrape exactly as a fresh `generate_latest` has it."""
+@pytest.mark.parametrize("block", [1, 2, metrics.BLOCK_CHECKPOINTS])
+def test_a_scrape_reuses_a_checkpoints_text_only_while_its_state_is_unchanged(block: int, monkeypatch):
+    """`render` keeps each block of checkpoints' text between scrapes; every change in between
+    (events, re-routed events, lanes, partitions gained or lost, an idle checkpoint's first
+    event) must show in the next scrape exactly as a fresh `generate_latest` has it, whichever
+    checkpoints share a block."""
+    monkeypatch.setattr(metrics, "BLOCK_CHECKPOINTS", block)
     processor = Processor(parse_registry(REGISTRY, "test"), partitions=2)
     owned = {0, 1}
     collector = StateCollector(processor, lambda: set(owned), lambda p: 9000 + p)
@@ -124,3 +131,65 @@ def test_a_scrape_reuses_a_checkpoints_text_only_while_its_state_is_unchanged():
     processor.process_events(processor.home("syrym"), [(10**6, None, orjson.dumps(lanes), 0)])
     assert b'border_lanes_open{checkpoint="syrym",direction="in",lane_group="all"} 9.0' in scrape()
     assert len(set(scrapes)) >= 6, "the scrapes saw the state change"
+
+
+@pytest.mark.parametrize("registry_text", [REGISTRY, GROUPED_REGISTRY], ids=["one group", "lane groups"])
+def test_each_exported_sample_is_what_the_state_says(registry_text: str):
+    """A scrape writes a queue's samples from one `QueueState.samples` call and a checkpoint's
+    from one walk; each value must still be what the state's own methods give (the ones
+    `status --json`, the alerts and the waits feed use), and a series absent exactly when its
+    value is unknown."""
+    processor = Processor(parse_registry(registry_text, "test"), partitions=2)
+    days = 5  # the arrivals baseline needs the same hours of earlier days
+    lines = [
+        line
+        for day in range(days)
+        for line in mixed_log(CHECKPOINTS, 1500, seed=day, start=START + timedelta(days=day), lane_groups=GROUPS)
+    ]
+    records = [(i, None, line, 0) for i, line in enumerate(lines)]
+    for partition in (0, 1):
+        processor.process_events(partition, records[partition::2])
+    collector = StateCollector(processor, lambda: {0, 1})
+    exported = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(collector.render().decode())
+        for s in family.samples
+    }
+    expected: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+
+    def want(metric: catalog.Metric, value: float | None, **labels: str) -> None:
+        if value is not None:
+            expected[(metric.series, tuple(sorted(labels.items())))] = float(value)
+
+    for cs in collector.owned_checkpoints({0, 1}):
+        cid, now = cs.cp.id, cs.last_ts
+        for d, surge in cs.surges.items():
+            want(catalog.CROSSING_PERSONS, cs.persons[d], checkpoint=cid, direction=d)
+            want(catalog.ARRIVALS_RATE, cs.arrivals_per_hour(d), checkpoint=cid, direction=d)
+            want(catalog.ARRIVALS_BASELINE, surge.baseline(now) if now else None, checkpoint=cid, direction=d)
+            want(catalog.SURGE_FIRING, surge.alert.firing, checkpoint=cid, direction=d)
+        for d, q in cs.each_queue():
+            at = {"checkpoint": cid, "direction": d, "lane_group": q.group.id}
+            want(catalog.QUEUE_LENGTH, q.length, **at)
+            want(catalog.WAIT_ESTIMATE, q.wait_seconds(), **at)
+            want(catalog.WAIT_OBSERVED, q.observed_wait, **at)
+            want(catalog.WAIT_EXPECTED, q.expected_wait_seconds(now), **at)
+            want(catalog.CLEARANCE_RATE, q.clearance_per_lane(now) * q.lanes, **at)
+            want(catalog.FORECAST_FIRING, q.forecast.firing, **at)
+            want(catalog.LANES_OPEN, q.lanes, **at)
+            want(catalog.LANES_NEEDED, q.advice(now)[1], **at)
+            for severity, alert in q.alerts.items():
+                want(catalog.ALERTS_FIRING, alert.firing, **at, severity=severity)
+                want(catalog.OVERLOAD_FORECAST, q.forecast_seconds(severity, now), **at, severity=severity)
+        for window, net in cs.net_flows().items():
+            want(catalog.NET_FLOW, net, checkpoint=cid, window=window)
+        want(catalog.LAST_EVENT, now, checkpoint=cid)
+        want(catalog.CHECKPOINT_EVENTS, sum(cs.accepted.values()), checkpoint=cid)
+        for g in cs.cp.lane_groups:
+            for sev in SEVERITIES:
+                want(catalog.WAIT_THRESHOLD, g.threshold_seconds(sev), checkpoint=cid, lane_group=g.id, severity=sev)
+    per_checkpoint = {m.series for m in catalog.STATE_METRICS if "checkpoint" in m.labels}
+    per_checkpoint -= {catalog.EVENTS_OFF_PARTITION.series, catalog.CHECKPOINT_INFO.series}  # not the state's
+    assert {k: v for k, v in exported.items() if k[0] in per_checkpoint} == expected
+    assert len(expected) > 150, "queues of every checkpoint were compared"
+    assert any(k[0] == catalog.ARRIVALS_BASELINE.series for k in expected), "a baseline was compared"
