@@ -335,6 +335,8 @@ class StateCollector(Collector):
         # see no event, and writing one costs ~40 µs (its estimates and forecasts are computed).
         self._blocks: list[tuple[list[tuple[str, tuple[int, int]]], list[bytes]]] = []
         self._idle: dict[str, CheckpointState] = {}  # checkpoints with no events yet, one state each
+        for cp in processor.registry.checkpoints.values():  # now, not in the first scrape (12 ms at 2,400)
+            registry_text(cp)
 
     def owned_checkpoints(self, owned: set[int]) -> Iterator[CheckpointState]:
         """The checkpoints this worker exports: those of the partitions it owns, and the idle ones
