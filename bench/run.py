@@ -458,7 +458,12 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="bordermon-bench-"))
+    # Each run writes gigabytes (logs, broker data): gone when it ends, whatever the outcome.
+    with tempfile.TemporaryDirectory(prefix="bordermon-bench-") as tmp:
+        return measured(args, Path(tmp))
+
+
+def measured(args: argparse.Namespace, work: Path) -> int:
     log, after = mixed_log(args.events, work)
     say(f"log: {args.events:,} mixed events")
     # Enough traffic for the probes and two recoveries; later days of the surge are quieter.

@@ -438,7 +438,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="with --lane-groups: N workers share the partitions, each scraped on its own")  # fmt: skip
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bordermon-scale-"))
+    # Each run writes gigabytes (logs, broker data): gone when it ends, whatever the outcome.
+    with tempfile.TemporaryDirectory(prefix="bordermon-scale-") as tmp:
+        return measured(args, Path(tmp))
+
+
+def measured(args: argparse.Namespace, work: Path) -> int:
     if args.ratio_pairs:
         paired = {kind: paired_ratio(args.events, work, kind, args.ratio_pairs) for kind in args.brokers.split(",")}
         if args.out is not None:
