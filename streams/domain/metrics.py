@@ -236,8 +236,8 @@ class Samples:
         c = f'{{checkpoint="{label_text(cid)}"'
         self.by_c.append(c + "} ")
         by_d, by_q, by_qs, rows = self.by_d, self.by_q, self.by_qs, self.rows
-        add = [values[k].append for k in (_PERSONS, _ARRIVALS_RATE, _BASELINE, _SURGE)]
-        persons, arrivals, baselines, surging = add
+        appends = [values[k].append for k in (_PERSONS, _ARRIVALS_RATE, _BASELINE, _SURGE)]
+        persons, arrivals, baselines, surging = appends
         for d in DIRECTIONS:
             cd = f'{c},direction="{d}"'
             by_d.append(cd + "} ")
