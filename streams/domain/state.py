@@ -156,7 +156,7 @@ class QueueState:
         """What a scrape exports of this queue, in `QUEUE_SAMPLES` order: the values of the
         methods above, each rate measured once for all of them (a scrape of 2,400 checkpoints
         with three lane groups makes 14,400 of these)."""
-        g, n, lanes, alerts = self.group, len(self.waiting) - self.head, self.lanes, self.alerts
+        g, n, lanes, alerts = self.group, self.length, self.lanes, self.alerts
         nominal = g.lane_capacity_per_hour
         clearance = self.clearance_per_lane(now)
         arriving = self.arrivals_per_hour(now if now is not None else 0.0)
