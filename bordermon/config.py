@@ -66,17 +66,20 @@ class Settings:
 # member's is short: a dead worker's partitions move on after it (6 s is Apache Kafka's
 # `group.min.session.timeout.ms`). A static member's is how long a crashed worker may take to
 # come back before its partitions move; Kafka hands a returning static member its partitions at
-# once (KIP-345): measured 2.7-3.1 s from kill -9 to processing again, so 12 s covers a restart
+# once (KIP-345): measured 2.7-3.1 s from kill -9 to processing again, so 10 s covers a restart
 # with room. On the embedded broker it must also outlast the member's own join and sync: Tansu
-# 0.6 holds a static member's join for about half the session timeout and its sync 3 s, and
-# does not count the sync as contact, so the first heartbeat comes ~S/2 + 4 s after the last
-# contact; at 6 s two members started together looped (the later one dropped after every sync,
-# both rejoining: 4 runs in 6); 12 s leaves 2 s to spare. For the same reason, on Tansu a session
-# is never shorter than the rebalance timeout (a join there lasts half of it); Kafka counts a
-# member waiting in a join as alive, so there the two are independent (compose and Kubernetes set
-# a 20 s rebalance timeout, which a dead dynamic member's 6 s session must not grow to).
+# 0.6 holds a static member's join for half the session timeout, rounded up to a second, and its
+# sync 3 s, and does not count the sync as contact, so the first heartbeat comes ~S/2 + 4 s after
+# the last contact; at 6 s two members started together looped (the later one dropped after every
+# sync, both rejoining: 4 runs in 6). 10 s leaves 1 s to spare and is the shortest that does
+# (9 s: a 5 s join, 0 s to spare); every second off the join is one off a static member's
+# recovery there (kill -9 to ready: 12 s session 12.0 s, 10 s 9.6 s, 2,400 checkpoints, measured
+# 2026-12-06). For the same reason, on Tansu a session is never shorter than the rebalance
+# timeout (a join there lasts half of it); Kafka counts a member waiting in a join as alive, so
+# there the two are independent (compose and Kubernetes set a 20 s rebalance timeout, which a
+# dead dynamic member's 6 s session must not grow to).
 DYNAMIC_SESSION_TIMEOUT = 6.0
-STATIC_SESSION_TIMEOUT = 12.0
+STATIC_SESSION_TIMEOUT = 10.0
 
 
 def session_timeout_for(settings: Settings, joins_count_as_contact: bool) -> float:

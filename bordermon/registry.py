@@ -233,6 +233,11 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def parse_registry(text: str, source: str) -> Registry:
     """Parse and validate registry YAML; any problem is one BordermonError line."""
+    return build_registry(registry_file(text, source), source)
+
+
+def registry_file(text: str, source: str) -> RegistryFile:
+    """Registry YAML as typed fields, each field's type and range checked (one line if not)."""
     try:
         data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
@@ -240,9 +245,13 @@ def parse_registry(text: str, source: str) -> Registry:
         where = f" at line {mark.line + 1}" if mark else ""
         raise BordermonError(f"checkpoint registry {source}: invalid YAML{where}") from None
     try:
-        parsed = msgspec.convert(data, RegistryFile, strict=False)
+        return msgspec.convert(data, RegistryFile, strict=False)
     except msgspec.ValidationError as exc:
         raise BordermonError(f"checkpoint registry {source}: {_naming_the_checkpoint(str(exc), data)}") from None
+
+
+def build_registry(parsed: RegistryFile, source: str) -> Registry:
+    """The checkpoints of a registry file, checked across fields and entries (one line if not)."""
     checkpoints: dict[str, Checkpoint] = {}
     for spec in parsed.checkpoints:
         if spec.id in checkpoints:
@@ -277,9 +286,14 @@ def bundled_registry_text() -> str:
     return resources.files("bordermon").joinpath("data/checkpoints.yaml").read_text(encoding="utf-8")
 
 
+def registry_path(path: str | None = None) -> str | None:
+    """`path`, or $BORDERMON_CHECKPOINTS, or None for the bundled registry."""
+    return path or os.environ.get("BORDERMON_CHECKPOINTS") or None
+
+
 def registry_text(path: str | None = None) -> str:
     """The YAML of the registry at `path`, or $BORDERMON_CHECKPOINTS, or the bundled one."""
-    path = path or os.environ.get("BORDERMON_CHECKPOINTS") or None
+    path = registry_path(path)
     if path is None:
         return bundled_registry_text()
     try:
@@ -291,5 +305,5 @@ def registry_text(path: str | None = None) -> str:
 
 def load_registry(path: str | None = None) -> Registry:
     """Load the registry at `path`, or $BORDERMON_CHECKPOINTS, or the bundled one."""
-    path = path or os.environ.get("BORDERMON_CHECKPOINTS") or None
+    path = registry_path(path)
     return parse_registry(registry_text(path), path or BUNDLED)

@@ -181,11 +181,11 @@ def worker(log_level: str) -> None:
         partition_count_changed,
     )
     from bordermon.logs import logging_config
-    from bordermon.registry import load_registry
     from bordermon.webconfig import load_web_config
+    from streams.worker.registrycache import load_registry_kept
 
     settings = current_settings()
-    registry = load_registry(settings.checkpoints_path)
+    registry = load_registry_kept(settings.checkpoints_path, settings.worker_data_dir)
     web_config = load_web_config(settings.web_config)
     # With the changelog: a layout that no longer lines up is refused here, in one line.
     partitions = ensure_worker_topics(settings, CHANGELOG_TOPIC)

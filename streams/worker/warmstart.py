@@ -3,7 +3,7 @@
 A worker with a static membership id (`BORDERMON_GROUP_INSTANCE_ID`) gets its previous
 partitions back when it restarts within the session timeout: that is what static membership is
 for. Yet the group join itself is slow on the embedded broker (Tansu 0.6 holds a static member's
-JoinGroup and SyncGroup, 9 s with the 12 s session, see bench/README.md), and only after it did
+JoinGroup and SyncGroup, 8 s with the 10 s session, see bordermon/config.py), and only after it did
 the worker read and parse its state (4.7 s at 2M live ids). So each worker notes the partitions
 it owns in its data directory, and on start reads and parses their changelog in a thread while
 the join runs.

@@ -60,7 +60,7 @@ def test_static_members_get_a_session_that_outlasts_the_embedded_brokers_join_an
     embedded = False  # a join there is not contact
     assert session_timeout_for(DEFAULTS, embedded) == 6.0, "a dead dynamic member is noticed quickly"
     static = replace(DEFAULTS, group_instance_id="bordermon-{hostname}")
-    assert session_timeout_for(static, embedded) == 12.0
+    assert session_timeout_for(static, embedded) == 10.0
     assert session_timeout_for(replace(static, rebalance_timeout=20.0), embedded) == 20.0, "never below a join"
     assert session_timeout_for(replace(static, session_timeout=45.0), embedded) == 45.0, "the setting wins"
 
@@ -73,7 +73,7 @@ def test_on_kafka_sessions_do_not_grow_with_the_rebalance_timeout():
     kafka = True  # a member waiting in a join is alive
     slow_joins = replace(DEFAULTS, rebalance_timeout=20.0)  # compose's and Kubernetes' setting
     assert session_timeout_for(slow_joins, kafka) == 6.0, "a dead dynamic member moves on after 6 s, not 20"
-    assert session_timeout_for(replace(slow_joins, group_instance_id="w-0"), kafka) == 12.0
+    assert session_timeout_for(replace(slow_joins, group_instance_id="w-0"), kafka) == 10.0
     assert session_timeout_for(replace(slow_joins, session_timeout=30.0), kafka) == 30.0
 
 
