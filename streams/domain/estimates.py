@@ -112,7 +112,10 @@ class Throughput:
         """Busy lane-hours in (now - window, now]: each span clipped to the window, lanes weighted."""
         low = now - self.window
         total = 0.0
-        for start, end, lanes in self.busy:  # conditionals, not min/max: a third of the time
+        busy = self.busy
+        # The arrays zipped here, not `BusySpans.__iter__` (one length by construction): a scrape
+        # runs this for every queue. Conditionals below, not min/max: a third of the time.
+        for start, end, lanes in zip(busy.starts, busy.ends, busy.lanes, strict=False):
             if end > low:
                 span = (end if end < now else now) - (start if start > low else low)
                 if span > 0:
@@ -130,13 +133,10 @@ class Throughput:
         memo = self.memo
         if memo is not None and memo[0] == now and memo[1] == self.events:
             return memo[2]
-        rate = self._rate_per_lane(now)
+        cleared = self.cleared.count_in(now - self.window, now)
+        rate = (PRIOR_PARTIES + cleared) / (PRIOR_PARTIES / self.nominal + self.lane_hours(now))
         self.memo = (now, self.events, rate)
         return rate
-
-    def _rate_per_lane(self, now: float) -> float:
-        cleared = self.cleared.count_in(now - self.window, now)
-        return (PRIOR_PARTIES + cleared) / (PRIOR_PARTIES / self.nominal + self.lane_hours(now))
 
 
 def wait_seconds(queue: int, lanes: int, per_lane_per_hour: float) -> float:

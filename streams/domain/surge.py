@@ -136,6 +136,8 @@ class SurgeState:
         base = len(counts) - 1 - end  # the index of hour h is base + h
         low, high = self.start + 1, end - 1  # hours whose neighbours are both known
         for period, most, least in ((WEEK_HOURS, HISTORY_HOURS // WEEK_HOURS, MIN_WEEKS), (DAY_HOURS, DAYS, MIN_DAYS)):
+            if (hour - low) // period < least:
+                continue  # fewer than `least` of these hours are known: a young history's common case
             sums = []
             for k in range(1, most + 1):
                 h = hour - k * period
