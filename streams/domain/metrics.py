@@ -70,7 +70,7 @@ def number_text(value: float) -> str:
 @functools.lru_cache(maxsize=10_000)
 def number_bytes(value: float) -> bytes:
     """`number_text`, encoded."""
-    return floatToGoString(value).encode()
+    return number_text(value).encode()
 
 
 class TextFamily:

@@ -156,9 +156,9 @@ class QueueState:
         """What a scrape exports of this queue, in `QUEUE_SAMPLES` order: the values of the
         methods above, each rate measured once for all of them (a scrape of 2,400 checkpoints
         with three lane groups makes 14,400 of these)."""
-        g, n, lanes, alerts = self.group, len(self.waiting) - self.head, self.lanes, self.alerts
+        g, n, lanes, alerts = self.group, self.length, self.lanes, self.alerts
         nominal = g.lane_capacity_per_hour
-        clearance = nominal if now is None else self.throughput.rate_per_lane(now)  # `clearance_per_lane`
+        clearance = self.clearance_per_lane(now)
         arriving = self.arrivals_per_hour(now if now is not None else 0.0)
         clearing = clearance * lanes
         return (
