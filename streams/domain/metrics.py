@@ -67,10 +67,23 @@ def number_text(value: float) -> str:
     return floatToGoString(value)
 
 
-@functools.lru_cache(maxsize=10_000)
-def number_bytes(value: float) -> bytes:
-    """`number_text`, encoded."""
-    return number_text(value).encode()
+class NumberBytes(dict[float, bytes]):
+    """`number_text`, encoded, remembered for at most `limit` values (emptied when full). A dict
+    whose `__getitem__` is mapped over a family's values: half the time of an `lru_cache`'s
+    call, for the 216,000 values of a first scrape at 2,400 checkpoints with three lane groups."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __missing__(self, value: float) -> bytes:
+        if len(self) >= self.limit:
+            self.clear()
+        text = self[value] = number_text(value).encode()
+        return text
+
+
+number_bytes = NumberBytes(10_000)
 
 
 class TextFamily:
@@ -107,7 +120,7 @@ class TextFamily:
         parts = [self.between] * (3 * len(bodies))
         parts[0] = self.series_bytes
         parts[1::3] = bodies
-        parts[2::3] = map(number_bytes, values)
+        parts[2::3] = map(number_bytes.__getitem__, values)
         parts.append(b"\n")
         return b"".join(parts)
 

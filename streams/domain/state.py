@@ -513,7 +513,7 @@ class CheckpointState:
     def net_flows(self) -> dict[str, int]:
         if self.last_ts is None:
             return dict.fromkeys(WINDOWS, 0)
-        return {name: self.window.sum_over(self.last_ts, w) for name, w in WINDOWS.items()}
+        return self.window.sums_over(self.last_ts, WINDOWS)
 
     def net_by_citizenship(self) -> dict[str, int]:
         entered, left = self.citizenship_persons["in"], self.citizenship_persons["out"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right, insort
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
-WINDOWS: dict[str, float] = {"15m": 900.0, "1h": 3600.0, "24h": 86400.0}
+WINDOWS: dict[str, float] = {"15m": 900.0, "1h": 3600.0, "24h": 86400.0}  # shortest first (`sums_over`)
 LONGEST = max(WINDOWS.values())
 
 
@@ -42,13 +42,22 @@ class NetFlowWindow:
             del self.ts[:cut]
             del self.net[:cut]
 
-    def sum_over(self, now: float, seconds: float) -> int:
-        """Net persons with ts in (now - seconds, now]."""
-        lo = bisect_right(self.ts, now - seconds)
-        hi = bisect_right(self.ts, now)
-        if lo == 0 and hi == len(self.ts):
-            return self.total
-        return sum(self.net[lo:hi])
+    def sums_over(self, now: float, windows: Mapping[str, float]) -> dict[str, int]:
+        """Net persons with ts in (now - w, now] for each window w, shortest first: the windows
+        share their end, so each sum extends the one before by the crossings only it holds (a
+        scrape sums three windows for each of 2,400 checkpoints)."""
+        ts, net = self.ts, self.net
+        hi = bisect_right(ts, now)
+        whole = hi == len(ts)
+        sums: dict[str, int] = {}
+        total, upper, longest = 0, hi, 0.0
+        for name, seconds in windows.items():
+            assert seconds >= longest, "windows shortest first"
+            longest = seconds
+            lo = bisect_right(ts, now - seconds)
+            total = self.total if whole and lo == 0 else total + sum(net[lo:upper])
+            sums[name], upper = total, lo
+        return sums
 
     def __len__(self) -> int:
         return len(self.ts)

@@ -11,9 +11,9 @@ def test_window_edges_are_half_open():
     w = NetFlowWindow()
     for t, n in [(0, 5), (100, -2), (900, 3), (1000, 1)]:
         w.add(t, n)
-    assert w.sum_over(1000, 900) == 3 + 1  # (100, 1000]: t=100 is excluded
-    assert w.sum_over(1000, 901) == -2 + 3 + 1  # (99, 1000]
-    assert w.sum_over(1000, 86400) == 5 - 2 + 3 + 1
+    sums = w.sums_over(1000, {"a": 900, "b": 901, "c": 86400})
+    assert sums == {"a": 3 + 1, "b": -2 + 3 + 1, "c": 5 - 2 + 3 + 1}  # (100, 1000]: t=100 is excluded
+    assert w.sums_over(950, {"a": 51, "b": 900}) == {"a": 3, "b": -2 + 3}  # the crossing after `now` left out
 
 
 def test_random_out_of_order_matches_brute_force_with_pruning():
@@ -28,5 +28,7 @@ def test_random_out_of_order_matches_brute_force_with_pruning():
         if rng.random() < 0.1:
             w.prune(now)
         if rng.random() < 0.05:
-            for width in (900, 3600, 86400):
-                assert w.sum_over(now, width) == brute(entries, now, width)
+            widths = {"15m": 900, "1h": 3600, "24h": 86400}
+            assert w.sums_over(now, widths) == {k: brute(entries, now, width) for k, width in widths.items()}
+            del widths["24h"]  # earlier, with later crossings to leave out (24 h before it may be pruned)
+            assert w.sums_over(now - 200, widths) == {k: brute(entries, now - 200, v) for k, v in widths.items()}
