@@ -275,8 +275,8 @@ class Samples:
         self.by_d += text.by_d
         self.by_q += text.by_q
         self.by_qs += text.by_qs
-        appends = [values[k].append for k in (_PERSONS, _ARRIVALS_RATE, _BASELINE, _SURGE)]
-        persons, arrivals, baselines, surging = appends
+        persons, arrivals = values[_PERSONS].append, values[_ARRIVALS_RATE].append
+        baselines, surging = values[_BASELINE].append, values[_SURGE].append
         for d in DIRECTIONS:
             persons(cs.persons[d])
             surge = cs.surges[d]
@@ -295,7 +295,7 @@ class Samples:
         bodies[_THRESHOLD] += text.threshold_bodies
         values[_THRESHOLD] += text.thresholds
         values[_EVENTS].append(sum(cs.accepted.values()))
-        off = [p for p in PARTITIONERS if p in cs.off_partition]
+        off = [p for p in PARTITIONERS if p in cs.off_partition] if cs.off_partition else []
         if off:
             bodies[_OFF] += [_WRITERS[_OFF].body((cid, p)).encode() for p in off]
             values[_OFF] += [cs.off_partition[p] for p in off]
