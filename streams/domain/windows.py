@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 
 WINDOWS: dict[str, float] = {"15m": 900.0, "1h": 3600.0, "24h": 86400.0}  # shortest first (`sums_over`)
 LONGEST = max(WINDOWS.values())
+assert list(WINDOWS.values()) == sorted(WINDOWS.values()), "`sums_over` takes windows shortest first"
 
 
 class NetFlowWindow:
@@ -50,10 +51,8 @@ class NetFlowWindow:
         hi = bisect_right(ts, now)
         whole = hi == len(ts)
         sums: dict[str, int] = {}
-        total, upper, longest = 0, hi, 0.0
+        total, upper = 0, hi
         for name, seconds in windows.items():
-            assert seconds >= longest, "windows shortest first"
-            longest = seconds
             lo = bisect_right(ts, now - seconds)
             total = self.total if whole and lo == 0 else total + sum(net[lo:upper])
             sums[name], upper = total, lo
