@@ -32,6 +32,7 @@ from bordermon.config import Settings, settings_env
 from bordermon.errors import BordermonError
 from bordermon.kafka import check_reachable
 from bordermon.ports import port_or_free
+from bordermon.stopping import StopFlag
 from bordermon.timeutil import to_rfc3339
 from shell.liveview import (
     checkpoint_table,
@@ -198,13 +199,16 @@ def run_demo(
     last: tuple[float, float] | None = None
     try:
         start_stack(stack, settings, console, scenario, start, speed, days, fast_until, external_broker)
+        # From here a stop signal only sets a flag the loop checks: raised as an exception it could
+        # land inside rich's or urllib's code, between a lock taken and the block that frees it.
+        stop = StopFlag().install()
         with Live(console=console, refresh_per_second=2, screen=False) as live:
-            while True:
+            while stop.requested is None:
                 try:
                     snap = parse_snapshot(fetch_metrics(stack.urls["metrics"]))
                 except OSError as exc:
                     live.update(Text(f"worker metrics unavailable: {exc}", style="red"))
-                    time.sleep(1)
+                    stop.sleep(1)
                     continue
                 now = time.monotonic()
                 rate = 0.0 if last is None else (snap.processed - last[1]) / max(1e-6, now - last[0])
@@ -216,7 +220,7 @@ def run_demo(
                         citizenship_table(snap),
                     )
                 )
-                time.sleep(1)
+                stop.sleep(1)
     except (KeyboardInterrupt, OSError):  # OSError: the terminal is gone (hang-up)
         pass
     finally:
