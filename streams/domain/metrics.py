@@ -455,13 +455,10 @@ class StateCollector(Collector):
         families summed over checkpoints and partitions."""
         owned = self.owned_partitions()
         accepted_sum = dict.fromkeys(EVENT_TYPES, 0)
-        by_citizenship: dict[str, int] = {}
         by_cit_dir: dict[tuple[str, str], int] = {}
         for cs in self.owned_checkpoints(owned):
             for t, n in cs.accepted.items():
                 accepted_sum[t] += n
-            for c, n in cs.net_by_citizenship().items():
-                by_citizenship[c] = by_citizenship.get(c, 0) + n
             for d, tally in cs.citizenship_persons.items():
                 for c, n in tally.items():
                     by_cit_dir[(c, d)] = by_cit_dir.get((c, d), 0) + n
@@ -478,9 +475,12 @@ class StateCollector(Collector):
         rejected = families[catalog.EVENTS_REJECTED]
         for r, n in rejected_sum.items():
             rejected.add_metric([r], n)
+        # Net persons per citizenship from the sums above (in minus out), not from a net per
+        # checkpoint: one dict built for each of 2,400 checkpoints was 4 ms of a first scrape.
         cumulative = families[catalog.NET_FLOW_CUMULATIVE]
-        for c, n in sorted(by_citizenship.items()):
-            cumulative.add_metric([c], n)
+        entering, leaving = DIRECTIONS
+        for c in sorted({c for c, _ in by_cit_dir}):
+            cumulative.add_metric([c], by_cit_dir.get((c, entering), 0) - by_cit_dir.get((c, leaving), 0))
         by_citizenship_dir = families[catalog.CROSSING_PERSONS_BY_CITIZENSHIP]
         for (c, d), n in sorted(by_cit_dir.items()):
             by_citizenship_dir.add_metric([c, d], n)

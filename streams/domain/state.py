@@ -515,10 +515,6 @@ class CheckpointState:
             return dict.fromkeys(WINDOWS, 0)
         return self.window.sums_over(self.last_ts, WINDOWS)
 
-    def net_by_citizenship(self) -> dict[str, int]:
-        entered, left = self.citizenship_persons["in"], self.citizenship_persons["out"]
-        return {c: entered.get(c, 0) - left.get(c, 0) for c in entered.keys() | left.keys()}
-
     # -- persistence -----------------------------------------------------------------------
 
     def to_record(self) -> CheckpointRecord:
