@@ -117,6 +117,8 @@ class _Persist:
 
     durable: asyncio.Future[None]
     since: float = field(default_factory=time.monotonic)  # when its first batch joined
+    # Transactions: done when the write may start, its interval over or a batch with an alert joined.
+    hurry: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     sent: list[asyncio.Future[Any]] = field(default_factory=list)
     marks: list[dict[str, asyncio.Future[Any]]] = field(default_factory=list)
     started: bool = False

@@ -135,3 +135,44 @@ def test_each_owned_partition_writes_through_its_own_transactional_id(broker, tm
         wait_until(all_complete, 30, f"every owned partition's transaction complete ({owned})")
     finally:
         assert worker.stop() == 0, worker.tail()
+
+
+def test_an_alert_commits_without_waiting_out_the_state_write_interval(broker, tmp_path):
+    """A batch with an alert starts its transaction at once (streams/worker/transactions.py):
+    with a 10 s write interval, the alert reaches a read_committed reader in well under it,
+    while the transaction the same batches would otherwise join commits only after it."""
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(
+        "alerting: {for_minutes: 10, resolve_ratio: 0.8}\ncheckpoints:\n"
+        "  - {id: probe, name: Probe, region: Test, lat: 51.0, lon: 51.0, mode: road, lanes: {in: 2, out: 2},\n"
+        "     lane_capacity_per_hour: 30, wait_warning_minutes: 60, wait_critical_minutes: 120}\n"
+    )
+    log = tmp_path / "log.jsonl"
+    events = [
+        {"type": "arrival", "ts": "2022-09-21T06:00:00Z"},
+        {"type": "lanes", "ts": "2022-09-21T06:01:00Z", "lanes_open": 0},  # wait +Inf: both pending
+        {"type": "lanes", "ts": "2022-09-21T06:12:00Z", "lanes_open": 0},  # ten minutes on: both fire
+    ]
+    log.write_text("".join(
+        json.dumps({"event_id": f"e{n}", "checkpoint_id": "probe", "direction": "in", **e}) + "\n"
+        for n, e in enumerate(events)
+    ))  # fmt: skip
+    interval = 10.0
+    env = base_env(broker, BORDERMON_CHECKPOINTS=str(registry), BORDERMON_STATE_FLUSH_INTERVAL=str(interval),
+                   **TRANSACTIONS)  # fmt: skip
+    worker = Worker(env, tmp_path / "worker.log")
+    try:
+        worker.wait_ready()
+        assert run_cli(["replay", str(log), "--max-speed", "-q"], env).returncode == 0
+        sent = time.monotonic()  # after the last send: a transaction the batches joined commits >= ~10 s on
+
+        def fired() -> list[dict]:
+            alerts = [json.loads(r.value) for r in read_topic(broker.address, "border.alerts", read_committed=True)]
+            return [a for a in alerts if a["alertname"] == "QueueOverload" and a["status"] == "firing"]
+
+        alerts = wait_until(fired, 30, "the alerts committed", interval=0.05)
+        took = time.monotonic() - sent
+        assert sorted(a["severity"] for a in alerts) == ["critical", "warning"]
+        assert took < interval / 2, f"the alerts waited {took:.1f} s: the transaction waited out the interval"
+    finally:
+        assert worker.stop() == 0, worker.tail()
