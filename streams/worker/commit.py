@@ -111,13 +111,18 @@ class Sender(Protocol):
     async def send(self, topic: str, records: Iterable[OutRecord]) -> list[asyncio.Future[Any]]: ...
 
 
+def _done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 @dataclass(eq=False)
 class _Persist:
     """One coming state write of a partition, covering every batch attached before it starts."""
 
     durable: asyncio.Future[None]
     since: float = field(default_factory=time.monotonic)  # when its first batch joined
-    # Transactions: done when the write may start, its interval over or a batch with an alert joined.
+    # Done when the write may start: its interval is over, or `CommitterBase.hurry` was called.
     hurry: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     sent: list[asyncio.Future[Any]] = field(default_factory=list)
     marks: list[dict[str, asyncio.Future[Any]]] = field(default_factory=list)
@@ -225,6 +230,17 @@ class CommitterBase:
         job.offsets[source] = last + 1
         return job
 
+    async def _interval(self, job: _Persist) -> None:
+        """Wait until `job` may start: later batches of the partition join it meanwhile."""
+        waking = asyncio.get_running_loop().call_later(self.persist_interval, _done, job.hurry)
+        await job.hurry
+        waking.cancel()
+
+    @staticmethod
+    def hurry(job: _Persist) -> None:
+        """Start `job` without waiting out the rest of its interval."""
+        _done(job.hurry)
+
     def _settled(self, job: _Persist, _: asyncio.Future[None]) -> None:
         self.unsettled.discard(job)
 
@@ -277,7 +293,7 @@ class Committer(CommitterBase):
     async def _persist_when_delivered(self, p: int, job: _Persist) -> None:
         issued: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         try:
-            await asyncio.sleep(self.persist_interval)  # later batches of the partition join this write
+            await self._interval(job)
             job.started = True
             writes = self.processor.changelog_writes(p)  # the state as every joined batch left it
             previous, self.issued[p] = self.issued.get(p), issued

@@ -36,11 +36,6 @@ from streams.worker.sender import BatchSender
 TRANSACTION_TIMEOUT_MS = 30_000
 
 
-def _done(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
 def transactional_id(partition: int) -> str:
     return f"{APP_ID}-{partition}"
 
@@ -146,17 +141,14 @@ class TransactionalCommitter(CommitterBase):
         job = self._join(result.partition, source, last)  # the offsets move even if nothing else did
         job.unsent.append((result, self._writer_tag(result.partition)))
         if result.alerts:
-            _done(job.hurry)
+            self.hurry(job)
         return job.durable
 
     async def _persist_when_delivered(self, p: int, job: _Persist) -> None:
         ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         previous, self.ended[p] = self.ended.get(p), ended
         try:
-            # Later batches of the partition join this write meanwhile, unless one has an alert.
-            waking = asyncio.get_running_loop().call_later(self.persist_interval, _done, job.hurry)
-            await job.hurry
-            waking.cancel()
+            await self._interval(job)  # cut short by a batch with an alert
             if previous is not None:
                 # One transaction of a partition at a time (or this one fails too); batches keep
                 # joining this write meanwhile, so when commits are slow, transactions grow
