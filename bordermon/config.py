@@ -69,25 +69,38 @@ class Settings:
 # once (KIP-345): measured 2.7-3.1 s from kill -9 to processing again, so 10 s covers a restart
 # with room. On the embedded broker it must also outlast the member's own join and sync: Tansu
 # 0.6 holds a static member's join for half the session timeout, rounded up to a second, and its
-# sync 3 s, and does not count the sync as contact, so the first heartbeat comes ~S/2 + 4 s after
-# the last contact; at 6 s two members started together looped (the later one dropped after every
-# sync, both rejoining: 4 runs in 6). 10 s leaves 1 s to spare and is the shortest that does
-# (9 s: a 5 s join, 0 s to spare); every second off the join is one off a static member's
-# recovery there (kill -9 to ready: 12 s session 12.0 s, 10 s 9.6 s, 2,400 checkpoints, measured
-# 2026-12-06). For the same reason, on Tansu a session is never shorter than the rebalance
-# timeout (a join there lasts half of it); Kafka counts a member waiting in a join as alive, so
-# there the two are independent (compose and Kubernetes set a 20 s rebalance timeout, which a
-# dead dynamic member's 6 s session must not grow to).
+# sync 3 s, and does not count the sync as contact, so its first heartbeat comes S/2 + 3 s + one
+# heartbeat interval after the last contact. At 6 s two members started together looped (the
+# later one dropped after every sync, both rejoining: 4 runs in 6). There the static session is
+# 8 s and the heartbeat interval 0.2 s (7.2 s, 0.8 s to spare; at 10 s and 1 s it was 9 s, 1 s to
+# spare, and a 9 s session still joins for 5 s); every second off the join is one off a static
+# member's recovery there (kill -9 to ready, bundled registry: 10 s session 9.49-9.62 s, 8 s with
+# 0.2 s heartbeats 8.43-8.66 s, measured 2026-12-07). For the same reason, on Tansu a session is
+# never shorter than the rebalance timeout (a join there lasts half of it); Kafka counts a member
+# waiting in a join as alive, so there the two are independent (compose and Kubernetes set a 20 s
+# rebalance timeout, which a dead dynamic member's 6 s session must not grow to).
 DYNAMIC_SESSION_TIMEOUT = 6.0
 STATIC_SESSION_TIMEOUT = 10.0
+EMBEDDED_STATIC_SESSION_TIMEOUT = 8.0
+HEARTBEAT_INTERVAL = 1.0
+EMBEDDED_HEARTBEAT_INTERVAL = 0.2
 
 
 def session_timeout_for(settings: Settings, joins_count_as_contact: bool) -> float:
     """`joins_count_as_contact`: `bordermon.kafka.BrokerTraits.joins_count_as_contact`."""
     if settings.session_timeout is not None:
         return settings.session_timeout
-    floor = STATIC_SESSION_TIMEOUT if settings.group_instance_id else DYNAMIC_SESSION_TIMEOUT
+    if not settings.group_instance_id:
+        floor = DYNAMIC_SESSION_TIMEOUT
+    else:
+        floor = STATIC_SESSION_TIMEOUT if joins_count_as_contact else EMBEDDED_STATIC_SESSION_TIMEOUT
     return floor if joins_count_as_contact else max(settings.rebalance_timeout, floor)
+
+
+def heartbeat_interval_for(joins_count_as_contact: bool) -> float:
+    """How often a member tells the coordinator it is alive: on the embedded broker soon after a
+    sync, which is not contact there (above)."""
+    return HEARTBEAT_INTERVAL if joins_count_as_contact else EMBEDDED_HEARTBEAT_INTERVAL
 
 
 # A partition's state write covers every checkpoint it touched since the last one. With a few
@@ -150,8 +163,8 @@ OPTIONS = (
     Option("group_instance_id", "BORDERMON_GROUP_INSTANCE_ID", str,
            "static membership id ({hostname} expands): a restarted worker takes over at once"),
     Option("session_timeout", "BORDERMON_SESSION_TIMEOUT", float,
-           f"consumer group session timeout (s) [{STATIC_SESSION_TIMEOUT:g} with a static membership id, "
-           f"else {DYNAMIC_SESSION_TIMEOUT:g}]"),
+           f"consumer group session timeout (s) [{STATIC_SESSION_TIMEOUT:g} with a static membership id "
+           f"({EMBEDDED_STATIC_SESSION_TIMEOUT:g} on the embedded broker), else {DYNAMIC_SESSION_TIMEOUT:g}]"),
     Option("state_flush_interval", "BORDERMON_STATE_FLUSH_INTERVAL", float,
            f"a partition's state is written at most this often (s); its offsets are committed after "
            f"[{MIN_FLUSH_INTERVAL:g}, or checkpoints per partition / {CHECKPOINT_WRITES_PER_SECOND}, "

@@ -39,6 +39,7 @@ from bordermon.config import (
     STATE_TABLE,
     Settings,
     flush_interval_for,
+    heartbeat_interval_for,
     session_timeout_for,
 )
 from bordermon.kafka import BrokerTraits, ensure_worker_topics, partition_count_changed, partition_counts
@@ -136,7 +137,7 @@ def build_app(
         consumer_auto_offset_reset="earliest",
         broker_rebalance_timeout=settings.rebalance_timeout,
         broker_session_timeout=session_timeout_for(settings, broker.joins_count_as_contact),
-        broker_heartbeat_interval=1.0,
+        broker_heartbeat_interval=heartbeat_interval_for(broker.joins_count_as_contact),
         broker_commit_every=10_000,
         broker_commit_interval=COMMIT_INTERVAL,
         stream_buffer_maxsize=20_000,

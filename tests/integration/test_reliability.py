@@ -16,7 +16,7 @@ from kafka.admin import NewTopic
 from bordermon.ports import free_port
 from bordermon.registry import load_registry
 from harness.metrics import consumed, parse_metrics
-from harness.processes import BIN, Broker, Worker, base_env, read_topic, run_cli, start_broker_of, wait_until
+from harness.processes import BIN, AnyBroker, Broker, Worker, base_env, read_topic, run_cli, start_broker_of, wait_until
 from tests.fixtures.mixedlog import mixed_log
 
 pytestmark = pytest.mark.integration
@@ -208,46 +208,54 @@ def test_fuzzed_messages_never_crash_the_worker_and_all_are_counted(broker, tmp_
         assert worker.stop() == 0
 
 
-@pytest.mark.brokers("tansu", "kafka")
-def test_scale_out_three_workers_then_one_leaves_gives_single_worker_results(broker, tmp_path):
-    from harness.metrics import merge_workers
-    from tests.fixtures.checks import assert_metrics_match
-    from tests.fixtures.mixedlog import mixed_log, write_log
+def two_halves(broker: AnyBroker, tmp_path: Path, good_count: int, seed: int) -> tuple[list, dict, Path, Path, dict]:
+    """A mixed log over the fixture registry as two replayable halves: (lines, the oracle's
+    expectation for all of them, first half, second half, the workers' environment)."""
+    from tests.fixtures.mixedlog import write_log
     from tests.fixtures.oracle import run_oracle
     from tests.fixtures.registry import CHECKPOINTS, REGISTRY
 
     registry = tmp_path / "registry.yaml"
     registry.write_text(REGISTRY)
-    lines = mixed_log(CHECKPOINTS, good_count=12_000, seed=31)
+    lines = mixed_log(CHECKPOINTS, good_count=good_count, seed=seed)
     half = len(lines) // 2
     first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     write_log(str(first), lines[:half])
     write_log(str(second), lines[half:])
     expected = run_oracle(lines, REGISTRY, time.time())
-    env = base_env(broker, BORDERMON_CHECKPOINTS=str(registry))
+    return lines, expected, first, second, base_env(broker, BORDERMON_CHECKPOINTS=str(registry))
+
+
+def assert_exact_together(workers: list[Worker], lines: int, expected: dict) -> None:
+    """The running workers' metrics, summed, are the oracle's once they consumed every line and
+    each checkpoint is exported by exactly one of them."""
+    from harness.metrics import merge_workers
+    from tests.fixtures.checks import assert_metrics_match
+    from tests.fixtures.registry import CHECKPOINTS
+
+    def merged() -> tuple[dict, list]:
+        return merge_workers([w.metrics() for w in workers if w.proc.poll() is None])
+
+    wait_until(lambda: consumed(merged()[0]) == lines, 120, "all lines consumed by the running workers")
+    wait_until(lambda: not merged()[1], 60, "each checkpoint exported by exactly one worker")
+    total, twice = merged()
+    assert not twice, twice
+    assert_metrics_match(total, expected, [*CHECKPOINTS, "idle"])
+
+
+@pytest.mark.brokers("tansu", "kafka")
+def test_scale_out_three_workers_then_one_leaves_gives_single_worker_results(broker, tmp_path):
+    lines, expected, first, second, env = two_halves(broker, tmp_path, 12_000, seed=31)
     workers = [Worker(env, tmp_path / f"w{i}.log") for i in (1, 2)]
     try:
         for w in workers:
             w.wait_ready()
-
-        def merged() -> tuple[dict, list]:
-            return merge_workers([w.metrics() for w in workers if w.proc.poll() is None])
-
-        def consumed_all(n: int) -> bool:
-            from harness.metrics import consumed
-
-            return consumed(merged()[0]) == n
-
         assert subprocess.run([BIN, "replay", str(first), "--max-speed", "-q"], env=env).returncode == 0
         workers.append(Worker(env, tmp_path / "w3.log"))  # joins mid-stream
         workers[-1].wait_ready()
         assert subprocess.run([BIN, "replay", str(second), "--max-speed", "-q"], env=env).returncode == 0
         assert workers[0].stop(signal.SIGTERM) == 0  # leaves gracefully
-        wait_until(lambda: consumed_all(len(lines)), 120, "all lines consumed by the remaining workers")
-        wait_until(lambda: not merged()[1], 60, "each checkpoint exported by exactly one worker")
-        total, twice = merged()
-        assert not twice, twice
-        assert_metrics_match(total, expected, [*CHECKPOINTS, "idle"])
+        assert_exact_together(workers, len(lines), expected)
     finally:
         for w in workers:
             w.stop()
@@ -258,9 +266,10 @@ def test_two_static_members_started_together_form_one_generation_and_process(bro
     """Static membership ids, as containers have. On the embedded broker with a 6 s session the
     member that joined a moment later was dropped right after each sync (the broker holds a
     static member's join and sync and does not count the sync as contact) and the two rejoined
-    forever, processing nothing (2 runs in 3 looped); hence its 12 s. Apache Kafka counts a join
-    as contact: there 6 s formed one generation too (3 runs of 3), and 12 s is what a crashed
-    member gets to come back before its partitions move."""
+    forever, processing nothing (2 runs in 3 looped); hence its longer static session and quicker
+    heartbeats (bordermon/config.py). Apache Kafka counts a join as contact: there 6 s formed one
+    generation too (3 runs of 3), and the static session is what a crashed member gets to come
+    back before its partitions move."""
     lines = hour_of_events(2_000)
     log = tmp_path / "hour.jsonl"
     log.write_bytes(b"\n".join(lines) + b"\n")
@@ -273,6 +282,42 @@ def test_two_static_members_started_together_form_one_generation_and_process(bro
             log_lines = (tmp_path / f"w{i}.log").read_text().splitlines()
             generations = [line for line in log_lines if "generation id" in line]
             assert len(generations) <= 2, f"member {i} kept rejoining: {generations}"
+    finally:
+        for w in workers:
+            w.stop()
+
+
+@pytest.mark.brokers("kafka")
+def test_one_of_two_static_members_killed_takes_its_own_partitions_back_and_counts_stay_exact(broker, tmp_path):
+    """docker-compose.yml's deployment: two workers with static ids on Apache Kafka. A member
+    killed with -9 and started again under its id gets back the partitions it had at once
+    (KIP-345), the other keeps its own throughout, and the merged counts are exact. The embedded
+    broker cannot do this: there the returning member's SyncGroup is held 8 s and answered
+    REBALANCE_IN_PROGRESS, again and again, as the group's leader is never told to rejoin (Tansu
+    0.6; docs/reliability.md); with several workers there, leave the ids unset."""
+    lines, expected, first, second, env = two_halves(broker, tmp_path, 8_000, seed=47)
+    members = [{**env, "BORDERMON_GROUP_INSTANCE_ID": f"member-{i}"} for i in (0, 1)]
+    workers = [Worker(members[i], tmp_path / f"w{i}.log") for i in (0, 1)]
+
+    def owned(worker: Worker) -> list[int]:
+        return json.loads(worker.get("/healthz"))["partitions"]
+
+    def split() -> list[list[int]] | None:
+        # The first member to start owns every partition until the second joins.
+        now = [owned(w) for w in workers]
+        return now if all(now) and sorted(now[0] + now[1]) == list(range(8)) else None
+
+    try:
+        wait_until(split, 90, "each member owning partitions")
+        before = split()
+        assert before is not None
+        assert subprocess.run([BIN, "replay", str(first), "--max-speed", "-q"], env=env).returncode == 0
+        workers[1].stop(signal.SIGKILL)
+        workers[1] = Worker(members[1], tmp_path / "w1-again.log")
+        wait_until(lambda: owned(workers[1]) == before[1], 60, "the returning member's own partitions")
+        assert owned(workers[0]) == before[0], "the other member kept its partitions"
+        assert subprocess.run([BIN, "replay", str(second), "--max-speed", "-q"], env=env).returncode == 0
+        assert_exact_together(workers, len(lines), expected)
     finally:
         for w in workers:
             w.stop()

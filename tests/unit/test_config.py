@@ -60,7 +60,7 @@ def test_static_members_get_a_session_that_outlasts_the_embedded_brokers_join_an
     embedded = False  # a join there is not contact
     assert session_timeout_for(DEFAULTS, embedded) == 6.0, "a dead dynamic member is noticed quickly"
     static = replace(DEFAULTS, group_instance_id="bordermon-{hostname}")
-    assert session_timeout_for(static, embedded) == 10.0
+    assert session_timeout_for(static, embedded) == 8.0
     assert session_timeout_for(replace(static, rebalance_timeout=20.0), embedded) == 20.0, "never below a join"
     assert session_timeout_for(replace(static, session_timeout=45.0), embedded) == 45.0, "the setting wins"
 
@@ -75,6 +75,22 @@ def test_on_kafka_sessions_do_not_grow_with_the_rebalance_timeout():
     assert session_timeout_for(slow_joins, kafka) == 6.0, "a dead dynamic member moves on after 6 s, not 20"
     assert session_timeout_for(replace(slow_joins, group_instance_id="w-0"), kafka) == 10.0
     assert session_timeout_for(replace(slow_joins, session_timeout=30.0), kafka) == 30.0
+
+
+def test_on_the_embedded_broker_a_static_members_first_heartbeat_comes_before_its_session_ends():
+    """Tansu holds a static member's join for half the session (rounded up to a second) and its
+    sync 3 s, neither counted as contact; the first heartbeat follows one interval later."""
+    import math
+    from dataclasses import replace
+
+    from bordermon.config import DEFAULTS, heartbeat_interval_for, session_timeout_for
+
+    static = replace(DEFAULTS, group_instance_id="w-0")
+    for rebalance in (4.0, 6.0, 20.0):
+        session = session_timeout_for(replace(static, rebalance_timeout=rebalance), False)
+        first_heartbeat = math.ceil(session / 2) + 3 + heartbeat_interval_for(False)
+        assert session - first_heartbeat >= 0.5, (rebalance, session, first_heartbeat)
+    assert heartbeat_interval_for(True) == 1.0, "Kafka counts a join as contact: no hurry there"
 
 
 def test_state_is_written_less_often_as_checkpoints_per_partition_grow_up_to_a_bound():
