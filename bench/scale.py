@@ -347,16 +347,17 @@ def state_bytes_per_id(events: int, checkpoints: int, work: Path) -> int:
     return round(held / ids)
 
 
-def paired_ratio(events: int, work: Path, kind: str, pairs: int) -> dict:
+def paired_ratio(events: int, work: Path, kind: str, pairs: int, groups: bool = False) -> dict:
     """The drain on 2,400 checkpoints over the drain on 24, measured in turn (24, 2,400, 24, ...)
     so that each ratio is taken between neighbouring runs: the host's speed drifts by more than
-    the difference between runs minutes apart (the median is the figure)."""
+    the difference between runs minutes apart (the median is the figure). With `groups`, both
+    registries have three lane groups per checkpoint and the logs all four modes."""
     ratios, wides = [], []
     for i in range(pairs):
         fresh = work / f"{kind}-pair-{i}"  # a broker of its own: run() names its data folder by the log alone
         fresh.mkdir()
-        narrow = run(events, NARROW, fresh, kind, recover=False)["drain_events_per_s"]
-        wides.append(run(events, WIDE, fresh, kind))  # with the scrape and the recovery after kill -9
+        narrow = run(events, NARROW, fresh, kind, recover=False, groups=groups)["drain_events_per_s"]
+        wides.append(run(events, WIDE, fresh, kind, groups=groups))  # with the scrape and the recovery after kill -9
         wide = wides[-1]["drain_events_per_s"]
         ratios.append(round(wide / narrow, 3))
         say(f"{kind}: pair {len(ratios)}: {wide:,} / {narrow:,} events/s = {ratios[-1]}")
@@ -434,7 +435,8 @@ def main() -> int:
     parser.add_argument("--ratio-pairs", type=int, default=0, metavar="N",
                         help="only the 2,400 / 24 drain ratio, from N pairs of runs in turn")  # fmt: skip
     parser.add_argument("--lane-groups", action="store_true",
-                        help="only the 2,400-checkpoint run, with three lane groups per checkpoint")  # fmt: skip
+                        help="only the 2,400-checkpoint run, with three lane groups per checkpoint "
+                             "(with --ratio-pairs: both sides of each pair)")  # fmt: skip
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="with --lane-groups: N workers share the partitions, each scraped on its own")  # fmt: skip
     args = parser.parse_args()
@@ -445,7 +447,8 @@ def main() -> int:
 
 def measured(args: argparse.Namespace, work: Path) -> int:
     if args.ratio_pairs:
-        paired = {kind: paired_ratio(args.events, work, kind, args.ratio_pairs) for kind in args.brokers.split(",")}
+        paired = {kind: paired_ratio(args.events, work, kind, args.ratio_pairs, args.lane_groups)
+                  for kind in args.brokers.split(",")}  # fmt: skip
         if args.out is not None:
             args.out.write_text(json.dumps(paired, indent=2) + "\n")
         print(json.dumps(paired, indent=2))
