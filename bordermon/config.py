@@ -97,6 +97,18 @@ def session_timeout_for(settings: Settings, joins_count_as_contact: bool) -> flo
     return floor if joins_count_as_contact else max(settings.rebalance_timeout, floor)
 
 
+# What one fetch may return of one partition (Faust's default `consumer_max_fetch_size`, named
+# here so the embedded broker's whole-fetch limit can match it).
+FETCH_BYTES_PER_PARTITION = 1024 * 1024
+
+
+def fetch_max_bytes_for(partition_limit_honoured: bool) -> int | None:
+    """The consumer's limit on a whole fetch: the client's default where the broker keeps each
+    partition to its own limit; one partition's worth where it does not (`BrokerTraits`), so no
+    partition is buffered larger than on Kafka."""
+    return None if partition_limit_honoured else FETCH_BYTES_PER_PARTITION
+
+
 def heartbeat_interval_for(joins_count_as_contact: bool) -> float:
     """How often a member tells the coordinator it is alive: on the embedded broker soon after a
     sync, which is not contact there (above)."""

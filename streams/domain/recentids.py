@@ -28,7 +28,11 @@ _MAX_LOAD = 0.7  # rebuild when this full...
 _REBUILT_LOAD = 0.5  # ...into a table at most this full (35% after growing): ~50% on average
 # Below this many slots a table that grows grows fourfold: a registry of thousands of quiet
 # checkpoints otherwise spends a tenth of its time rebuilding small tables (`make bench`, scale).
-_SMALL_TABLE = 4096
+# Not further: at 4,096 a table of 358 ids went from 512 slots to 2,048, where recovery sizes it
+# at 1,024, and 2,400 checkpoints x 3 lane groups held 28 MB more slots while draining than after
+# a restart (84.4 -> 56.2 MB for 2,000,000 ids). A table of 717-1,433 ids pays one rebuild more,
+# which `_grow` keeps cheap (bench/README.md, 2026-12-07).
+_SMALL_TABLE = 1024
 
 
 # The id's str hash (SipHash, 64 bits). A module name, not the builtin, so the collision tests
@@ -170,13 +174,11 @@ class RecentIds:
         for `room` ids)."""
         keys, entries, times, bounds, arena = self.keys, self.entries, self.times, self.bounds, self.arena
         horizon = self.horizon
+        if not times or min(times) > horizon:
+            self._grow(room)  # nothing expired: the entries stay as they are
+            return
         live = [i for i in range(len(keys)) if keys[i] != _EMPTY and times[entries[i]] > horizon]
-        slots = _MIN_SLOTS
-        while slots * _REBUILT_LOAD < max(len(live), room) + 1:
-            slots *= 2
-        if len(keys) < slots < _SMALL_TABLE:
-            slots = min(_SMALL_TABLE, max(slots, 4 * len(keys)))
-        fresh = RecentIds(slots)
+        fresh = RecentIds(self._slots_for(max(len(live), room)))
         fresh.horizon = horizon
         new_keys, new_entries, new_times, new_bounds = fresh.keys, fresh.entries, fresh.times, fresh.bounds
         new_arena, mask = fresh.arena, fresh.mask
@@ -192,6 +194,30 @@ class RecentIds:
             new_bounds.append(len(new_arena))
         self.keys, self.entries, self.times, self.bounds = new_keys, new_entries, new_times, new_bounds
         self.arena, self.mask, self.limit, self.used = new_arena, mask, fresh.limit, len(live)
+
+    def _slots_for(self, ids: int) -> int:
+        slots = _MIN_SLOTS
+        while slots * _REBUILT_LOAD < ids + 1:
+            slots *= 2
+        if len(self.keys) < slots < _SMALL_TABLE:
+            slots = min(_SMALL_TABLE, max(slots, 4 * len(self.keys)))
+        return slots
+
+    def _grow(self, room: int) -> None:
+        """A rebuild that drops nothing: only the slots are laid out again, each keeping its
+        entry number; the entries and the arena are not copied (half a rebuild's work)."""
+        keys, entries = self.keys, self.entries
+        slots = self._slots_for(max(self.used, room))
+        new_keys, new_entries = array("q", bytes(8 * slots)), array("I", bytes(4 * slots))
+        mask = slots - 1
+        for i, key in enumerate(keys):
+            if key:  # every id here is distinct: no comparison needed
+                j = key & mask
+                while new_keys[j]:
+                    j = (j + 1) & mask
+                new_keys[j] = key
+                new_entries[j] = entries[i]
+        self.keys, self.entries, self.mask, self.limit = new_keys, new_entries, mask, int(slots * _MAX_LOAD)
 
 
 class IdSet(Protocol):

@@ -45,7 +45,8 @@ BatchHandler = Callable[[TP, Sequence[Any]], Awaitable["asyncio.Future[Any] | No
 class TunedConsumerThread(AIOKafkaConsumerThread):
     """Faust hard-codes aiokafka's fetch_max_wait_ms=1500 (no setting): an idle fetch then holds a
     new event back up to that long. Set it on the consumer before it starts, so it applies from
-    the first fetch on."""
+    the first fetch on; and fetch_max_bytes (no Faust setting either), where the broker needs it
+    (`bordermon.config.fetch_max_bytes_for`)."""
 
     # Faust 0.15.3 `AIOKafkaConsumerThread._create_worker_consumer` builds the aiokafka consumer;
     # aiokafka 0.14.0 keeps the setting in the private `_fetch_max_wait_ms` its Fetcher reads.
@@ -56,6 +57,9 @@ class TunedConsumerThread(AIOKafkaConsumerThread):
         wait_ms = getattr(self.consumer, "fetch_max_wait_ms", None)
         if wait_ms is not None:
             consumer._fetch_max_wait_ms = wait_ms
+        max_bytes = getattr(self.consumer, "fetch_max_bytes", None)
+        if max_bytes is not None:  # `_fetch_max_bytes`, read by the Fetcher as the wait is
+            consumer._fetch_max_bytes = max_bytes
         if getattr(self.consumer, "transactional_topics", None):
             consumer._isolation_level = "read_committed"
         return consumer
@@ -71,11 +75,13 @@ class BatchConsumer(AIOKafkaConsumer):
         *args: Any,
         handlers: dict[str, BatchHandler],
         fetch_max_wait_ms: int | None = None,
+        fetch_max_bytes: int | None = None,
         transactional_topics: frozenset[str] = frozenset(),
         **kwargs: Any,
     ) -> None:
         self.handlers = handlers
         self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.fetch_max_bytes = fetch_max_bytes
         # Topics whose offsets are committed in the worker's Kafka transactions, not by Faust.
         self.transactional_topics = transactional_topics
         # Held while a batch is being handled: a rebalance or shutdown waits for it (wait_empty),
@@ -328,11 +334,13 @@ class BatchApp(faust.App):
         self,
         *args: Any,
         fetch_max_wait: float | None = None,
+        fetch_max_bytes: int | None = None,
         transactional_topics: frozenset[str] = frozenset(),
         **kwargs: Any,
     ) -> None:
         self.batch_handlers: dict[str, BatchHandler] = {}
         self.fetch_max_wait = fetch_max_wait
+        self.fetch_max_bytes = fetch_max_bytes
         self.transactional_topics = transactional_topics
         kwargs.setdefault("TableManager", PromptTableManager)
         kwargs.setdefault("web", DOCUMENTED_ONLY_WEB)
@@ -361,5 +369,6 @@ class BatchApp(faust.App):
             loop=self.transport.loop,
             handlers=self.batch_handlers,
             fetch_max_wait_ms=None if self.fetch_max_wait is None else int(self.fetch_max_wait * 1000),
+            fetch_max_bytes=self.fetch_max_bytes,
             transactional_topics=self.transactional_topics,
         )

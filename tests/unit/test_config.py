@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -104,3 +105,29 @@ def test_state_is_written_less_often_as_checkpoints_per_partition_grow_up_to_a_b
     assert flush_interval_for(DEFAULTS, 24_000, 8) == MAX_FLUSH_INTERVAL, "bounded: what a crash re-processes"
     assert flush_interval_for(DEFAULTS, 2400, 0) == MAX_FLUSH_INTERVAL
     assert flush_interval_for(replace(DEFAULTS, state_flush_interval=0.05), 2400, 8) == 0.05, "the setting wins"
+
+
+def test_on_the_embedded_broker_a_fetch_asks_for_one_partitions_worth_in_all():
+    """Tansu ignores a fetch's per-partition limit and fills partitions up to the whole request's
+    limit: the worker's aiokafka consumer asks for one partition's worth in all there, and keeps
+    the client's default where the broker honours the per-partition limit (Kafka)."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer
+
+    from bordermon.config import DEFAULTS, FETCH_BYTES_PER_PARTITION
+    from bordermon.kafka import BrokerTraits
+    from bordermon.registry import load_registry
+    from streams.worker.app import Pipeline
+
+    client_default = inspect.signature(AIOKafkaConsumer).parameters["fetch_max_bytes"].default
+
+    async def built(kraft: bool) -> tuple[int, int]:
+        pipeline = Pipeline(DEFAULTS, load_registry(None), 8, BrokerTraits(kraft=kraft))
+        app = pipeline.app
+        consumer = app.consumer._new_consumer_thread()._create_worker_consumer(app.transport)
+        await pipeline.shutdown()
+        return consumer._fetch_max_bytes, consumer._max_partition_fetch_bytes
+
+    assert asyncio.run(built(kraft=False)) == (FETCH_BYTES_PER_PARTITION, FETCH_BYTES_PER_PARTITION)
+    assert asyncio.run(built(kraft=True)) == (client_default, FETCH_BYTES_PER_PARTITION)
