@@ -431,7 +431,7 @@ class StateCollector(Collector):
             k = len(blocks)
             cached = previous[k] if k < len(previous) else None
             if cached is None or cached[0] != key:
-                if k < len(previous):
+                if cached is not None:
                     previous[k] = cached = None  # its memory, for the text written next
                 gathered = Samples()
                 deque(map(gathered.add, block), maxlen=0)
