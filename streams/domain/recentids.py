@@ -211,9 +211,9 @@ class RecentIds:
         new_keys, new_entries = array("q", bytes(8 * slots)), array("I", bytes(4 * slots))
         mask = slots - 1
         for i, key in enumerate(keys):
-            if key:  # every id here is distinct: no comparison needed
+            if key != _EMPTY:
                 j = key & mask
-                while new_keys[j]:
+                while new_keys[j] != _EMPTY:  # every id here is distinct: no comparison needed
                     j = (j + 1) & mask
                 new_keys[j] = key
                 new_entries[j] = entries[i]
